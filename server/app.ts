@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import fastifyCors from '@fastify/cors';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ApiKeys } from './auth/apiKeys';
+import type { SigningKeys } from './auth/keys';
+import { authPlugin } from './auth/plugin';
+import { authRoutes } from './auth/routes';
+import { callRoutes } from './calls/routes';
+import { CallService } from './calls/service';
+import type { Config } from './config/config';
+import type { Database } from './db/database';
+import { healthRoutes } from './health/routes';
+import { registerErrorHandling } from './http/errors';
+import { ErrorResponse } from './http/schemas';
+import type { WorkerPool } from './media/workerPool';
+
+/**
+ * Builds the HTTP application from already-opened resources. main.ts opens and
+ * closes the resources; tests build apps around their own.
+ */
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  workers: WorkerPool;
+  keys: SigningKeys;
+  apiKeys: ApiKeys;
+  logger: FastifyBaseLogger;
+}
+
+export interface App {
+  app: FastifyInstance;
+  calls: CallService;
+  /** Set on shutdown: /ready answers 503 so load balancers stop sending traffic. */
+  startDraining(): void;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const { config } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    requestIdHeader: 'x-request-id',
+    // Accept a caller's request id only when it is a sane token; never log arbitrary input.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  registerErrorHandling(app);
+  app.addSchema(ErrorResponse);
+
+  if (config.corsOrigins === '*' || config.corsOrigins.length > 0) {
+    await app.register(fastifyCors, { origin: config.corsOrigins === '*' ? true : config.corsOrigins });
+  }
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Switchboard API',
+        version: '0.1.0',
+        description: 'WebRTC call backend: tokens, calls, recordings. Errors are { "error": { "code", "message" } }.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Your backend: admin rights' },
+          bearerToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A token from POST /auth/token' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  await app.register(authPlugin, {
+    keys: deps.keys,
+    apiKeys: deps.apiKeys,
+    issuer: config.jwt.issuer,
+    audience: config.jwt.audience,
+    defaultTtlSeconds: config.jwt.defaultTtlSeconds,
+    maxTtlSeconds: config.jwt.maxTtlSeconds,
+  });
+
+  const calls = new CallService(deps.db.prisma);
+  let draining = false;
+  await app.register(healthRoutes, { db: deps.db, workers: deps.workers, isDraining: () => draining });
+  await app.register(authRoutes, { keys: deps.keys });
+  await app.register(callRoutes, { calls });
+
+  return {
+    app,
+    calls,
+    startDraining: () => {
+      draining = true;
+    },
+  };
+}

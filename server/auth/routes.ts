@@ -1,0 +1,74 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { errorResponses, RoomId } from '../http/schemas';
+import type { SigningKeys } from './keys';
+import { ROLES } from './roles';
+
+const TokenRequest = Type.Object(
+  {
+    user_id: Type.String({ minLength: 1, maxLength: 255, description: "Your application's id for the user (the token's sub)" }),
+    display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    room: Type.Optional(RoomId),
+    role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)), { default: 'participant' })),
+    ttl_seconds: Type.Optional(Type.Integer({ minimum: 10, description: 'Lifetime; at most TOKEN_MAX_TTL_SECONDS' })),
+  },
+  { additionalProperties: false },
+);
+
+const TokenResponse = Type.Object({
+  token: Type.String(),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer(),
+  expires_at: Type.String({ format: 'date-time' }),
+  jti: Type.String(),
+});
+
+const Jwks = Type.Object({
+  keys: Type.Array(
+    Type.Object({ kty: Type.String(), n: Type.String(), e: Type.String(), kid: Type.String(), use: Type.String(), alg: Type.String() }),
+  ),
+});
+
+export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = async (app, opts) => {
+  app.post(
+    '/auth/token',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Issue a token for one of your users',
+        description:
+          'Called by your backend after it has authenticated its user. Needs the API key. Host and moderator tokens must name a room.',
+        security: [{ apiKey: [] }],
+        body: TokenRequest,
+        response: { 201: TokenResponse, ...errorResponses(400, 401, 403, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      app.requireAdmin(request);
+      const b = request.body;
+      const { token, claims } = app.tokens.issue({
+        userId: b.user_id,
+        displayName: b.display_name,
+        room: b.room,
+        role: b.role ?? 'participant',
+        ttlSeconds: b.ttl_seconds,
+      });
+      return reply.status(201).send({
+        token,
+        token_type: 'Bearer' as const,
+        expires_in: claims.exp - claims.iat,
+        expires_at: new Date(claims.exp * 1000).toISOString(),
+        jti: claims.jti,
+      });
+    },
+  );
+
+  app.get(
+    '/.well-known/jwks.json',
+    { schema: { tags: ['auth'], summary: 'Public key that verifies our tokens (JWKS)', response: { 200: Jwks } } },
+    async (_request, reply) => {
+      void reply.header('cache-control', 'public, max-age=300');
+      return { keys: [opts.keys.jwk as { kty: string; n: string; e: string; kid: string; use: string; alg: string }] };
+    },
+  );
+};

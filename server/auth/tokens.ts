@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ErrorCode, badRequest, unauthorized } from '../errors';
+import { isRole, type Principal, type Role } from './roles';
+
+/**
+ * Issues and verifies the RS256 tokens end users hold. Built on @fastify/jwt
+ * (registered in auth/plugin.ts with RS256 as the only algorithm, the issuer and
+ * the audience), so REST and signaling verify tokens the same way.
+ */
+export interface TokenClaims {
+  sub: string;
+  name?: string;
+  room?: string;
+  role: Role;
+  iat: number;
+  exp: number;
+  jti: string;
+  iss: string;
+  aud: string;
+}
+
+export interface IssueRequest {
+  userId: string;
+  displayName?: string;
+  room?: string;
+  role: Role;
+  ttlSeconds?: number;
+}
+
+export interface IssuedToken {
+  token: string;
+  claims: TokenClaims;
+}
+
+/** fast-jwt's error codes mapped to ours; all are 401. */
+const VERIFY_ERRORS: Record<string, [string, string]> = {
+  FAST_JWT_EXPIRED: [ErrorCode.TOKEN_EXPIRED, 'token has expired'],
+  FAST_JWT_INACTIVE: [ErrorCode.TOKEN_NOT_YET_VALID, 'token is not valid yet'],
+  FAST_JWT_INVALID_SIGNATURE: [ErrorCode.TOKEN_INVALID_SIGNATURE, 'token signature is invalid'],
+  FAST_JWT_INVALID_ALGORITHM: [ErrorCode.TOKEN_ALGORITHM_NOT_ALLOWED, 'token algorithm is not allowed; only RS256 is accepted'],
+  FAST_JWT_MISSING_SIGNATURE: [ErrorCode.TOKEN_ALGORITHM_NOT_ALLOWED, 'unsigned tokens are not accepted; only RS256 is'],
+  FAST_JWT_INVALID_CLAIM_VALUE: [ErrorCode.TOKEN_CLAIM_INVALID, 'token issuer or audience is not accepted'],
+  FAST_JWT_INVALID_CLAIM_TYPE: [ErrorCode.TOKEN_CLAIM_INVALID, 'token claim has the wrong type'],
+  FAST_JWT_MISSING_REQUIRED_CLAIM: [ErrorCode.TOKEN_CLAIM_INVALID, 'token lacks a required claim'],
+};
+
+export class TokenService {
+  constructor(
+    private readonly app: FastifyInstance,
+    private readonly opts: { issuer: string; audience: string; defaultTtlSeconds: number; maxTtlSeconds: number; kid: string },
+  ) {}
+
+  issue(req: IssueRequest): IssuedToken {
+    const ttl = req.ttlSeconds ?? this.opts.defaultTtlSeconds;
+    if (ttl > this.opts.maxTtlSeconds) {
+      throw badRequest(ErrorCode.TTL_TOO_LONG, `ttl_seconds must not exceed ${this.opts.maxTtlSeconds}`);
+    }
+    if (req.role !== 'participant' && !req.room) {
+      // Least privilege: a host or moderator token is only ever valid in one room.
+      throw badRequest(ErrorCode.ROOM_REQUIRED_FOR_ROLE, `a ${req.role} token must be scoped to a room`);
+    }
+    const iat = Math.floor(Date.now() / 1000);
+    const claims: TokenClaims = {
+      sub: req.userId,
+      ...(req.displayName ? { name: req.displayName } : {}),
+      ...(req.room ? { room: req.room } : {}),
+      role: req.role,
+      iat,
+      exp: iat + ttl,
+      jti: randomUUID(),
+      iss: this.opts.issuer,
+      aud: this.opts.audience,
+    };
+    const token = this.app.jwt.sign(claims, { kid: this.opts.kid, algorithm: 'RS256' });
+    return { token, claims };
+  }
+
+  /** Verifies signature (RS256 only), issuer, audience, time and claim shapes. */
+  verify(token: string): TokenClaims {
+    let payload: unknown;
+    try {
+      payload = this.app.jwt.verify(token);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      const mapped = VERIFY_ERRORS[code];
+      if (mapped) throw unauthorized(mapped[0], mapped[1]);
+      throw unauthorized(ErrorCode.TOKEN_MALFORMED, 'token is malformed');
+    }
+    const c = payload as Partial<TokenClaims>;
+    if (
+      typeof c.sub !== 'string' || c.sub === '' ||
+      !isRole(c.role) ||
+      typeof c.jti !== 'string' ||
+      (c.room !== undefined && typeof c.room !== 'string') ||
+      (c.name !== undefined && typeof c.name !== 'string')
+    ) {
+      throw unauthorized(ErrorCode.TOKEN_CLAIM_INVALID, 'token claims are invalid');
+    }
+    return c as TokenClaims;
+  }
+
+  principal(token: string): Principal {
+    const c = this.verify(token);
+    return {
+      kind: 'user',
+      userId: c.sub,
+      ...(c.name !== undefined ? { name: c.name } : {}),
+      ...(c.room !== undefined ? { room: c.room } : {}),
+      role: c.role,
+      tokenId: c.jti,
+      expiresAt: c.exp,
+    };
+  }
+}

@@ -1,0 +1,183 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Principal } from '../auth/roles';
+import { errorResponses, RoomId, Uuid } from '../http/schemas';
+import { authorizeCall, CALL_STATUSES } from './policy';
+import type { CallService, CallWithCount, CallWithParticipants } from './service';
+
+const Status = Type.Union(CALL_STATUSES.map((s) => Type.Literal(s)));
+const Timestamp = Type.String({ format: 'date-time' });
+const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
+const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON object of your own' });
+
+const ParticipantOut = Type.Object({
+  id: Uuid,
+  user_id: Type.String(),
+  display_name: Type.Union([Type.String(), Type.Null()]),
+  role: Type.String(),
+  joined_at: Timestamp,
+  left_at: NullableTimestamp,
+  client_ip: Type.Union([Type.String(), Type.Null()], { description: 'Shown to the API key only' }),
+  metadata: Metadata,
+});
+
+const CallBase = {
+  id: Uuid,
+  room_id: Type.String(),
+  status: Status,
+  recording: Type.Boolean(),
+  metadata: Metadata,
+  created_at: Timestamp,
+  started_at: NullableTimestamp,
+  ended_at: NullableTimestamp,
+};
+const CallOut = Type.Object({ ...CallBase, participants: Type.Array(ParticipantOut) }, { $id: 'Call', title: 'Call' });
+const CallSummaryOut = Type.Object({ ...CallBase, participant_count: Type.Integer() }, { title: 'CallSummary' });
+
+const CreateCallBody = Type.Object(
+  {
+    room_id: Type.Optional(RoomId),
+    metadata: Type.Optional(Metadata),
+  },
+  { additionalProperties: false },
+);
+const CallParams = Type.Object({ id: Uuid }, { additionalProperties: false });
+const ListQuery = Type.Object(
+  {
+    status: Type.Optional(Status),
+    room_id: Type.Optional(RoomId),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+function callJson(call: CallWithParticipants, principal: Principal): Static<typeof CallOut> {
+  return {
+    id: call.id,
+    room_id: call.roomId,
+    status: call.status as Static<typeof Status>,
+    recording: call.recording,
+    metadata: call.metadata as Record<string, unknown>,
+    created_at: call.createdAt.toISOString(),
+    started_at: iso(call.startedAt),
+    ended_at: iso(call.endedAt),
+    participants: call.participants.map((p) => ({
+      id: p.id,
+      user_id: p.userId,
+      display_name: p.displayName,
+      role: p.role,
+      joined_at: p.joinedAt.toISOString(),
+      left_at: iso(p.leftAt),
+      client_ip: principal.kind === 'admin' ? p.clientIp : null,
+      metadata: p.metadata as Record<string, unknown>,
+    })),
+  };
+}
+
+function summaryJson(call: CallWithCount): Static<typeof CallSummaryOut> {
+  return {
+    id: call.id,
+    room_id: call.roomId,
+    status: call.status as Static<typeof Status>,
+    recording: call.recording,
+    metadata: call.metadata as Record<string, unknown>,
+    created_at: call.createdAt.toISOString(),
+    started_at: iso(call.startedAt),
+    ended_at: iso(call.endedAt),
+    participant_count: call._count.participants,
+  };
+}
+
+const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
+
+export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = async (app, { calls }) => {
+  app.addSchema(CallOut);
+
+  app.post(
+    '/calls',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Create a call room',
+        description: 'API key, or a host token of that room (room_id defaults to the token\'s room). 409 if the room already has a call that has not ended.',
+        security,
+        body: CreateCallBody,
+        response: { 201: Type.Ref('Call'), ...errorResponses(400, 401, 403, 409, 413, 415, 503) },
+      },
+    },
+    async (request, reply) => {
+      const principal = app.authenticate(request);
+      const roomId = request.body.room_id ?? (principal.kind === 'user' ? principal.room : undefined);
+      authorizeCall(principal, 'create', roomId);
+      const call = await calls.create({ roomId, metadata: request.body.metadata });
+      return reply.status(201).send(callJson(call, principal));
+    },
+  );
+
+  app.get(
+    '/calls',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'List calls, newest first',
+        description: 'API key: all calls. A room-scoped token: the calls of its room. Paginate with next_cursor.',
+        security,
+        querystring: ListQuery,
+        response: {
+          200: Type.Object({ items: Type.Array(CallSummaryOut), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...errorResponses(400, 401, 403, 503),
+        },
+      },
+    },
+    async (request) => {
+      const principal = app.authenticate(request);
+      const q = request.query;
+      authorizeCall(principal, 'list', q.room_id);
+      const roomId = principal.kind === 'user' ? principal.room : q.room_id;
+      const page = await calls.list({ status: q.status, roomId, limit: q.limit, cursor: q.cursor });
+      return { items: page.items.map(summaryJson), next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/calls/:id',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'Get a call with its participants',
+        security,
+        params: CallParams,
+        response: { 200: Type.Ref('Call'), ...errorResponses(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => {
+      const principal = app.authenticate(request);
+      const call = await calls.get(request.params.id);
+      authorizeCall(principal, 'read', call.roomId);
+      return callJson(call, principal);
+    },
+  );
+
+  app.post(
+    '/calls/:id/end',
+    {
+      schema: {
+        tags: ['calls'],
+        summary: 'End a call for everyone',
+        description: 'API key, or a host or moderator token of the call\'s room. 409 if it has already ended.',
+        security,
+        params: CallParams,
+        response: { 200: Type.Ref('Call'), ...errorResponses(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    async (request) => {
+      const principal = app.authenticate(request);
+      const existing = await calls.get(request.params.id);
+      authorizeCall(principal, 'end', existing.roomId);
+      return callJson(await calls.end(existing.id), principal);
+    },
+  );
+};

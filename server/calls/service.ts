@@ -1,0 +1,140 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import type { Prisma, PrismaClient } from '../generated/prisma/client';
+import { badRequest, conflict, ErrorCode, notFound } from '../errors';
+import { canTransition, type CallStatus } from './policy';
+
+/**
+ * Calls and their participants in the database. REST uses it now; signaling
+ * uses it to open calls on join and to record participants. Every status change
+ * is emitted as 'call-state-changed' so other parts (signaling) can tell rooms.
+ */
+export type CallWithParticipants = Prisma.CallGetPayload<{ include: { participants: true } }>;
+export type CallWithCount = Prisma.CallGetPayload<{ include: { _count: { select: { participants: true } } } }>;
+
+export interface CallEvents {
+  'call-state-changed': [call: { id: string; roomId: string; status: CallStatus; recording: boolean }];
+}
+
+export interface ListCallsQuery {
+  status?: CallStatus;
+  roomId?: string;
+  limit: number;
+  cursor?: string;
+}
+
+interface Cursor {
+  createdAt: Date;
+  id: string;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.createdAt.toISOString(), c.id])).toString('base64url');
+}
+
+function decodeCursor(s: string): Cursor {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as [string, string];
+    const createdAt = new Date(at);
+    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id) || Number.isNaN(createdAt.getTime())) throw new Error('bad');
+    return { createdAt, id };
+  } catch {
+    throw badRequest(ErrorCode.INVALID_CURSOR, 'cursor is not valid; pass next_cursor from a previous page');
+  }
+}
+
+const isUniqueViolation = (err: unknown): boolean => {
+  const e = err as { code?: string; message?: string; cause?: { originalCode?: string } };
+  return e.code === 'P2002' || e.cause?.originalCode === '23505' || /unique constraint|23505/i.test(e.message ?? '');
+};
+
+export class CallService extends EventEmitter<CallEvents> {
+  constructor(private readonly prisma: PrismaClient) {
+    super();
+  }
+
+  async create(input: { roomId?: string; metadata?: Record<string, unknown> }): Promise<CallWithParticipants> {
+    const roomId = input.roomId ?? randomUUID();
+    let call: CallWithParticipants;
+    try {
+      call = await this.prisma.call.create({
+        data: {
+          roomId,
+          status: 'created',
+          // Set here, not by the database default, so it has the millisecond
+          // precision the list cursor round-trips exactly.
+          createdAt: new Date(),
+          metadata: (input.metadata ?? {}) as Prisma.InputJsonValue,
+        },
+        include: { participants: true },
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw conflict(ErrorCode.CALL_ALREADY_ACTIVE, `room ${roomId} already has a call that has not ended`);
+      throw err;
+    }
+    this.emitState(call);
+    return call;
+  }
+
+  async get(id: string): Promise<CallWithParticipants> {
+    const call = await this.prisma.call.findUnique({
+      where: { id },
+      include: { participants: { orderBy: [{ joinedAt: 'asc' }, { id: 'asc' }] } },
+    });
+    if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, `no call ${id}`);
+    return call;
+  }
+
+  async list(q: ListCallsQuery): Promise<{ items: CallWithCount[]; nextCursor: string | null }> {
+    const where: Prisma.CallWhereInput = {};
+    if (q.status) where.status = q.status;
+    if (q.roomId) where.roomId = q.roomId;
+    if (q.cursor) {
+      const c = decodeCursor(q.cursor);
+      where.OR = [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }];
+    }
+    const rows = await this.prisma.call.findMany({
+      where,
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: q.limit + 1,
+      include: { _count: { select: { participants: true } } },
+    });
+    const items = rows.slice(0, q.limit);
+    const last = items[items.length - 1];
+    return { items, nextCursor: rows.length > q.limit && last ? encodeCursor(last) : null };
+  }
+
+  /** Ends the call for everyone: status ended, ended_at set, every participant left. */
+  async end(id: string): Promise<CallWithParticipants> {
+    const now = new Date();
+    const call = await this.prisma.$transaction(async (tx) => {
+      const current = await tx.call.findUnique({ where: { id }, select: { status: true } });
+      if (!current) throw notFound(ErrorCode.CALL_NOT_FOUND, `no call ${id}`);
+      if (!canTransition(current.status as CallStatus, 'ended')) {
+        throw conflict(ErrorCode.CALL_ALREADY_ENDED, `call ${id} has already ended`);
+      }
+      // Conditional update: of two concurrent end requests exactly one wins.
+      const { count } = await tx.call.updateMany({
+        where: { id, status: { not: 'ended' } },
+        data: { status: 'ended', endedAt: now, recording: false },
+      });
+      if (count === 0) throw conflict(ErrorCode.CALL_ALREADY_ENDED, `call ${id} has already ended`);
+      await tx.participant.updateMany({ where: { callId: id, leftAt: null }, data: { leftAt: now } });
+      return tx.call.findUniqueOrThrow({
+        where: { id },
+        include: { participants: { orderBy: [{ joinedAt: 'asc' }, { id: 'asc' }] } },
+      });
+    });
+    this.emitState(call);
+    return call;
+  }
+
+  private emitState(call: { id: string; roomId: string; status: string; recording: boolean }): void {
+    this.emit('call-state-changed', {
+      id: call.id,
+      roomId: call.roomId,
+      status: call.status as CallStatus,
+      recording: call.recording,
+    });
+  }
+}

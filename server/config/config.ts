@@ -1,0 +1,209 @@
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import path from 'node:path';
+
+/**
+ * All configuration comes from environment variables, read once at start-up.
+ * loadConfig() validates every variable and reports every bad one at once,
+ * each message naming the variable, so an operator fixes them in one go.
+ * The README's configuration table lists the same variables.
+ */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type MediasoupLogLevel = 'debug' | 'warn' | 'error' | 'none';
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  jwt: {
+    /** PEM, from JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE; undefined = development keys in DATA_DIR. */
+    privateKeyPem: string | undefined;
+    publicKeyPem: string | undefined;
+    issuer: string;
+    audience: string;
+    defaultTtlSeconds: number;
+    maxTtlSeconds: number;
+  };
+  /** Keys that authenticate the application's backend (admin rights). */
+  apiKeys: string[];
+  corsOrigins: string[] | '*';
+  logLevel: LogLevel;
+  bodyLimitBytes: number;
+  trustProxy: boolean;
+  shutdownTimeoutMs: number;
+  mediasoup: {
+    numWorkers: number;
+    rtcMinPort: number;
+    rtcMaxPort: number;
+    logLevel: MediasoupLogLevel;
+  };
+  recordingsDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  fail(name: string, why: string, value?: string): undefined {
+    const shown = value === undefined ? '' : ` (got ${JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)})`;
+    this.problems.push(`${name}: ${why}${shown}`);
+    return undefined;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!/^-?\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      this.fail(name, `must be an integer from ${min} to ${max}`, v);
+      return fallback;
+    }
+    return Number(v);
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    this.fail(name, 'must be true or false', v);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(v)) {
+      this.fail(name, `must be one of ${allowed.join(', ')}`, v);
+      return fallback;
+    }
+    return v as T;
+  }
+
+  list(name: string): string[] {
+    const v = this.raw(name);
+    return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** A PEM given inline (NAME) or as a file (NAME_FILE); both set is an error. */
+  pem(name: string, label: 'PRIVATE KEY' | 'PUBLIC KEY'): string | undefined {
+    const inline = this.raw(name);
+    const file = this.raw(`${name}_FILE`);
+    if (inline && file) return this.fail(name, `set either ${name} or ${name}_FILE, not both`);
+    let pem: string | undefined;
+    if (inline) pem = inline.replace(/\\n/g, '\n');
+    if (file) {
+      try {
+        pem = readFileSync(file, 'utf8');
+      } catch (err) {
+        return this.fail(`${name}_FILE`, `cannot read file: ${(err as Error).message}`);
+      }
+    }
+    if (pem === undefined) return undefined;
+    if (!pem.includes(label)) {
+      return this.fail(file ? `${name}_FILE` : name, `must be a PEM ${label.toLowerCase()} (-----BEGIN ${label}----- or RSA ${label})`);
+    }
+    return pem;
+  }
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new Reader(env);
+  const nodeEnv = r.oneOf('NODE_ENV', 'development', ['development', 'production', 'test'] as const);
+
+  const databaseUrl = r.raw('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/.+/.test(databaseUrl)) {
+    r.fail('DATABASE_URL', 'must be a postgres:// or postgresql:// URL (leave it unset for the embedded database)', databaseUrl.replace(/:[^:@/]*@/, ':***@'));
+  }
+
+  const privateKeyPem = r.pem('JWT_PRIVATE_KEY', 'PRIVATE KEY');
+  const publicKeyPem = r.pem('JWT_PUBLIC_KEY', 'PUBLIC KEY');
+  if (publicKeyPem && !privateKeyPem && !r.problems.some((p) => p.startsWith('JWT_PRIVATE_KEY'))) {
+    r.fail('JWT_PRIVATE_KEY', 'is required when JWT_PUBLIC_KEY is set');
+  }
+  if (nodeEnv === 'production' && !privateKeyPem && !r.problems.some((p) => p.startsWith('JWT_PRIVATE_KEY'))) {
+    r.fail('JWT_PRIVATE_KEY', 'is required in production (or JWT_PRIVATE_KEY_FILE); development keys are never generated when NODE_ENV=production');
+  }
+
+  const defaultTtl = r.int('TOKEN_TTL_SECONDS', 3600, 10, 31 * 24 * 3600);
+  const maxTtl = r.int('TOKEN_MAX_TTL_SECONDS', 24 * 3600, 10, 31 * 24 * 3600);
+  if (defaultTtl > maxTtl) r.fail('TOKEN_TTL_SECONDS', `must not exceed TOKEN_MAX_TTL_SECONDS (${maxTtl})`, String(defaultTtl));
+
+  const apiKeys = r.list('API_KEYS');
+  for (const key of apiKeys) {
+    if (key.length < 16) r.fail('API_KEYS', 'each key must be at least 16 characters long');
+  }
+  if (nodeEnv === 'production' && apiKeys.length === 0) {
+    r.fail('API_KEYS', 'is required in production (comma-separated keys, at least 16 characters each)');
+  }
+
+  const cors = r.list('CORS_ORIGINS');
+  let corsOrigins: string[] | '*' = [];
+  if (cors.length === 1 && cors[0] === '*') corsOrigins = '*';
+  else {
+    for (const origin of cors) {
+      if (!/^https?:\/\/[^/\s]+$/.test(origin)) r.fail('CORS_ORIGINS', 'must be * or a comma-separated list of origins like https://app.example.com', origin);
+    }
+    corsOrigins = cors;
+  }
+
+  const rtcMinPort = r.int('MEDIASOUP_RTC_MIN_PORT', 40000, 1024, 65535);
+  const rtcMaxPort = r.int('MEDIASOUP_RTC_MAX_PORT', 49999, 1024, 65535);
+  const numWorkers = r.int('MEDIASOUP_WORKERS', Math.max(1, cpus().length), 1, 256);
+  if (rtcMaxPort - rtcMinPort + 1 < numWorkers) {
+    r.fail('MEDIASOUP_RTC_MAX_PORT', `the range MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT must hold at least one port per worker (${numWorkers})`, String(rtcMaxPort));
+  }
+
+  const dataDir = path.resolve(r.string('DATA_DIR', './data'));
+  const config: Config = {
+    env: nodeEnv,
+    port: r.int('PORT', 8080, 0, 65535),
+    host: r.string('HOST', '0.0.0.0'),
+    databaseUrl,
+    dataDir,
+    jwt: {
+      privateKeyPem,
+      publicKeyPem,
+      issuer: r.string('JWT_ISSUER', 'switchboard'),
+      audience: r.string('JWT_AUDIENCE', 'switchboard'),
+      defaultTtlSeconds: defaultTtl,
+      maxTtlSeconds: maxTtl,
+    },
+    apiKeys,
+    corsOrigins,
+    logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
+    trustProxy: r.bool('TRUST_PROXY', false),
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    mediasoup: {
+      numWorkers,
+      rtcMinPort,
+      rtcMaxPort,
+      logLevel: r.oneOf('MEDIASOUP_LOG_LEVEL', 'warn', ['debug', 'warn', 'error', 'none'] as const),
+    },
+    recordingsDir: path.resolve(r.string('RECORDINGS_DIR', './recordings')),
+  };
+  if (rtcMinPort > rtcMaxPort) r.fail('MEDIASOUP_RTC_MIN_PORT', `must not exceed MEDIASOUP_RTC_MAX_PORT (${rtcMaxPort})`, String(rtcMinPort));
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}

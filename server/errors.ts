@@ -1,0 +1,73 @@
+/**
+ * The error vocabulary shared by REST and signaling. Every failure a client can
+ * see is an AppError with a stable `code` (clients branch on it, never on the
+ * message) and the HTTP status it maps to. Socket acknowledgements carry the same
+ * code. Messages are for humans and may change.
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details?: unknown;
+
+  constructor(status: number, code: string, message: string, details?: unknown) {
+    super(message);
+    this.name = 'AppError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): { error: { code: string; message: string; details?: unknown } } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.details === undefined ? {} : { details: this.details }),
+      },
+    };
+  }
+}
+
+export const badRequest = (code: string, message: string, details?: unknown) =>
+  new AppError(400, code, message, details);
+export const unauthorized = (code: string, message: string) => new AppError(401, code, message);
+export const forbidden = (code: string, message: string) => new AppError(403, code, message);
+export const notFound = (code: string, message: string) => new AppError(404, code, message);
+export const conflict = (code: string, message: string) => new AppError(409, code, message);
+export const unavailable = (code: string, message: string) => new AppError(503, code, message);
+
+/** Stable error codes. Documented in docs/errors.md; never rename one. */
+export const ErrorCode = {
+  // request shape
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  INVALID_JSON: 'INVALID_JSON',
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  ROUTE_NOT_FOUND: 'ROUTE_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  RATE_LIMITED: 'RATE_LIMITED',
+  INTERNAL: 'INTERNAL_ERROR',
+  // authentication
+  AUTH_REQUIRED: 'AUTH_REQUIRED',
+  API_KEY_INVALID: 'API_KEY_INVALID',
+  TOKEN_MALFORMED: 'TOKEN_MALFORMED',
+  TOKEN_ALGORITHM_NOT_ALLOWED: 'TOKEN_ALGORITHM_NOT_ALLOWED',
+  TOKEN_INVALID_SIGNATURE: 'TOKEN_INVALID_SIGNATURE',
+  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  TOKEN_NOT_YET_VALID: 'TOKEN_NOT_YET_VALID',
+  TOKEN_CLAIM_INVALID: 'TOKEN_CLAIM_INVALID',
+  // token issuance
+  TTL_TOO_LONG: 'TTL_TOO_LONG',
+  ROOM_REQUIRED_FOR_ROLE: 'ROOM_REQUIRED_FOR_ROLE',
+  // authorisation
+  FORBIDDEN: 'FORBIDDEN',
+  ROOM_SCOPE_MISMATCH: 'ROOM_SCOPE_MISMATCH',
+  // calls
+  CALL_NOT_FOUND: 'CALL_NOT_FOUND',
+  CALL_ALREADY_ACTIVE: 'CALL_ALREADY_ACTIVE',
+  CALL_ALREADY_ENDED: 'CALL_ALREADY_ENDED',
+  INVALID_CURSOR: 'INVALID_CURSOR',
+  // infrastructure
+  DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

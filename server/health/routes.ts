@@ -1,0 +1,53 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Database } from '../db/database';
+import type { WorkerPool } from '../media/workerPool';
+
+const Check = Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) });
+const Ready = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  checks: Type.Object({ database: Check, media_workers: Check }),
+});
+
+/** Bound on the readiness database check, so /ready answers even when the database hangs. */
+const READY_DB_TIMEOUT_MS = 2000;
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database; workers: WorkerPool; isDraining: () => boolean }> = async (
+  app,
+  { db, workers, isDraining },
+) => {
+  app.get(
+    '/health',
+    {
+      logLevel: 'warn',
+      schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/ready',
+    {
+      logLevel: 'warn',
+      schema: {
+        tags: ['health'],
+        summary: 'Readiness: the database answers and the media workers are alive (503 otherwise)',
+        response: { 200: Ready, 503: Ready },
+      },
+    },
+    async (_request, reply) => {
+      let database: { ok: boolean; detail?: string } = { ok: true, detail: db.kind };
+      try {
+        await db.ping(READY_DB_TIMEOUT_MS);
+      } catch (err) {
+        database = { ok: false, detail: `${db.kind}: ${(err as Error).message.split('\n')[0]}` };
+      }
+      const alive = workers.alive;
+      // Degraded (a worker being replaced) still serves; none alive does not.
+      const media_workers = { ok: alive > 0, detail: `${alive}/${workers.size} alive` };
+      const draining = isDraining();
+      const ok = database.ok && media_workers.ok && !draining;
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks: { database, media_workers } });
+    },
+  );
+};

@@ -1,0 +1,93 @@
+/**
+ * Entry point: read the configuration, open the database, load keys, start the
+ * media workers, serve HTTP. SIGTERM/SIGINT drain and close everything in the
+ * reverse order. Every failure to start is one clear line and exit code 1.
+ */
+import pino from 'pino';
+import { buildApp } from './app';
+import { ApiKeys, devApiKey } from './auth/apiKeys';
+import { loadSigningKeys } from './auth/keys';
+import { ConfigError, loadConfig, type Config } from './config/config';
+import { openDatabase, type Database } from './db/database';
+import { WorkerPool } from './media/workerPool';
+
+const REDACT = ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', '*.token', '*.privateKeyPem'];
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  const log = pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } });
+
+  const keys = loadSigningKeys({ privateKeyPem: config.jwt.privateKeyPem, publicKeyPem: config.jwt.publicKeyPem, dataDir: config.dataDir });
+  if (!config.jwt.privateKeyPem) {
+    log.warn({ dir: config.dataDir, generated: keys.generated }, 'using development signing keys from DATA_DIR/keys; set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE in production');
+  }
+  let apiKeyList = config.apiKeys;
+  if (apiKeyList.length === 0) {
+    const dev = devApiKey(config.dataDir);
+    apiKeyList = [dev.key];
+    log.warn({ file: dev.file, generated: dev.generated }, 'API_KEYS is not set: using the development API key stored in this file');
+  }
+
+  let db: Database | undefined;
+  let workers: WorkerPool | undefined;
+  const closeResources = async (): Promise<void> => {
+    workers?.close();
+    await db?.close().catch((err: unknown) => log.error({ err }, 'closing the database failed'));
+  };
+
+  try {
+    db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (m) => log.info(m) });
+    log.info({ database: db.kind }, 'database ready');
+    workers = new WorkerPool({ ...config.mediasoup, log });
+    await workers.start();
+
+    const { app, startDraining } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log });
+    await app.listen({ port: config.port, host: config.host });
+    log.info({ ms: Math.round(performance.now() - startedAt), database: db.kind, workers: workers.size }, 'switchboard is ready');
+
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down');
+      startDraining();
+      const force = setTimeout(() => {
+        log.error('shutdown timed out; exiting');
+        process.exit(1);
+      }, config.shutdownTimeoutMs + 2000);
+      force.unref();
+      app
+        .close()
+        .then(closeResources)
+        .then(() => {
+          log.info('stopped');
+          log.flush();
+          process.exit(0);
+        })
+        .catch((err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        });
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  } catch (err) {
+    if (err instanceof ConfigError) console.error(err.message);
+    else log.fatal({ err }, 'failed to start');
+    await closeResources();
+    process.exit(1);
+  }
+}
+
+void main();

@@ -1,0 +1,111 @@
+import * as mediasoup from 'mediasoup';
+import type { Router, RouterOptions, Worker } from 'mediasoup/types';
+import type { FastifyBaseLogger } from 'fastify';
+import type { MediasoupLogLevel } from '../config/config';
+
+/**
+ * The mediasoup worker processes this node routes media with. Each worker gets
+ * its own slice of the RTC port range so workers never compete for a port. A
+ * worker that dies is replaced (after RESPAWN_DELAY_MS, so a worker that dies at
+ * once does not spin the CPU); rooms on it are the SFU layer's business.
+ */
+export interface WorkerPoolOptions {
+  numWorkers: number;
+  rtcMinPort: number;
+  rtcMaxPort: number;
+  logLevel: MediasoupLogLevel;
+  log: FastifyBaseLogger;
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | undefined;
+  minPort: number;
+  maxPort: number;
+  routers: number;
+}
+
+/** Wait before replacing a dead worker. */
+const RESPAWN_DELAY_MS = 1000;
+
+export class WorkerPool {
+  private readonly slots: Slot[];
+  private closed = false;
+  /** Worker deaths seen since start; exposed for /ready and metrics. */
+  deaths = 0;
+
+  constructor(private readonly opts: WorkerPoolOptions) {
+    const span = opts.rtcMaxPort - opts.rtcMinPort + 1;
+    const per = Math.floor(span / opts.numWorkers);
+    this.slots = Array.from({ length: opts.numWorkers }, (_, i) => ({
+      index: i,
+      worker: undefined,
+      minPort: opts.rtcMinPort + i * per,
+      maxPort: i === opts.numWorkers - 1 ? opts.rtcMaxPort : opts.rtcMinPort + (i + 1) * per - 1,
+      routers: 0,
+    }));
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.slots.map((s) => this.spawn(s)));
+  }
+
+  private async spawn(slot: Slot): Promise<void> {
+    const worker = await mediasoup.createWorker({
+      logLevel: this.opts.logLevel === 'none' ? 'none' : this.opts.logLevel,
+      rtcMinPort: slot.minPort,
+      rtcMaxPort: slot.maxPort,
+      appData: { slot: slot.index },
+    });
+    slot.worker = worker;
+    slot.routers = 0;
+    worker.observer.on('newrouter', (router) => {
+      slot.routers++;
+      router.observer.once('close', () => slot.routers--);
+    });
+    worker.on('died', (error) => {
+      this.deaths++;
+      this.opts.log.error({ pid: worker.pid, slot: slot.index, err: error }, 'mediasoup worker died; replacing it');
+      slot.worker = undefined;
+      if (this.closed) return;
+      setTimeout(() => {
+        if (this.closed) return;
+        this.spawn(slot).catch((err: unknown) => this.opts.log.error({ err, slot: slot.index }, 'could not replace mediasoup worker'));
+      }, RESPAWN_DELAY_MS).unref();
+    });
+    this.opts.log.info({ pid: worker.pid, slot: slot.index, ports: `${slot.minPort}-${slot.maxPort}` }, 'mediasoup worker started');
+  }
+
+  /** Live workers, for health reporting. */
+  get alive(): number {
+    return this.slots.filter((s) => s.worker && !s.worker.closed && !s.worker.died).length;
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  workers(): Worker[] {
+    return this.slots.flatMap((s) => (s.worker && !s.worker.closed ? [s.worker] : []));
+  }
+
+  /** The live worker with the fewest routers. */
+  leastLoaded(): Worker {
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (!s.worker || s.worker.closed || s.worker.died) continue;
+      if (!best || s.routers < best.routers) best = s;
+    }
+    if (!best?.worker) throw new Error('no mediasoup worker is alive');
+    return best.worker;
+  }
+
+  async createRouter(options: RouterOptions): Promise<Router> {
+    return this.leastLoaded().createRouter(options);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.slots) s.worker?.close();
+  }
+}

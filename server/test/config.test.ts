@@ -1,0 +1,113 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../config/config';
+import { loadSigningKeys } from '../auth/keys';
+import { tempDir } from './helpers/env';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('starts on embedded defaults with no variables', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.env).toBe('development');
+    expect(c.jwt.defaultTtlSeconds).toBe(3600);
+    expect(c.jwt.maxTtlSeconds).toBe(86400);
+    expect(c.mediasoup.numWorkers).toBeGreaterThanOrEqual(1);
+    expect(c.recordingsDir).toMatch(/recordings$/);
+    expect(c.corsOrigins).toEqual([]);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://root@localhost/db'],
+    ['LOG_LEVEL', 'loud'],
+    ['NODE_ENV', 'staging'],
+    ['MEDIASOUP_WORKERS', '0'],
+    ['MEDIASOUP_LOG_LEVEL', 'verbose'],
+    ['BODY_LIMIT_BYTES', '12x'],
+    ['TRUST_PROXY', 'maybe'],
+    ['CORS_ORIGINS', 'not an origin'],
+    ['API_KEYS', 'short'],
+    ['TOKEN_MAX_TTL_SECONDS', '5'],
+    ['JWT_PRIVATE_KEY', 'not a pem'],
+    ['JWT_PRIVATE_KEY_FILE', '/nonexistent/key.pem'],
+    ['SHUTDOWN_TIMEOUT_MS', '-1'],
+  ])('names %s when it is %j', (name, value) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${name}: `));
+  });
+
+  it('reports every bad variable at once', () => {
+    const problems = problemsOf({ PORT: 'x', LOG_LEVEL: 'y', MEDIASOUP_WORKERS: 'z' });
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['LOG_LEVEL', 'MEDIASOUP_WORKERS', 'PORT']);
+  });
+
+  it('rejects a default TTL above the maximum, and an inverted port range', () => {
+    expect(problemsOf({ TOKEN_TTL_SECONDS: '7200', TOKEN_MAX_TTL_SECONDS: '3600' })[0]).toMatch(/^TOKEN_TTL_SECONDS: /);
+    expect(problemsOf({ MEDIASOUP_RTC_MIN_PORT: '50000', MEDIASOUP_RTC_MAX_PORT: '40000' }).join()).toMatch(/MEDIASOUP_RTC_MIN_PORT: /);
+  });
+
+  it('requires keys and API keys in production', () => {
+    const problems = problemsOf({ NODE_ENV: 'production' });
+    expect(problems.some((p) => p.startsWith('JWT_PRIVATE_KEY: '))).toBe(true);
+    expect(problems.some((p) => p.startsWith('API_KEYS: '))).toBe(true);
+  });
+
+  it('does not echo a database password in its message', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://user:s3cret@db/x' });
+    expect(problems[0]).not.toContain('s3cret');
+  });
+
+  it('reads key material inline (with \\n escapes) or from a file, and checks it', () => {
+    const tmp = tempDir();
+    try {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      const file = path.join(tmp.dir, 'k.pem');
+      writeFileSync(file, pem);
+      const fromFile = loadConfig({ JWT_PRIVATE_KEY_FILE: file });
+      expect(fromFile.jwt.privateKeyPem).toBe(pem);
+      const inline = loadConfig({ JWT_PRIVATE_KEY: pem.replace(/\n/g, '\\n') });
+      expect(inline.jwt.privateKeyPem?.trim()).toBe(pem.trim());
+      expect(problemsOf({ JWT_PRIVATE_KEY: pem, JWT_PRIVATE_KEY_FILE: file })[0]).toMatch(/^JWT_PRIVATE_KEY: /);
+
+      // A public key that does not belong to the private key is refused, naming JWT_PUBLIC_KEY.
+      const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      expect(() => loadSigningKeys({ privateKeyPem: pem, publicKeyPem: other, dataDir: tmp.dir })).toThrow(/JWT_PUBLIC_KEY/);
+      const ok = loadSigningKeys({ privateKeyPem: pem, publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(), dataDir: tmp.dir });
+      expect(ok.jwk.kid).toBe(ok.kid);
+      // Not RSA: refused for RS256.
+      const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      expect(() => loadSigningKeys({ privateKeyPem: ec, dataDir: tmp.dir })).toThrow(/JWT_PRIVATE_KEY: must be an RSA key/);
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('generates development keys once and reuses them', () => {
+    const tmp = tempDir();
+    try {
+      const a = loadSigningKeys({ dataDir: tmp.dir });
+      const b = loadSigningKeys({ dataDir: tmp.dir });
+      expect(a.generated).toBe(true);
+      expect(b.generated).toBe(false);
+      expect(b.kid).toBe(a.kid);
+    } finally {
+      tmp.remove();
+    }
+  });
+});

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+/**
+ * Test fixtures for the two database backends. PostgreSQL tests get a database
+ * of their own on the machine's server (TEST_DATABASE_URL names an admin
+ * connection; default postgres@127.0.0.1:5432), dropped afterwards. PGlite tests
+ * get a temporary DATA_DIR.
+ */
+export const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+export type Backend = 'postgres' | 'pglite';
+export const BACKENDS: Backend[] = ['postgres', 'pglite'];
+
+export function tempDir(prefix = 'sb-test-'): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function databaseUrlFor(name: string): string {
+  const u = new URL(ADMIN_DATABASE_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function createPostgresDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
+  const name = `sb_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  await admin((c) => c.query(`CREATE DATABASE "${name}"`));
+  return {
+    url: databaseUrlFor(name),
+    name,
+    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+  };
+}
