@@ -14,6 +14,7 @@ import type { Config } from './config/config';
 import type { Database } from './db/database';
 import { healthRoutes } from './health/routes';
 import { registerErrorHandling } from './http/errors';
+import { buildValidator } from './http/validation';
 import { ErrorResponse } from './http/schemas';
 import type { WorkerPool } from './media/workerPool';
 
@@ -45,13 +46,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustProxy,
-    requestIdHeader: 'x-request-id',
-    // Accept a caller's request id only when it is a sane token; never log arbitrary input.
+    // genReqId reads x-request-id itself: a caller's id is used only when it is a
+    // sane token, so arbitrary input never reaches logs or response headers.
+    requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onSend', async (request, reply) => {

@@ -19,6 +19,7 @@ const DB_UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|terminat|Connection|co
 
 function isDatabaseOutage(err: Error): boolean {
   const name = err.name ?? '';
+  if (err.message === 'PGlite is closed') return true;
   if (name === 'PrismaClientInitializationError') return true;
   if (name.startsWith('PrismaClient') || name === 'DriverAdapterError' || (err as { code?: string }).code === 'ECONNREFUSED') {
     return DB_UNAVAILABLE.test(err.message);
