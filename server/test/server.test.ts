@@ -1,0 +1,148 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { createPostgresDatabase, tempDir } from './helpers/env';
+
+/**
+ * The real entry point (dist/server/main.js, built by `npm test`'s pretest) as a
+ * separate process: the same thing `npm start` runs.
+ */
+const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'server', 'main.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+interface Proc {
+  child: ChildProcess;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, out: () => out, exited };
+}
+
+async function waitReady(port: number, proc: Proc, ms = 30_000): Promise<Response> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`server exited: ${proc.out()}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/ready`);
+      if (res.status === 200) return res;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > until) throw new Error(`not ready in ${ms} ms: ${proc.out()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the server process', () => {
+  beforeAll(() => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build (npm test does it first)`);
+  });
+
+  it('starts on embedded defaults, serves, writes dev keys, keeps secrets out of its logs, and stops cleanly on SIGTERM', async () => {
+    const data = tempDir();
+    const port = await freePort();
+    const proc = run({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' });
+    try {
+      const ready = await waitReady(port, proc);
+      expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('pglite');
+      const health = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(health.status).toBe(200);
+
+      const apiKey = readFileSync(path.join(data.dir, 'keys', 'dev-api-key'), 'utf8').trim();
+      const res = await fetch(`http://127.0.0.1:${port}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+        body: JSON.stringify({ user_id: 'u1', room: 'r1', role: 'host' }),
+      });
+      expect(res.status).toBe(201);
+      const { token } = (await res.json()) as { token: string };
+      const call = await fetch(`http://127.0.0.1:${port}/calls`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: '{}',
+      });
+      expect(call.status).toBe(201);
+      expect(existsSync(path.join(data.dir, 'keys', 'jwt-private.pem'))).toBe(true);
+      expect(existsSync(path.join(data.dir, 'pglite'))).toBe(true);
+
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      const logs = proc.out();
+      expect(logs).toContain('switchboard is ready');
+      expect(logs).toContain('"msg":"stopped"');
+      expect(logs).not.toContain(apiKey);
+      expect(logs).not.toContain(token);
+      expect(logs).not.toContain('PRIVATE KEY');
+    } finally {
+      proc.child.kill('SIGKILL');
+      data.remove();
+    }
+  });
+
+  it('starts against PostgreSQL when DATABASE_URL is set', async () => {
+    const data = tempDir();
+    const db = await createPostgresDatabase();
+    const port = await freePort();
+    const proc = run({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, DATABASE_URL: db.url, MEDIASOUP_WORKERS: '1' });
+    try {
+      const ready = await waitReady(port, proc);
+      expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('postgres');
+      proc.child.kill('SIGINT');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.child.kill('SIGKILL');
+      await db.drop();
+      data.remove();
+    }
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /PORT: must be an integer/],
+    [{ DATABASE_URL: 'mysql://x@y/z' }, /DATABASE_URL: must be a postgres/],
+    [{ NODE_ENV: 'production' }, /JWT_PRIVATE_KEY: is required in production/],
+    [{ JWT_PRIVATE_KEY_FILE: '/nonexistent.pem' }, /JWT_PRIVATE_KEY_FILE: cannot read file/],
+  ])('refuses to start with %j and names the variable', async (env, message) => {
+    const data = tempDir();
+    const proc = run({ DATA_DIR: data.dir, ...env });
+    try {
+      expect(await proc.exited).toBe(1);
+      expect(proc.out()).toMatch(message);
+    } finally {
+      data.remove();
+    }
+  });
+
+  it('exits with a clear message when PostgreSQL is unreachable', async () => {
+    const data = tempDir();
+    const port = await freePort();
+    const proc = run({ DATA_DIR: data.dir, PORT: String(port), DATABASE_URL: `postgresql://postgres@127.0.0.1:${await freePort()}/nope`, MEDIASOUP_WORKERS: '1' });
+    try {
+      expect(await proc.exited).toBe(1);
+      expect(proc.out()).toMatch(/failed to start/);
+      expect(proc.out()).toMatch(/ECONNREFUSED/);
+    } finally {
+      data.remove();
+    }
+  });
+});
