@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import fastifyCors from '@fastify/cors';
+import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -14,6 +15,7 @@ import type { Config } from './config/config';
 import type { Database } from './db/database';
 import { healthRoutes } from './health/routes';
 import { registerErrorHandling } from './http/errors';
+import { AppError, ErrorCode } from './errors';
 import { buildValidator } from './http/validation';
 import { ErrorResponse } from './http/schemas';
 import type { WorkerPool } from './media/workerPool';
@@ -62,6 +64,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerErrorHandling(app);
   app.addSchema(ErrorResponse);
 
+  if (config.rateLimit.max > 0) {
+    await app.register(fastifyRateLimit, {
+      max: config.rateLimit.max,
+      timeWindow: config.rateLimit.windowSeconds * 1000,
+      // Probes and docs are exempt (routes opt out with config.rateLimit = false).
+      errorResponseBuilder: (_req, ctx) =>
+        new AppError(429, ErrorCode.RATE_LIMITED, `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later`),
+    });
+  }
+
   if (config.corsOrigins === '*' || config.corsOrigins.length > 0) {
     await app.register(fastifyCors, { origin: config.corsOrigins === '*' ? true : config.corsOrigins });
   }
@@ -83,7 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: {}, staticCSP: false });
 
   await app.register(authPlugin, {
     keys: deps.keys,

@@ -31,6 +31,8 @@ export interface Config {
   corsOrigins: string[] | '*';
   logLevel: LogLevel;
   bodyLimitBytes: number;
+  /** REST requests per client IP per window; 0 disables the limit. */
+  rateLimit: { max: number; windowSeconds: number };
   trustProxy: boolean;
   shutdownTimeoutMs: number;
   mediasoup: {
@@ -192,6 +194,10 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
+    rateLimit: {
+      max: r.int('RATE_LIMIT_MAX', 1200, 0, 10_000_000),
+      windowSeconds: r.int('RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
+    },
     trustProxy: r.bool('TRUST_PROXY', false),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     mediasoup: {

@@ -20,6 +20,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database; workers: Wo
     '/health',
     {
       logLevel: 'warn',
+      config: { rateLimit: false },
       schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
     },
     async () => ({ status: 'ok' as const }),
@@ -29,6 +30,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database; workers: Wo
     '/ready',
     {
       logLevel: 'warn',
+      config: { rateLimit: false },
       schema: {
         tags: ['health'],
         summary: 'Readiness: the database answers and the media workers are alive (503 otherwise)',

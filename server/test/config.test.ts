@@ -45,6 +45,7 @@ describe('configuration', () => {
     ['JWT_PRIVATE_KEY', 'not a pem'],
     ['JWT_PRIVATE_KEY_FILE', '/nonexistent/key.pem'],
     ['SHUTDOWN_TIMEOUT_MS', '-1'],
+    ['RATE_LIMIT_MAX', 'many'],
   ])('names %s when it is %j', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);

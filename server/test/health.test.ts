@@ -48,3 +48,23 @@ describe.each(BACKENDS)('health and readiness (%s)', (backend) => {
     expect((await t.app.inject('/docs')).statusCode).toBeLessThan(400);
   });
 });
+
+describe('REST rate limit', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp('pglite', { RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_SECONDS: '60' });
+  });
+  afterAll(() => t.close());
+
+  it('answers 429 RATE_LIMITED past the configured rate, and never limits the probes', async () => {
+    const headers = { 'x-api-key': 'test-api-key-0123456789abcdef' };
+    const codes: number[] = [];
+    for (let i = 0; i < 4; i++) codes.push((await t.app.inject({ method: 'GET', url: '/calls', headers })).statusCode);
+    expect(codes).toEqual([200, 200, 200, 429]);
+    const limited = await t.app.inject({ method: 'GET', url: '/calls', headers });
+    expect(limited.json().error.code).toBe('RATE_LIMITED');
+    expect(limited.headers['retry-after']).toBeDefined();
+    for (let i = 0; i < 5; i++) expect((await t.app.inject('/health')).statusCode).toBe(200);
+    expect((await t.app.inject('/ready')).statusCode).toBe(200);
+  });
+});
