@@ -54,7 +54,9 @@ const ListQuery = Type.Object(
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-function callJson(call: CallWithParticipants, principal: Principal): Static<typeof CallOut> {
+type CallRow = Omit<CallWithParticipants, 'participants'>;
+
+function baseJson(call: CallRow) {
   return {
     id: call.id,
     room_id: call.roomId,
@@ -64,6 +66,12 @@ function callJson(call: CallWithParticipants, principal: Principal): Static<type
     created_at: call.createdAt.toISOString(),
     started_at: iso(call.startedAt),
     ended_at: iso(call.endedAt),
+  };
+}
+
+function callJson(call: CallWithParticipants, principal: Principal): Static<typeof CallOut> {
+  return {
+    ...baseJson(call),
     participants: call.participants.map((p) => ({
       id: p.id,
       user_id: p.userId,
@@ -79,14 +87,7 @@ function callJson(call: CallWithParticipants, principal: Principal): Static<type
 
 function summaryJson(call: CallWithCount): Static<typeof CallSummaryOut> {
   return {
-    id: call.id,
-    room_id: call.roomId,
-    status: call.status as Static<typeof Status>,
-    recording: call.recording,
-    metadata: call.metadata as Record<string, unknown>,
-    created_at: call.createdAt.toISOString(),
-    started_at: iso(call.startedAt),
-    ended_at: iso(call.endedAt),
+    ...baseJson(call),
     participant_count: call._count.participants,
   };
 }
