@@ -19,6 +19,9 @@ import { AppError, ErrorCode } from './errors';
 import { buildValidator } from './http/validation';
 import { ErrorResponse } from './http/schemas';
 import type { WorkerPool } from './media/workerPool';
+import { Metrics } from './metrics/metrics';
+import { InMemoryRoomStore, type RoomStore } from './signaling/roomStore';
+import { SignalingServer } from './signaling/server';
 
 /**
  * Builds the HTTP application from already-opened resources. main.ts opens and
@@ -31,11 +34,17 @@ export interface AppDeps {
   keys: SigningKeys;
   apiKeys: ApiKeys;
   logger: FastifyBaseLogger;
+  /** Live room state; in memory unless given (the scale-out issue passes a Redis store). */
+  roomStore?: RoomStore;
+  /** Collect Node's default process metrics (off in tests that build many apps). */
+  defaultMetrics?: boolean;
 }
 
 export interface App {
   app: FastifyInstance;
   calls: CallService;
+  signaling: SignalingServer;
+  metrics: Metrics;
   /** Set on shutdown: /ready answers 503 so load balancers stop sending traffic. */
   startDraining(): void;
 }
@@ -107,16 +116,38 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   const calls = new CallService(deps.db.prisma);
+  const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
+  const signaling = new SignalingServer({
+    httpServer: app.server,
+    config,
+    tokens: app.tokens,
+    calls,
+    store: deps.roomStore ?? new InMemoryRoomStore(),
+    metrics,
+    log: deps.logger,
+  });
+  // Before the HTTP server closes: open WebSockets would keep it from closing.
+  app.addHook('preClose', async () => {
+    await signaling.close();
+  });
+
   let draining = false;
   await app.register(healthRoutes, { db: deps.db, workers: deps.workers, isDraining: () => draining });
   await app.register(authRoutes, { keys: deps.keys });
   await app.register(callRoutes, { calls });
+  app.get('/metrics', { config: { rateLimit: false }, logLevel: 'warn', schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
+    void reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
 
   return {
     app,
     calls,
+    signaling,
+    metrics,
     startDraining: () => {
       draining = true;
+      signaling.startDraining();
     },
   };
 }

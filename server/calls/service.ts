@@ -104,6 +104,86 @@ export class CallService extends EventEmitter<CallEvents> {
     return { items, nextCursor: rows.length > q.limit && last ? encodeCursor(last) : null };
   }
 
+  /** The call of `roomId` that has not ended, if any. */
+  async findOpen(roomId: string): Promise<{ id: string; status: CallStatus; recording: boolean } | null> {
+    const call = await this.prisma.call.findFirst({
+      where: { roomId, status: { not: 'ended' } },
+      select: { id: true, status: true, recording: true },
+    });
+    return call ? { ...call, status: call.status as CallStatus } : null;
+  }
+
+  /**
+   * The open call of `roomId`, made active: an existing one (created by REST)
+   * is activated; otherwise a new active call is created, unless `mayCreate` is
+   * false (then null). Safe against a concurrent opener: the unique index on open
+   * calls per room makes the loser read the winner's call.
+   */
+  async openForRoom(roomId: string, mayCreate: boolean): Promise<{ id: string; status: CallStatus; recording: boolean } | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const existing = await this.findOpen(roomId);
+      if (existing) {
+        if (existing.status === 'created') await this.activate(existing.id);
+        return { ...existing, status: 'active' };
+      }
+      if (!mayCreate) return null;
+      const now = new Date();
+      try {
+        const call = await this.prisma.call.create({
+          data: { roomId, status: 'active', createdAt: now, startedAt: now },
+        });
+        this.emitState(call);
+        return { id: call.id, status: 'active', recording: call.recording };
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+      }
+    }
+    throw conflict(ErrorCode.CALL_ALREADY_ACTIVE, `room ${roomId} is being opened concurrently; try again`);
+  }
+
+  /** created → active when its first participant joins. */
+  async activate(id: string): Promise<void> {
+    const { count } = await this.prisma.call.updateMany({
+      where: { id, status: 'created' },
+      data: { status: 'active', startedAt: new Date() },
+    });
+    if (count > 0) {
+      const call = await this.prisma.call.findUniqueOrThrow({ where: { id } });
+      this.emitState(call);
+    }
+  }
+
+  // ---- participant rows and call events (written behind signaling, off the relay path) ----
+  async recordJoin(p: { id: string; callId: string; userId: string; displayName: string | null; role: string; clientIp: string | null; joinedAt: Date; metadata?: Record<string, unknown> }): Promise<void> {
+    await this.prisma.participant.create({
+      data: {
+        id: p.id,
+        callId: p.callId,
+        userId: p.userId,
+        displayName: p.displayName,
+        role: p.role,
+        clientIp: p.clientIp,
+        joinedAt: p.joinedAt,
+        metadata: (p.metadata ?? {}) as Prisma.InputJsonValue,
+      },
+    });
+  }
+
+  async recordLeave(participantId: string, at: Date): Promise<void> {
+    await this.prisma.participant.updateMany({ where: { id: participantId, leftAt: null }, data: { leftAt: at } });
+  }
+
+  async recordRole(participantId: string, role: string): Promise<void> {
+    await this.prisma.participant.update({ where: { id: participantId }, data: { role } });
+  }
+
+  /** `at` is when it happened (writes behind signaling run later, and keys in parallel). */
+  async recordEvent(callId: string, participantId: string | null, type: string, payload: Record<string, unknown>, at: Date): Promise<void> {
+    await this.prisma.callEvent.create({
+      data: { callId, participantId, type, payload: payload as Prisma.InputJsonValue, createdAt: at },
+    });
+  }
+
   /** Ends the call for everyone: status ended, ended_at set, every participant left. */
   async end(id: string): Promise<CallWithParticipants> {
     const now = new Date();

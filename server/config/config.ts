@@ -42,6 +42,31 @@ export interface Config {
     logLevel: MediasoupLogLevel;
   };
   recordingsDir: string;
+  signaling: SignalingConfig;
+}
+
+export interface SignalingConfig {
+  /** Socket.IO connections one node accepts. */
+  maxConnections: number;
+  /** Rooms (calls in progress) one node holds. */
+  maxRooms: number;
+  maxParticipantsPerRoom: number;
+  /** Largest Socket.IO message; larger ones close the connection (engine.io). */
+  maxMessageBytes: number;
+  /** Largest SDP accepted in offer/answer (an error ack above). */
+  maxSdpBytes: number;
+  /** Per-socket token bucket: sustained messages per second and burst. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** A socket that has not authenticated within this time is disconnected. */
+  authTimeoutMs: number;
+  /** How long a dropped participant keeps its place. */
+  reconnectGraceMs: number;
+  /** An empty room's call is ended after this long. */
+  emptyRoomTimeoutMs: number;
+  /** Who may open a room that has no call: anyone, hosts and moderators, or nobody (REST only). */
+  autoCreateRooms: 'any' | 'host' | 'none';
+  iceServers: Array<{ urls: string | string[]; username?: string; credential?: string }>;
 }
 
 export class ConfigError extends Error {
@@ -104,6 +129,33 @@ class Reader {
   list(name: string): string[] {
     const v = this.raw(name);
     return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+
+  /** ICE servers as JSON: [{"urls":"stun:stun.example.com:3478"}, {"urls":[...],"username":..,"credential":..}]. */
+  iceServers(name: string): Config['signaling']['iceServers'] {
+    const v = this.raw(name);
+    if (v === undefined) return [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      this.fail(name, 'must be a JSON array of {"urls": ...} objects', v);
+      return [];
+    }
+    const isUrl = (u: unknown) => typeof u === 'string' && /^(stun|stuns|turn|turns):/.test(u);
+    const ok =
+      Array.isArray(parsed) &&
+      parsed.every(
+        (s) =>
+          typeof s === 'object' && s !== null &&
+          (isUrl((s as { urls: unknown }).urls) || (Array.isArray((s as { urls: unknown }).urls) && ((s as { urls: unknown[] }).urls).length > 0 && (s as { urls: unknown[] }).urls.every(isUrl))) &&
+          ['username', 'credential'].every((k) => (s as Record<string, unknown>)[k] === undefined || typeof (s as Record<string, unknown>)[k] === 'string'),
+      );
+    if (!ok) {
+      this.fail(name, 'must be a JSON array of {"urls": "stun:…"|"turn:…"|[…], "username"?, "credential"?} objects', v);
+      return [];
+    }
+    return parsed as Config['signaling']['iceServers'];
   }
 
   /** A PEM given inline (NAME) or as a file (NAME_FILE); both set is an error. */
@@ -207,7 +259,24 @@ export function loadConfig(env: Env = process.env): Config {
       logLevel: r.oneOf('MEDIASOUP_LOG_LEVEL', 'warn', ['debug', 'warn', 'error', 'none'] as const),
     },
     recordingsDir: path.resolve(r.string('RECORDINGS_DIR', './recordings')),
+    signaling: {
+      maxConnections: r.int('MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+      maxRooms: r.int('MAX_ROOMS', 10_000, 1, 1_000_000),
+      maxParticipantsPerRoom: r.int('MAX_PARTICIPANTS_PER_ROOM', 100, 2, 10_000),
+      maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 128 * 1024, 1024, 16 * 1024 * 1024),
+      maxSdpBytes: r.int('MAX_SDP_BYTES', 64 * 1024, 256, 16 * 1024 * 1024),
+      rateLimitPerSecond: r.int('SOCKET_RATE_LIMIT_PER_SECOND', 50, 1, 1_000_000),
+      rateLimitBurst: r.int('SOCKET_RATE_LIMIT_BURST', 200, 1, 1_000_000),
+      authTimeoutMs: r.int('AUTH_TIMEOUT_MS', 10_000, 100, 600_000),
+      reconnectGraceMs: r.int('RECONNECT_GRACE_SECONDS', 15, 0, 3600) * 1000,
+      emptyRoomTimeoutMs: r.int('EMPTY_ROOM_TIMEOUT_SECONDS', 20, 0, 86_400) * 1000,
+      autoCreateRooms: r.oneOf('AUTO_CREATE_ROOMS', 'any', ['any', 'host', 'none'] as const),
+      iceServers: r.iceServers('ICE_SERVERS'),
+    },
   };
+  if (config.signaling.maxSdpBytes >= config.signaling.maxMessageBytes) {
+    r.fail('MAX_SDP_BYTES', `must be smaller than MAX_MESSAGE_BYTES (${config.signaling.maxMessageBytes})`, String(config.signaling.maxSdpBytes));
+  }
   if (rtcMinPort > rtcMaxPort) r.fail('MEDIASOUP_RTC_MIN_PORT', `must not exceed MEDIASOUP_RTC_MAX_PORT (${rtcMaxPort})`, String(rtcMinPort));
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -1,0 +1,114 @@
+import type { Role } from '../auth/roles';
+import type { CallStatus, Track } from './protocol';
+
+/**
+ * Where the live state of rooms lives: who is in which room, with which role,
+ * mute and hold state. Handlers only go through this interface, never through
+ * maps of their own, so that the scale-out issue can put it in Redis. Records
+ * are plain data: read one, change a copy, put it back (under the room's lock).
+ */
+export interface RoomRecord {
+  room: string;
+  callId: string;
+  status: CallStatus;
+  recording: boolean;
+  createdAt: number;
+  /** Users removed by a host or moderator; they cannot rejoin this call. */
+  removedUsers: string[];
+}
+
+export interface ParticipantRecord {
+  id: string;
+  room: string;
+  userId: string;
+  displayName: string | null;
+  role: Role;
+  /** jti of the token it joined with (a reconnect with it resumes). */
+  tokenId: string;
+  /** Current socket; null while disconnected within the grace period. */
+  socketId: string | null;
+  capabilities: Record<string, unknown>;
+  mutedTracks: Track[];
+  lockedTracks: Track[];
+  heldTracks: Track[];
+  joinedAt: number;
+  clientIp: string | null;
+}
+
+export interface RoomStore {
+  getRoom(room: string): Promise<RoomRecord | undefined>;
+  putRoom(record: RoomRecord): Promise<void>;
+  /** Deletes the room and all its participants. */
+  deleteRoom(room: string): Promise<void>;
+  countRooms(): Promise<number>;
+
+  listParticipants(room: string): Promise<ParticipantRecord[]>;
+  getParticipant(room: string, id: string): Promise<ParticipantRecord | undefined>;
+  countParticipants(room: string): Promise<number>;
+  putParticipant(record: ParticipantRecord): Promise<void>;
+  deleteParticipant(room: string, id: string): Promise<void>;
+  /** Total participants on this store (for metrics). */
+  countAllParticipants(): Promise<number>;
+}
+
+/** The single-node store: maps in this process. Copies on the way in and out, like a remote store would. */
+export class InMemoryRoomStore implements RoomStore {
+  private readonly rooms = new Map<string, { record: RoomRecord; participants: Map<string, ParticipantRecord> }>();
+  private participantCount = 0;
+
+  async getRoom(room: string): Promise<RoomRecord | undefined> {
+    const r = this.rooms.get(room);
+    return r ? { ...r.record, removedUsers: [...r.record.removedUsers] } : undefined;
+  }
+
+  async putRoom(record: RoomRecord): Promise<void> {
+    const r = this.rooms.get(record.room);
+    const copy = { ...record, removedUsers: [...record.removedUsers] };
+    if (r) r.record = copy;
+    else this.rooms.set(record.room, { record: copy, participants: new Map() });
+  }
+
+  async deleteRoom(room: string): Promise<void> {
+    const r = this.rooms.get(room);
+    if (r) this.participantCount -= r.participants.size;
+    this.rooms.delete(room);
+  }
+
+  async countRooms(): Promise<number> {
+    return this.rooms.size;
+  }
+
+  async listParticipants(room: string): Promise<ParticipantRecord[]> {
+    const r = this.rooms.get(room);
+    return r ? [...r.participants.values()].map(copyParticipant) : [];
+  }
+
+  async getParticipant(room: string, id: string): Promise<ParticipantRecord | undefined> {
+    const p = this.rooms.get(room)?.participants.get(id);
+    return p ? copyParticipant(p) : undefined;
+  }
+
+  async countParticipants(room: string): Promise<number> {
+    return this.rooms.get(room)?.participants.size ?? 0;
+  }
+
+  async putParticipant(record: ParticipantRecord): Promise<void> {
+    const r = this.rooms.get(record.room);
+    if (!r) throw new Error(`room ${record.room} does not exist`);
+    if (!r.participants.has(record.id)) this.participantCount++;
+    r.participants.set(record.id, copyParticipant(record));
+  }
+
+  async deleteParticipant(room: string, id: string): Promise<void> {
+    const r = this.rooms.get(room);
+    if (r?.participants.delete(id)) this.participantCount--;
+  }
+
+  async countAllParticipants(): Promise<number> {
+    return this.participantCount;
+  }
+}
+
+function copyParticipant(p: ParticipantRecord): ParticipantRecord {
+  return { ...p, mutedTracks: [...p.mutedTracks], lockedTracks: [...p.lockedTracks], heldTracks: [...p.heldTracks] };
+}

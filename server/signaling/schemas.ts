@@ -1,0 +1,72 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import Ajv, { type ValidateFunction } from 'ajv';
+import { ROLES } from '../auth/roles';
+import { ErrorCode, badRequest, AppError } from '../errors';
+import { RoomId } from '../http/schemas';
+import { TRACKS, type ClientEvent } from './protocol';
+
+/**
+ * JSON schemas of every client event's payload, compiled once. No coercion and
+ * no unknown fields: a payload either matches exactly or is answered
+ * VALIDATION_FAILED (PAYLOAD_TOO_LARGE for an SDP over MAX_SDP_BYTES).
+ */
+const Id = Type.String({ minLength: 1, maxLength: 64 });
+const TrackT = Type.Union(TRACKS.map((t) => Type.Literal(t)));
+const strict = { additionalProperties: false } as const;
+
+export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEvent, TSchema> {
+  const Sdp = Type.String({ minLength: 1, maxLength: limits.maxSdpBytes });
+  return {
+    auth: Type.Object({ token: Type.String({ minLength: 1, maxLength: 8192 }) }, strict),
+    join: Type.Object(
+      {
+        room: RoomId,
+        display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        capabilities: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 32 })),
+      },
+      strict,
+    ),
+    leave: Type.Object({ call_id: Type.Optional(Id) }, strict),
+    offer: Type.Object({ sdp: Sdp, call_id: Id, to: Type.Optional(Id) }, strict),
+    answer: Type.Object({ sdp: Sdp, call_id: Id, to: Type.Optional(Id) }, strict),
+    'ice-candidate': Type.Object(
+      {
+        candidate: Type.String({ maxLength: 2048 }),
+        sdpMid: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
+        sdpMLineIndex: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 1024 }), Type.Null()])),
+        call_id: Type.Optional(Id),
+        to: Type.Optional(Id),
+      },
+      strict,
+    ),
+    mute: Type.Object({ call_id: Id, track: TrackT, participant_id: Type.Optional(Id) }, strict),
+    unmute: Type.Object({ call_id: Id, track: TrackT, participant_id: Type.Optional(Id) }, strict),
+    hold: Type.Object({ call_id: Id, track: Type.Optional(TrackT) }, strict),
+    unhold: Type.Object({ call_id: Id, track: Type.Optional(TrackT) }, strict),
+    dtmf: Type.Object({ call_id: Id, tones: Type.String({ maxLength: 1000 }) }, strict),
+    'remove-participant': Type.Object({ call_id: Id, participant_id: Id, reason: Type.Optional(Type.String({ maxLength: 200 })) }, strict),
+    'end-call': Type.Object({ call_id: Id }, strict),
+    'set-role': Type.Object({ call_id: Id, participant_id: Id, role: Type.Union(ROLES.map((r) => Type.Literal(r))) }, strict),
+  };
+}
+
+export type PayloadValidators = Record<ClientEvent, (payload: unknown) => void>;
+
+export function compileValidators(limits: { maxSdpBytes: number }): PayloadValidators {
+  const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, strict: false });
+  const out = {} as PayloadValidators;
+  for (const [event, schema] of Object.entries(payloadSchemas(limits)) as Array<[ClientEvent, TSchema]>) {
+    const fn: ValidateFunction = ajv.compile(schema);
+    out[event] = (payload) => {
+      if (fn(payload)) return;
+      const e = fn.errors?.[0];
+      if (e?.keyword === 'maxLength' && e.instancePath === '/sdp') {
+        throw new AppError(413, ErrorCode.PAYLOAD_TOO_LARGE, `sdp exceeds ${limits.maxSdpBytes} characters`);
+      }
+      const where = e?.instancePath ? `${e.instancePath.slice(1)} ` : '';
+      const extra = e?.keyword === 'additionalProperties' ? `: ${String((e.params as { additionalProperty?: string }).additionalProperty)}` : '';
+      throw badRequest(ErrorCode.VALIDATION_FAILED, `${event} payload: ${where}${e?.message ?? 'is invalid'}${extra}`);
+    };
+  }
+  return out;
+}

@@ -1,0 +1,618 @@
+import { randomUUID } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
+import type { FastifyBaseLogger } from 'fastify';
+import { Server, type Socket } from 'socket.io';
+import type { Principal } from '../auth/roles';
+import type { TokenService } from '../auth/tokens';
+import type { CallService } from '../calls/service';
+import type { Config } from '../config/config';
+import { AppError, ErrorCode, conflict, forbidden, notFound, unauthorized, unavailable } from '../errors';
+import type { Metrics } from '../metrics/metrics';
+import { KeyedMutex } from './keyedMutex';
+import { applyHold, applyMute, authorize, callIdMismatch, mayCreateRoom, validateDtmf } from './policy';
+import {
+  CLIENT_EVENTS,
+  TRACKS,
+  type ClientEvent,
+  type ClientToServerEvents,
+  type DtmfPayload,
+  type EndCallPayload,
+  type HoldPayload,
+  type IceCandidatePayload,
+  type JoinPayload,
+  type LeavePayload,
+  type LeaveReason,
+  type MutePayload,
+  type ParticipantState,
+  type RemovePayload,
+  type RoomState,
+  type SdpPayload,
+  type ServerToClientEvents,
+  type SetRolePayload,
+  type SocketData,
+} from './protocol';
+import { TokenBucket } from './rateLimiter';
+import type { ParticipantRecord, RoomRecord, RoomStore } from './roomStore';
+import { compileValidators, type PayloadValidators } from './schemas';
+import { WriteBehind } from './writeBehind';
+
+/**
+ * The signaling server: Socket.IO on the HTTP server's port, speaking the
+ * protocol of protocol.ts. Room state lives behind RoomStore; room changes run
+ * under a per-room lock; the database is written behind (WriteBehind) and never
+ * awaited on the relay path (offer, answer, ice-candidate).
+ */
+type IO = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type Sock = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type User = Extract<Principal, { kind: 'user' }>;
+type Handler = (socket: Sock, payload: never) => Promise<object>;
+
+export interface SignalingDeps {
+  httpServer: HttpServer;
+  config: Config;
+  tokens: TokenService;
+  calls: CallService;
+  store: RoomStore;
+  metrics: Metrics;
+  log: FastifyBaseLogger;
+}
+
+const roomKey = (room: string) => `room:${room}`;
+const KNOWN = new Set<string>(CLIENT_EVENTS);
+
+function connectError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { data: { code, message } });
+}
+
+function normaliseIp(ip: string | undefined): string | null {
+  if (!ip) return null;
+  const v = ip.trim();
+  return v.startsWith('::ffff:') && v.includes('.') ? v.slice(7) : v;
+}
+
+export function participantState(p: ParticipantRecord): ParticipantState {
+  return {
+    participant_id: p.id,
+    user_id: p.userId,
+    display_name: p.displayName,
+    role: p.role,
+    muted_tracks: p.mutedTracks,
+    locked_tracks: p.lockedTracks,
+    held_tracks: p.heldTracks,
+    connected: p.socketId !== null,
+    capabilities: p.capabilities,
+    joined_at: new Date(p.joinedAt).toISOString(),
+  };
+}
+
+export class SignalingServer {
+  readonly io: IO;
+  private readonly cfg: Config['signaling'];
+  private readonly locks = new KeyedMutex();
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
+  private readonly authTimers = new Map<string, NodeJS.Timeout>();
+  private readonly writes: WriteBehind;
+  private readonly validate: PayloadValidators;
+  private readonly handlers: Record<ClientEvent, Handler>;
+  private connections = 0;
+  private draining = false;
+
+  constructor(private readonly deps: SignalingDeps) {
+    const { config } = deps;
+    this.cfg = config.signaling;
+    this.validate = compileValidators({ maxSdpBytes: this.cfg.maxSdpBytes });
+    this.writes = new WriteBehind(deps.log, () => deps.metrics.dbWriteFailures.inc());
+    this.io = new Server(deps.httpServer, {
+      serveClient: false,
+      maxHttpBufferSize: this.cfg.maxMessageBytes,
+      cors: config.corsOrigins === '*' ? { origin: true } : config.corsOrigins.length ? { origin: config.corsOrigins } : undefined,
+    });
+    this.handlers = {
+      auth: (s, p) => this.onAuth(s, p),
+      join: (s, p) => this.onJoin(s, p),
+      leave: (s, p) => this.onLeave(s, p),
+      offer: (s, p) => this.relay(s, 'offer', p),
+      answer: (s, p) => this.relay(s, 'answer', p),
+      'ice-candidate': (s, p) => this.relay(s, 'ice-candidate', p),
+      mute: (s, p) => this.onMute(s, p, true),
+      unmute: (s, p) => this.onMute(s, p, false),
+      hold: (s, p) => this.onHold(s, p, true),
+      unhold: (s, p) => this.onHold(s, p, false),
+      dtmf: (s, p) => this.onDtmf(s, p),
+      'remove-participant': (s, p) => this.onRemove(s, p),
+      'end-call': (s, p) => this.onEndCall(s, p),
+      'set-role': (s, p) => this.onSetRole(s, p),
+    };
+    this.io.use((socket, next) => this.handshake(socket, next));
+    this.io.on('connection', (socket) => this.onConnection(socket));
+    deps.calls.on('call-state-changed', (c) => {
+      if (c.status === 'ended') void this.endRoom(c.roomId, c.id).catch((err: unknown) => deps.log.error({ err }, 'ending room failed'));
+      else this.io.to(roomKey(c.roomId)).emit('call-state-changed', { call_id: c.id, room: c.roomId, status: c.status, recording: c.recording });
+    });
+  }
+
+  // ---- connection ------------------------------------------------------------------
+  private handshake(socket: Sock, next: (err?: Error) => void): void {
+    if (this.draining) return next(connectError(ErrorCode.SERVER_DRAINING, 'this node is shutting down; connect again'));
+    if (this.connections >= this.cfg.maxConnections) return next(connectError(ErrorCode.SERVER_FULL, 'this node has reached MAX_CONNECTIONS'));
+    const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+    if (token !== undefined) {
+      if (typeof token !== 'string') return next(connectError(ErrorCode.TOKEN_MALFORMED, 'auth.token must be a string'));
+      try {
+        socket.data.principal = this.deps.tokens.principal(token);
+      } catch (err) {
+        const e = err instanceof AppError ? err : unauthorized(ErrorCode.TOKEN_MALFORMED, 'token is malformed');
+        this.deps.metrics.errors.inc({ code: e.code });
+        return next(connectError(e.code, e.message));
+      }
+    }
+    next();
+  }
+
+  private onConnection(socket: Sock): void {
+    this.connections++;
+    this.deps.metrics.connections.inc();
+    const bucket = new TokenBucket(this.cfg.rateLimitPerSecond, this.cfg.rateLimitBurst);
+    if (!socket.data.principal) {
+      const timer = setTimeout(() => {
+        if (socket.data.principal) return;
+        this.deps.metrics.errors.inc({ code: ErrorCode.AUTH_TIMEOUT });
+        socket.emit('signaling-error', { code: ErrorCode.AUTH_TIMEOUT, message: `not authenticated within ${this.cfg.authTimeoutMs} ms` });
+        socket.disconnect(true);
+      }, this.cfg.authTimeoutMs);
+      this.authTimers.set(socket.id, timer);
+    }
+    for (const event of CLIENT_EVENTS) {
+      socket.on(event, (...args: unknown[]) => void this.dispatch(socket, bucket, event, args));
+    }
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (KNOWN.has(event)) return;
+      this.deps.metrics.messages.inc({ type: 'unknown' });
+      this.fail(socket, event, args.at(-1), new AppError(400, ErrorCode.UNKNOWN_EVENT, `unknown event ${JSON.stringify(event).slice(0, 80)}`));
+    });
+    socket.on('disconnect', () => {
+      this.connections--;
+      this.deps.metrics.connections.dec();
+      clearTimeout(this.authTimers.get(socket.id));
+      this.authTimers.delete(socket.id);
+      this.onDisconnect(socket);
+    });
+  }
+
+  private async dispatch(socket: Sock, bucket: TokenBucket, event: ClientEvent, args: unknown[]): Promise<void> {
+    const ack = typeof args.at(-1) === 'function' ? (args.pop() as (r: unknown) => void) : undefined;
+    this.deps.metrics.messages.inc({ type: event });
+    try {
+      if (!bucket.take()) throw new AppError(429, ErrorCode.RATE_LIMITED, 'too many messages; slow down');
+      if (event !== 'auth' && !socket.data.principal) throw unauthorized(ErrorCode.AUTH_REQUIRED, 'authenticate first (auth.token in the handshake, or the auth message)');
+      const payload = args[0];
+      this.validate[event](payload);
+      const result = await this.handlers[event](socket, payload as never);
+      ack?.({ ok: true, ...result });
+    } catch (err) {
+      this.fail(socket, event, ack, err);
+    }
+  }
+
+  private fail(socket: Sock, event: string, ack: unknown, err: unknown): void {
+    let e: AppError;
+    if (err instanceof AppError) e = err;
+    else {
+      this.deps.log.error({ err, event }, 'signaling handler failed');
+      e = new AppError(500, ErrorCode.INTERNAL, 'internal error');
+    }
+    this.deps.metrics.errors.inc({ code: e.code });
+    if (typeof ack === 'function') (ack as (r: unknown) => void)({ error: { code: e.code, message: e.message } });
+    else socket.emit('signaling-error', { code: e.code, message: e.message, event: event.slice(0, 80) });
+  }
+
+  private user(socket: Sock): User {
+    const p = socket.data.principal;
+    if (!p || p.kind !== 'user') throw unauthorized(ErrorCode.AUTH_REQUIRED, 'authenticate first');
+    return p;
+  }
+
+  /** The room and participant this socket is joined as; NOT_JOINED when it is not (any more). */
+  private async joined(socket: Sock, callId?: string): Promise<{ room: RoomRecord; me: ParticipantRecord }> {
+    const { room, participantId } = socket.data;
+    if (room && participantId) {
+      const [r, me] = await Promise.all([this.deps.store.getRoom(room), this.deps.store.getParticipant(room, participantId)]);
+      if (r && me && me.socketId === socket.id) {
+        if (callId !== undefined && callId !== r.callId) throw callIdMismatch();
+        return { room: r, me };
+      }
+      socket.data.room = undefined;
+      socket.data.participantId = undefined;
+    }
+    throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+  }
+
+  private async refreshGauges(): Promise<void> {
+    this.deps.metrics.rooms.set(await this.deps.store.countRooms());
+    this.deps.metrics.participants.set(await this.deps.store.countAllParticipants());
+  }
+
+  // ---- auth and join ----------------------------------------------------------------------
+  private async onAuth(socket: Sock, { token }: { token: string }): Promise<object> {
+    const principal = this.deps.tokens.principal(token);
+    if (principal.kind !== 'user') throw unauthorized(ErrorCode.TOKEN_CLAIM_INVALID, 'not a user token');
+    const current = socket.data.principal;
+    // Re-authenticating refreshes the token of the same user; it cannot switch users.
+    if (current && current.kind === 'user' && current.userId !== principal.userId) {
+      throw conflict(ErrorCode.ALREADY_AUTHENTICATED, 'this connection is authenticated as another user');
+    }
+    socket.data.principal = principal;
+    clearTimeout(this.authTimers.get(socket.id));
+    this.authTimers.delete(socket.id);
+    return { user_id: principal.userId, role: principal.role, room: principal.room ?? null };
+  }
+
+  private async onJoin(socket: Sock, payload: JoinPayload): Promise<object> {
+    const principal = this.user(socket);
+    if (this.draining) throw unavailable(ErrorCode.SERVER_DRAINING, 'this node is shutting down; connect again');
+    if (socket.data.participantId) {
+      const still = await this.joined(socket).then(() => true, () => false);
+      if (still) throw conflict(ErrorCode.ALREADY_JOINED, 'this connection has joined a room already; leave it first');
+    }
+    if (principal.room !== undefined && principal.room !== payload.room) {
+      throw forbidden(ErrorCode.ROOM_SCOPE_MISMATCH, 'this token is scoped to another room');
+    }
+    return this.locks.run(payload.room, () => this.joinLocked(socket, principal, payload));
+  }
+
+  private async joinLocked(socket: Sock, principal: User, payload: JoinPayload): Promise<object> {
+    const { store, calls } = this.deps;
+    let room = await store.getRoom(payload.room);
+    if (!room) {
+      if ((await store.countRooms()) >= this.cfg.maxRooms) throw unavailable(ErrorCode.TOO_MANY_ROOMS, 'this node has reached MAX_ROOMS');
+      const call = await calls.openForRoom(payload.room, mayCreateRoom(principal.role, this.cfg.autoCreateRooms));
+      if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, 'this room has no call in progress, and this token may not start one');
+      room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, createdAt: Date.now(), removedUsers: [] };
+      await store.putRoom(room);
+    }
+    if (room.removedUsers.includes(principal.userId)) throw forbidden(ErrorCode.REMOVED_FROM_CALL, 'you were removed from this call');
+
+    const participants = await store.listParticipants(room.room);
+    const same = participants.find((p) => p.userId === principal.userId);
+    if (same && (same.socketId === null || same.tokenId === principal.tokenId)) {
+      // Reconnection (or a second connection with the same token): take over the
+      // participant, its id and its place; the others see nothing.
+      const previousSocket = same.socketId;
+      this.cancelGrace(same.id);
+      same.socketId = socket.id;
+      await store.putParticipant(same);
+      if (previousSocket && previousSocket !== socket.id) this.kick(previousSocket, room.callId, 'replaced', null);
+      return this.admit(socket, room, same, true);
+    }
+    if (participants.length - (same ? 1 : 0) >= this.cfg.maxParticipantsPerRoom) {
+      throw conflict(ErrorCode.ROOM_FULL, `the room is full (${this.cfg.maxParticipantsPerRoom} participants)`);
+    }
+    // One identity per room (LiveKit's rule): a new session of the same user replaces the old one.
+    if (same) await this.removeLocked(room, same, 'replaced', null);
+
+    const me: ParticipantRecord = {
+      id: randomUUID(),
+      room: room.room,
+      userId: principal.userId,
+      displayName: payload.display_name ?? principal.name ?? null,
+      role: principal.role,
+      tokenId: principal.tokenId,
+      socketId: socket.id,
+      capabilities: payload.capabilities ?? {},
+      mutedTracks: [],
+      lockedTracks: [],
+      heldTracks: [],
+      joinedAt: Date.now(),
+      clientIp: this.clientIp(socket),
+    };
+    await store.putParticipant(me);
+    const callId = room.callId;
+    this.writes.enqueue(me.id, 'participant joined', () =>
+      calls.recordJoin({ id: me.id, callId, userId: me.userId, displayName: me.displayName, role: me.role, clientIp: me.clientIp, joinedAt: new Date(me.joinedAt), metadata: { capabilities: me.capabilities } }),
+    );
+    socket.to(roomKey(room.room)).emit('peer-joined', { call_id: callId, participant: participantState(me) });
+    return this.admit(socket, room, me, false);
+  }
+
+  private async admit(socket: Sock, room: RoomRecord, me: ParticipantRecord, resumed: boolean): Promise<object> {
+    await socket.join(roomKey(room.room));
+    socket.data.room = room.room;
+    socket.data.participantId = me.id;
+    this.clearEmptyTimer(room.room);
+    const room_state = await this.roomState(room);
+    socket.emit('joined', { participant_id: me.id, room_state });
+    void this.refreshGauges();
+    return { participant_id: me.id, room_state, resumed };
+  }
+
+  private async roomState(room: RoomRecord): Promise<RoomState> {
+    const participants = await this.deps.store.listParticipants(room.room);
+    return {
+      call_id: room.callId,
+      room: room.room,
+      status: room.status,
+      recording: room.recording,
+      participants: participants.sort((a, b) => a.joinedAt - b.joinedAt).map(participantState),
+      ice_servers: this.cfg.iceServers,
+    };
+  }
+
+  private clientIp(socket: Sock): string | null {
+    if (this.deps.config.trustProxy) {
+      const fwd = socket.handshake.headers['x-forwarded-for'];
+      const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0];
+      if (first) return normaliseIp(first);
+    }
+    return normaliseIp(socket.handshake.address);
+  }
+
+  // ---- leaving ---------------------------------------------------------------------------------
+  private async onLeave(socket: Sock, payload: LeavePayload): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    await this.locks.run(room.room, async () => {
+      const current = await this.deps.store.getParticipant(room.room, me.id);
+      if (current) await this.removeLocked(room, current, 'left', null);
+    });
+    return {};
+  }
+
+  /** Takes a participant out of its room (under the room's lock) and tells the others. */
+  private async removeLocked(room: RoomRecord, p: ParticipantRecord, reason: LeaveReason, by: string | null, message?: string): Promise<void> {
+    const { store, calls } = this.deps;
+    await store.deleteParticipant(room.room, p.id);
+    this.cancelGrace(p.id);
+    this.writes.enqueue(p.id, 'participant left', () => calls.recordLeave(p.id, new Date()));
+    const others = this.io.to(roomKey(room.room));
+    (p.socketId ? others.except(p.socketId) : others).emit('peer-left', { call_id: room.callId, participant_id: p.id, reason });
+    if (p.socketId) {
+      this.io.in(p.socketId).socketsLeave(roomKey(room.room));
+      const local = this.io.sockets.sockets.get(p.socketId);
+      if (local) {
+        local.data.room = undefined;
+        local.data.participantId = undefined;
+      }
+      if (reason === 'removed' || reason === 'replaced') this.kick(p.socketId, room.callId, message ?? reason, by);
+    }
+    if ((await store.countParticipants(room.room)) === 0) this.scheduleEmpty(room);
+    void this.refreshGauges();
+  }
+
+  /** Tells a socket it was removed, then disconnects it (it does not reconnect by itself). */
+  private kick(socketId: string, callId: string, reason: string, by: string | null): void {
+    this.io.to(socketId).emit('removed', { call_id: callId, reason, by });
+    this.io.in(socketId).disconnectSockets(false);
+  }
+
+  private onDisconnect(socket: Sock): void {
+    const { room, participantId } = socket.data;
+    if (!room || !participantId) return;
+    void this.locks
+      .run(room, async () => {
+        const { store } = this.deps;
+        const p = await store.getParticipant(room, participantId);
+        if (!p || p.socketId !== socket.id) return; // replaced by a newer connection, or gone
+        const r = await store.getRoom(room);
+        if (!r) return;
+        if (this.cfg.reconnectGraceMs === 0 || this.draining) return this.removeLocked(r, p, 'disconnected', null);
+        p.socketId = null;
+        await store.putParticipant(p);
+        const timer = setTimeout(() => void this.expireGrace(room, participantId), this.cfg.reconnectGraceMs);
+        timer.unref();
+        this.graceTimers.set(participantId, timer);
+      })
+      .catch((err: unknown) => this.deps.log.error({ err }, 'handling a disconnect failed'));
+  }
+
+  private expireGrace(room: string, participantId: string): Promise<void> {
+    this.graceTimers.delete(participantId);
+    return this.locks
+      .run(room, async () => {
+        const p = await this.deps.store.getParticipant(room, participantId);
+        const r = await this.deps.store.getRoom(room);
+        if (p && r && p.socketId === null) await this.removeLocked(r, p, 'disconnected', null);
+      })
+      .catch((err: unknown) => this.deps.log.error({ err }, 'ending a reconnection grace period failed'));
+  }
+
+  private cancelGrace(participantId: string): void {
+    clearTimeout(this.graceTimers.get(participantId));
+    this.graceTimers.delete(participantId);
+  }
+
+  private scheduleEmpty(room: RoomRecord): void {
+    this.clearEmptyTimer(room.room);
+    const timer = setTimeout(() => {
+      this.emptyTimers.delete(room.room);
+      void this.locks
+        .run(room.room, async () => (await this.deps.store.countParticipants(room.room)) === 0 && (await this.deps.store.getRoom(room.room))?.callId === room.callId)
+        .then(async (stillEmpty) => {
+          if (!stillEmpty) return;
+          await this.deps.calls.end(room.callId).catch((err: unknown) => {
+            if (!(err instanceof AppError && err.code === ErrorCode.CALL_ALREADY_ENDED)) throw err;
+            return this.endRoom(room.room, room.callId);
+          });
+        })
+        .catch((err: unknown) => this.deps.log.error({ err }, 'ending an empty room failed'));
+    }, this.cfg.emptyRoomTimeoutMs);
+    timer.unref();
+    this.emptyTimers.set(room.room, timer);
+  }
+
+  private clearEmptyTimer(room: string): void {
+    clearTimeout(this.emptyTimers.get(room));
+    this.emptyTimers.delete(room);
+  }
+
+  /** The call ended (by signaling, REST or an empty room): tell everyone and forget the room. */
+  endRoom(roomName: string, callId: string): Promise<void> {
+    return this.locks.run(roomName, async () => {
+      const { store } = this.deps;
+      const room = await store.getRoom(roomName);
+      if (!room || room.callId !== callId) return;
+      const participants = await store.listParticipants(roomName);
+      this.io.to(roomKey(roomName)).emit('call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
+      this.io.in(roomKey(roomName)).socketsLeave(roomKey(roomName));
+      for (const p of participants) {
+        this.cancelGrace(p.id);
+        this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
+      }
+      this.clearEmptyTimer(roomName);
+      await store.deleteRoom(roomName);
+      void this.refreshGauges();
+    });
+  }
+
+  // ---- relay (peer-to-peer mode) -------------------------------------------------------------
+  private async relay(socket: Sock, event: 'offer' | 'answer' | 'ice-candidate', payload: SdpPayload | IceCandidatePayload): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    let target: ParticipantRecord | undefined;
+    if (payload.to !== undefined) {
+      if (payload.to === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'cannot send to yourself');
+      target = await this.deps.store.getParticipant(room.room, payload.to);
+      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${payload.to} in this room`);
+    } else {
+      const others = (await this.deps.store.listParticipants(room.room)).filter((p) => p.id !== me.id);
+      if (others.length !== 1) throw conflict(ErrorCode.TARGET_REQUIRED, '`to` is required unless the call has exactly two participants');
+      target = others[0]!;
+    }
+    if (!target.socketId) throw conflict(ErrorCode.TARGET_NOT_CONNECTED, 'that participant is reconnecting; try again');
+    const to = this.io.to(target.socketId);
+    if (event === 'ice-candidate') {
+      const c = payload as IceCandidatePayload;
+      to.emit('ice-candidate', { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null, call_id: room.callId, from: me.id });
+    } else {
+      to.emit(event, { sdp: (payload as SdpPayload).sdp, call_id: room.callId, from: me.id });
+    }
+    return {};
+  }
+
+  // ---- media state and moderation -------------------------------------------------------------
+  private async onMute(socket: Sock, payload: MutePayload, mute: boolean): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    const targetId = payload.participant_id ?? me.id;
+    const bySelf = targetId === me.id;
+    await this.locks.run(room.room, async () => {
+      const { store } = this.deps;
+      const [actor, target] = await Promise.all([store.getParticipant(room.room, me.id), store.getParticipant(room.room, targetId)]);
+      if (!actor) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${targetId} in this room`);
+      if (!bySelf) authorize(actor.role, 'mute-other', target.role);
+      const next = applyMute({ muted: target.mutedTracks, locked: target.lockedTracks }, payload.track, mute, bySelf);
+      target.mutedTracks = next.muted;
+      target.lockedTracks = next.locked;
+      await store.putParticipant(target);
+      this.io.to(roomKey(room.room)).emit('mute-changed', {
+        call_id: room.callId,
+        participant_id: target.id,
+        track: payload.track,
+        muted: next.muted.includes(payload.track),
+        locked: next.locked.includes(payload.track),
+        by: actor.id,
+      });
+      if (!bySelf) {
+        this.recordEvent(room.callId, actor.id, mute ? 'mute' : 'unmute', { participant_id: target.id, track: payload.track });
+      }
+    });
+    return {};
+  }
+
+  private async onHold(socket: Sock, payload: HoldPayload, hold: boolean): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    let held: string[] = [];
+    await this.locks.run(room.room, async () => {
+      const current = await this.deps.store.getParticipant(room.room, me.id);
+      if (!current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      current.heldTracks = applyHold(current.heldTracks, payload.track, hold, TRACKS);
+      held = current.heldTracks;
+      await this.deps.store.putParticipant(current);
+      this.io.to(roomKey(room.room)).emit('hold-changed', { call_id: room.callId, participant_id: me.id, held_tracks: current.heldTracks });
+    });
+    return { held_tracks: held };
+  }
+
+  private async onDtmf(socket: Sock, payload: DtmfPayload): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    const tones = validateDtmf(payload.tones);
+    socket.to(roomKey(room.room)).emit('dtmf', { call_id: room.callId, from: me.id, tones });
+    this.recordEvent(room.callId, me.id, 'dtmf', { tones });
+    return {};
+  }
+
+  private async onRemove(socket: Sock, payload: RemovePayload): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    if (payload.participant_id === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'use leave to leave the call');
+    await this.locks.run(room.room, async () => {
+      const { store } = this.deps;
+      const [actor, target, current] = await Promise.all([
+        store.getParticipant(room.room, me.id),
+        store.getParticipant(room.room, payload.participant_id),
+        store.getRoom(room.room),
+      ]);
+      if (!actor || !current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${payload.participant_id} in this room`);
+      authorize(actor.role, 'remove', target.role);
+      current.removedUsers = [...current.removedUsers, target.userId];
+      await store.putRoom(current);
+      this.recordEvent(room.callId, actor.id, 'remove', { participant_id: target.id, user_id: target.userId, reason: payload.reason ?? null });
+      await this.removeLocked(current, target, 'removed', actor.id, payload.reason);
+    });
+    return {};
+  }
+
+  private async onEndCall(socket: Sock, payload: EndCallPayload): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    const actor = await this.deps.store.getParticipant(room.room, me.id);
+    if (!actor) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+    authorize(actor.role, 'end-call');
+    this.recordEvent(room.callId, me.id, 'end', {});
+    await this.writes.flush();
+    await this.deps.calls.end(room.callId);
+    await this.endRoom(room.room, room.callId);
+    return {};
+  }
+
+  private async onSetRole(socket: Sock, payload: SetRolePayload): Promise<object> {
+    const { room, me } = await this.joined(socket, payload.call_id);
+    if (payload.participant_id === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'a host cannot change their own role');
+    await this.locks.run(room.room, async () => {
+      const { store } = this.deps;
+      const [actor, target] = await Promise.all([store.getParticipant(room.room, me.id), store.getParticipant(room.room, payload.participant_id)]);
+      if (!actor) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${payload.participant_id} in this room`);
+      authorize(actor.role, 'set-role', target.role);
+      target.role = payload.role;
+      await store.putParticipant(target);
+      this.writes.enqueue(target.id, 'role change', () => this.deps.calls.recordRole(target.id, payload.role));
+      this.recordEvent(room.callId, actor.id, 'set-role', { participant_id: target.id, role: payload.role });
+      this.io.to(roomKey(room.room)).emit('role-changed', { call_id: room.callId, participant_id: target.id, role: payload.role, by: actor.id });
+    });
+    return {};
+  }
+
+  /** Records a call event (DTMF, moderation) behind the actor's other writes, stamped now. */
+  private recordEvent(callId: string, actorId: string, type: string, payload: Record<string, unknown>): void {
+    const at = new Date();
+    this.writes.enqueue(actorId, 'call event', () => this.deps.calls.recordEvent(callId, actorId, type, payload, at));
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+  /** Pending database writes (tests and shutdown wait for them). */
+  flushWrites(): Promise<void> {
+    return this.writes.flush();
+  }
+
+  /** Shutdown: refuse new connections and joins, disconnect everyone, record them as left. */
+  async close(): Promise<void> {
+    this.draining = true;
+    for (const t of [...this.graceTimers.values(), ...this.emptyTimers.values(), ...this.authTimers.values()]) clearTimeout(t);
+    this.io.disconnectSockets(true);
+    await new Promise<void>((resolve) => void this.io.close(() => resolve()));
+    await this.locks.idle();
+    await this.writes.flush();
+  }
+
+  startDraining(): void {
+    this.draining = true;
+  }
+}
