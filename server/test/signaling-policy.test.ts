@@ -1,0 +1,151 @@
+import { ROLES, type Role } from '../auth/roles';
+import { AppError } from '../errors';
+import { applyHold, applyMute, authorize, mayCreateRoom, validateDtmf, type ModerationAction } from '../signaling/policy';
+import { TRACKS } from '../signaling/protocol';
+import { KeyedMutex } from '../signaling/keyedMutex';
+import { TokenBucket } from '../signaling/rateLimiter';
+import { InMemoryRoomStore, type ParticipantRecord } from '../signaling/roomStore';
+import { canTransition } from '../calls/policy';
+
+const codeOf = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (e) {
+    return e instanceof AppError ? e.code : 'not an AppError';
+  }
+  return undefined;
+};
+
+describe('permission matrix', () => {
+  const expected: Record<Role, Record<ModerationAction, boolean>> = {
+    host: { 'mute-other': true, remove: true, 'end-call': true, 'set-role': true },
+    moderator: { 'mute-other': true, remove: true, 'end-call': true, 'set-role': false },
+    participant: { 'mute-other': false, remove: false, 'end-call': false, 'set-role': false },
+  };
+  for (const role of ROLES) {
+    for (const [action, allowed] of Object.entries(expected[role]) as Array<[ModerationAction, boolean]>) {
+      it(`${role} ${allowed ? 'may' : 'may not'} ${action}`, () => {
+        expect(codeOf(() => authorize(role, action))).toBe(allowed ? undefined : 'FORBIDDEN');
+      });
+    }
+  }
+  it('a moderator may not mute or remove a host, but may act on moderators and participants', () => {
+    expect(codeOf(() => authorize('moderator', 'mute-other', 'host'))).toBe('FORBIDDEN');
+    expect(codeOf(() => authorize('moderator', 'remove', 'host'))).toBe('FORBIDDEN');
+    expect(codeOf(() => authorize('moderator', 'remove', 'moderator'))).toBeUndefined();
+    expect(codeOf(() => authorize('moderator', 'mute-other', 'participant'))).toBeUndefined();
+    expect(codeOf(() => authorize('host', 'remove', 'host'))).toBeUndefined();
+  });
+});
+
+describe('mute rules', () => {
+  const none = { muted: [], locked: [] };
+  it('self mute and unmute', () => {
+    const m = applyMute(none, 'audio', true, true);
+    expect(m).toEqual({ muted: ['audio'], locked: [] });
+    expect(applyMute(m, 'audio', false, true)).toEqual(none);
+  });
+  it('a moderator mute locks; the owner cannot unmute until lifted; lifting leaves it muted', () => {
+    const locked = applyMute(none, 'video', true, false);
+    expect(locked).toEqual({ muted: ['video'], locked: ['video'] });
+    expect(codeOf(() => applyMute(locked, 'video', false, true))).toBe('MUTED_BY_MODERATOR');
+    const lifted = applyMute(locked, 'video', false, false);
+    expect(lifted).toEqual({ muted: ['video'], locked: [] });
+    expect(applyMute(lifted, 'video', false, true)).toEqual(none);
+  });
+  it('is idempotent and per track', () => {
+    const a = applyMute(applyMute(none, 'audio', true, true), 'audio', true, true);
+    expect(a.muted).toEqual(['audio']);
+    const locked = applyMute(a, 'video', true, false);
+    expect(applyMute(locked, 'audio', false, true)).toEqual({ muted: ['video'], locked: ['video'] });
+  });
+});
+
+describe('hold', () => {
+  it('holds one or every track, and releases likewise', () => {
+    expect(applyHold([], undefined, true, TRACKS)).toEqual(['audio', 'video', 'screen']);
+    expect(applyHold([], 'audio', true, TRACKS)).toEqual(['audio']);
+    expect(applyHold(['audio', 'video'], 'audio', false, TRACKS)).toEqual(['video']);
+    expect(applyHold(['audio', 'video'], undefined, false, TRACKS)).toEqual([]);
+    expect(applyHold(['audio'], 'audio', true, TRACKS)).toEqual(['audio']);
+  });
+});
+
+describe('DTMF', () => {
+  it.each(['0123456789', '*#', 'ABCD', '1,2,,3', '#'.repeat(100)])('accepts %s', (t) => expect(validateDtmf(t)).toBe(t));
+  it.each(['', 'abcd', 'E', '1 2', '12;', '#'.repeat(101), '١'])('rejects %j', (t) => expect(codeOf(() => validateDtmf(t))).toBe('INVALID_DTMF'));
+});
+
+describe('room creation and call states', () => {
+  it('follows AUTO_CREATE_ROOMS', () => {
+    expect(ROLES.map((r) => mayCreateRoom(r, 'any'))).toEqual([true, true, true]);
+    expect(ROLES.map((r) => mayCreateRoom(r, 'host'))).toEqual([true, true, false]);
+    expect(ROLES.map((r) => mayCreateRoom(r, 'none'))).toEqual([false, false, false]);
+  });
+  it('allows created → active → ended, and nothing out of ended', () => {
+    expect(canTransition('created', 'active')).toBe(true);
+    expect(canTransition('created', 'ended')).toBe(true);
+    expect(canTransition('active', 'ended')).toBe(true);
+    expect(canTransition('active', 'created')).toBe(false);
+    expect(canTransition('ended', 'active')).toBe(false);
+  });
+});
+
+describe('token bucket', () => {
+  it('allows the burst, then the sustained rate', () => {
+    let now = 0;
+    const b = new TokenBucket(10, 5, () => now);
+    expect(Array.from({ length: 6 }, () => b.take())).toEqual([true, true, true, true, true, false]);
+    now += 100; // 0.1 s at 10/s: one token
+    expect([b.take(), b.take()]).toEqual([true, false]);
+    now += 10_000; // refills only up to the burst
+    expect(Array.from({ length: 6 }, () => b.take()).filter(Boolean)).toHaveLength(5);
+  });
+});
+
+describe('keyed mutex', () => {
+  it('runs one function at a time per key, in order, and keys in parallel', async () => {
+    const m = new KeyedMutex();
+    const log: string[] = [];
+    const step = (key: string, name: string, ms: number) =>
+      m.run(key, async () => {
+        log.push(`${name}+`);
+        await new Promise((r) => setTimeout(r, ms));
+        log.push(`${name}-`);
+      });
+    await Promise.all([step('a', 'a1', 30), step('a', 'a2', 1), step('b', 'b1', 5)]);
+    expect(log.indexOf('a1-')).toBeLessThan(log.indexOf('a2+'));
+    expect(log.indexOf('b1+')).toBeLessThan(log.indexOf('a1-'));
+    expect(m.size).toBe(0);
+  });
+  it('keeps going after a failure', async () => {
+    const m = new KeyedMutex();
+    await expect(m.run('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    await expect(m.run('k', async () => 42)).resolves.toBe(42);
+  });
+});
+
+describe('in-memory room store', () => {
+  const participant = (id: string): ParticipantRecord => ({
+    id, room: 'r', userId: id, displayName: null, role: 'participant', tokenId: 't', socketId: 's', capabilities: {},
+    mutedTracks: [], lockedTracks: [], heldTracks: [], joinedAt: 0, clientIp: null,
+  });
+  it('copies records in and out, counts, and deletes rooms with their participants', async () => {
+    const s = new InMemoryRoomStore();
+    await s.putRoom({ room: 'r', callId: 'c', status: 'active', recording: false, createdAt: 0, removedUsers: [] });
+    const p = participant('p1');
+    await s.putParticipant(p);
+    p.mutedTracks.push('audio');
+    expect((await s.getParticipant('r', 'p1'))?.mutedTracks).toEqual([]);
+    const out = (await s.getParticipant('r', 'p1'))!;
+    out.heldTracks.push('video');
+    expect((await s.getParticipant('r', 'p1'))?.heldTracks).toEqual([]);
+    await s.putParticipant(participant('p2'));
+    expect(await s.countParticipants('r')).toBe(2);
+    expect(await s.countAllParticipants()).toBe(2);
+    await s.deleteRoom('r');
+    expect(await s.countRooms()).toBe(0);
+    expect(await s.countAllParticipants()).toBe(0);
+    await expect(s.putParticipant(participant('p3'))).rejects.toThrow(/does not exist/);
+  });
+});
