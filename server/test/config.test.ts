@@ -46,10 +46,29 @@ describe('configuration', () => {
     ['JWT_PRIVATE_KEY_FILE', '/nonexistent/key.pem'],
     ['SHUTDOWN_TIMEOUT_MS', '-1'],
     ['RATE_LIMIT_MAX', 'many'],
+    ['ICE_SERVERS', 'stun:example.org'],
+    ['ICE_SERVERS', '[{"urls":"http://example.org"}]'],
+    ['ICE_SERVERS', '[{"urls":["turn:t.example.org"],"username":5}]'],
+    ['AUTO_CREATE_ROOMS', 'everyone'],
+    ['MAX_PARTICIPANTS_PER_ROOM', '1'],
+    ['RECONNECT_GRACE_SECONDS', 'soon'],
+    ['MAX_SDP_BYTES', '200000'],
   ])('names %s when it is %j', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^${name}: `));
+  });
+
+  it('reads signaling settings', () => {
+    const c = loadConfig({
+      ICE_SERVERS: '[{"urls":"stun:stun.example.org:3478"},{"urls":["turn:t.example.org?transport=tcp"],"username":"u","credential":"p"}]',
+      AUTO_CREATE_ROOMS: 'host',
+      RECONNECT_GRACE_SECONDS: '5',
+    });
+    expect(c.signaling.iceServers).toHaveLength(2);
+    expect(c.signaling.autoCreateRooms).toBe('host');
+    expect(c.signaling.reconnectGraceMs).toBe(5000);
+    expect(loadConfig({}).signaling).toMatchObject({ maxConnections: 10000, maxParticipantsPerRoom: 100, reconnectGraceMs: 15000, iceServers: [] });
   });
 
   it('reports every bad variable at once', () => {
