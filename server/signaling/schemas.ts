@@ -14,6 +14,22 @@ const Id = Type.String({ minLength: 1, maxLength: 64 });
 const TrackT = Type.Union(TRACKS.map((t) => Type.Literal(t)));
 const strict = { additionalProperties: false } as const;
 
+/**
+ * A capability value: any JSON nested at most `depth` arrays or objects deep.
+ * Unbounded nesting fits in a small message yet overflows the stack of the
+ * recursive serializers it is later passed to (Socket.IO's encoder, Prisma),
+ * which would break every room_state of its room.
+ */
+export const CAPABILITY_DEPTH = 5;
+/** Largest JSON of a participant's capabilities. */
+export const MAX_CAPABILITIES_BYTES = 4096;
+function jsonValue(depth: number): TSchema {
+  const scalars = [Type.String(), Type.Number(), Type.Boolean(), Type.Null()];
+  if (depth === 0) return Type.Union(scalars);
+  const inner = jsonValue(depth - 1);
+  return Type.Union([...scalars, Type.Array(inner), Type.Record(Type.String(), inner)]);
+}
+
 export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEvent, TSchema> {
   const Sdp = Type.String({ minLength: 1, maxLength: limits.maxSdpBytes });
   return {
@@ -22,7 +38,7 @@ export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEv
       {
         room: RoomId,
         display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
-        capabilities: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 32 })),
+        capabilities: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), jsonValue(CAPABILITY_DEPTH), { maxProperties: 32 })),
       },
       strict,
     ),
@@ -57,11 +73,23 @@ export function compileValidators(limits: { maxSdpBytes: number }): PayloadValid
   const out = {} as PayloadValidators;
   for (const [event, schema] of Object.entries(payloadSchemas(limits)) as Array<[ClientEvent, TSchema]>) {
     const fn: ValidateFunction = ajv.compile(schema);
+    const tooLarge = (what: string) => new AppError(413, ErrorCode.PAYLOAD_TOO_LARGE, what);
     out[event] = (payload) => {
-      if (fn(payload)) return;
+      if (fn(payload)) {
+        // The schema bounds characters; the limits are in bytes (UTF-8 may need 4 per character).
+        const p = payload as { sdp?: string; capabilities?: object };
+        if (p.sdp !== undefined && p.sdp.length * 3 > limits.maxSdpBytes && Buffer.byteLength(p.sdp) > limits.maxSdpBytes) {
+          throw tooLarge(`sdp exceeds ${limits.maxSdpBytes} bytes`);
+        }
+        // Capabilities are repeated in every room_state sent to the room: keep them small.
+        if (p.capabilities !== undefined && Buffer.byteLength(JSON.stringify(p.capabilities)) > MAX_CAPABILITIES_BYTES) {
+          throw tooLarge(`capabilities exceed ${MAX_CAPABILITIES_BYTES} bytes of JSON`);
+        }
+        return;
+      }
       const e = fn.errors?.[0];
       if (e?.keyword === 'maxLength' && e.instancePath === '/sdp') {
-        throw new AppError(413, ErrorCode.PAYLOAD_TOO_LARGE, `sdp exceeds ${limits.maxSdpBytes} characters`);
+        throw tooLarge(`sdp exceeds ${limits.maxSdpBytes} bytes`);
       }
       const where = e?.instancePath ? `${e.instancePath.slice(1)} ` : '';
       const extra = e?.keyword === 'additionalProperties' ? `: ${String((e.params as { additionalProperty?: string }).additionalProperty)}` : '';

@@ -89,9 +89,13 @@ export class SignalingServer {
   readonly io: IO;
   private readonly cfg: Config['signaling'];
   private readonly locks = new KeyedMutex();
+  /** Rooms being opened right now (counted against MAX_ROOMS). */
+  private opening = 0;
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
   private readonly authTimers = new Map<string, NodeJS.Timeout>();
+  /** Sockets with a join in flight. */
+  private readonly joining = new Set<string>();
   private readonly writes: WriteBehind;
   private readonly validate: PayloadValidators;
   private readonly handlers: Record<ClientEvent, Handler>;
@@ -166,10 +170,16 @@ export class SignalingServer {
     for (const event of CLIENT_EVENTS) {
       socket.on(event, (...args: unknown[]) => void this.dispatch(socket, bucket, event, args));
     }
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if (KNOWN.has(event)) return;
+    socket.onAny((raw: unknown, ...args: unknown[]) => {
+      // The Socket.IO protocol also allows numeric event names: a string from here on.
+      const event = String(raw);
+      if (typeof raw === 'string' && KNOWN.has(event)) return;
       this.deps.metrics.messages.inc({ type: 'unknown' });
-      this.fail(socket, event, args.at(-1), new AppError(400, ErrorCode.UNKNOWN_EVENT, `unknown event ${JSON.stringify(event).slice(0, 80)}`));
+      // Unknown events are messages too: they take from the socket's bucket.
+      const err = bucket.take()
+        ? new AppError(400, ErrorCode.UNKNOWN_EVENT, `unknown event ${JSON.stringify(event).slice(0, 80)}`)
+        : new AppError(429, ErrorCode.RATE_LIMITED, 'too many messages; slow down');
+      this.fail(socket, event, args.at(-1), err);
     });
     socket.on('disconnect', () => {
       this.connections--;
@@ -251,25 +261,43 @@ export class SignalingServer {
   private async onJoin(socket: Sock, payload: JoinPayload): Promise<object> {
     const principal = this.user(socket);
     if (this.draining) throw unavailable(ErrorCode.SERVER_DRAINING, 'this node is shutting down; connect again');
-    if (socket.data.participantId) {
-      const still = await this.joined(socket).then(() => true, () => false);
-      if (still) throw conflict(ErrorCode.ALREADY_JOINED, 'this connection has joined a room already; leave it first');
+    // One join at a time per connection: two in flight (to different rooms'
+    // locks) would both pass the check below and seat the socket in both rooms.
+    if (this.joining.has(socket.id)) throw conflict(ErrorCode.ALREADY_JOINED, 'this connection is joining a room already');
+    this.joining.add(socket.id);
+    try {
+      if (socket.data.participantId) {
+        const still = await this.joined(socket).then(() => true, () => false);
+        if (still) throw conflict(ErrorCode.ALREADY_JOINED, 'this connection has joined a room already; leave it first');
+      }
+      if (principal.room !== undefined && principal.room !== payload.room) {
+        throw forbidden(ErrorCode.ROOM_SCOPE_MISMATCH, 'this token is scoped to another room');
+      }
+      return await this.locks.run(payload.room, () => this.joinLocked(socket, principal, payload));
+    } finally {
+      this.joining.delete(socket.id);
     }
-    if (principal.room !== undefined && principal.room !== payload.room) {
-      throw forbidden(ErrorCode.ROOM_SCOPE_MISMATCH, 'this token is scoped to another room');
-    }
-    return this.locks.run(payload.room, () => this.joinLocked(socket, principal, payload));
   }
 
   private async joinLocked(socket: Sock, principal: User, payload: JoinPayload): Promise<object> {
     const { store, calls } = this.deps;
     let room = await store.getRoom(payload.room);
     if (!room) {
-      if ((await store.countRooms()) >= this.cfg.maxRooms) throw unavailable(ErrorCode.TOO_MANY_ROOMS, 'this node has reached MAX_ROOMS');
-      const call = await calls.openForRoom(payload.room, mayCreateRoom(principal.role, this.cfg.autoCreateRooms));
-      if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, 'this room has no call in progress, and this token may not start one');
-      room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, createdAt: Date.now(), removedUsers: [] };
-      await store.putRoom(room);
+      // MAX_ROOMS counts rooms being opened too: with only per-room locks,
+      // concurrent openings of different rooms would all pass the check. Each
+      // opener takes a ticket synchronously (the openings already in flight
+      // when it arrived) and counts them with the rooms open; the database
+      // call stays outside any node-wide lock, so openings run in parallel.
+      const ticket = this.opening++;
+      try {
+        if ((await store.countRooms()) + ticket >= this.cfg.maxRooms) throw unavailable(ErrorCode.TOO_MANY_ROOMS, 'this node has reached MAX_ROOMS');
+        const call = await calls.openForRoom(payload.room, mayCreateRoom(principal.role, this.cfg.autoCreateRooms));
+        if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, 'this room has no call in progress, and this token may not start one');
+        room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, createdAt: Date.now(), removedUsers: [] };
+        await store.putRoom(room);
+      } finally {
+        this.opening--;
+      }
     }
     if (room.removedUsers.includes(principal.userId)) throw forbidden(ErrorCode.REMOVED_FROM_CALL, 'you were removed from this call');
 
@@ -316,9 +344,16 @@ export class SignalingServer {
   }
 
   private async admit(socket: Sock, room: RoomRecord, me: ParticipantRecord, resumed: boolean): Promise<object> {
-    await socket.join(roomKey(room.room));
     socket.data.room = room.room;
     socket.data.participantId = me.id;
+    if (socket.disconnected) {
+      // It went away while its join was in flight, when its disconnect had
+      // nothing to clean up: handle that now (we hold the room's lock), or it
+      // would stay in the room as connected for good.
+      await this.droppedLocked(room.room, me.id, socket.id);
+      return { participant_id: me.id, resumed };
+    }
+    await socket.join(roomKey(room.room));
     this.clearEmptyTimer(room.room);
     const room_state = await this.roomState(room);
     socket.emit('joined', { participant_id: me.id, room_state });
@@ -388,20 +423,23 @@ export class SignalingServer {
     const { room, participantId } = socket.data;
     if (!room || !participantId) return;
     void this.locks
-      .run(room, async () => {
-        const { store } = this.deps;
-        const p = await store.getParticipant(room, participantId);
-        if (!p || p.socketId !== socket.id) return; // replaced by a newer connection, or gone
-        const r = await store.getRoom(room);
-        if (!r) return;
-        if (this.cfg.reconnectGraceMs === 0 || this.draining) return this.removeLocked(r, p, 'disconnected', null);
-        p.socketId = null;
-        await store.putParticipant(p);
-        const timer = setTimeout(() => void this.expireGrace(room, participantId), this.cfg.reconnectGraceMs);
-        timer.unref();
-        this.graceTimers.set(participantId, timer);
-      })
+      .run(room, () => this.droppedLocked(room, participantId, socket.id))
       .catch((err: unknown) => this.deps.log.error({ err }, 'handling a disconnect failed'));
+  }
+
+  /** Under the room's lock: the participant's socket is gone; keep its place for the grace period, or remove it. */
+  private async droppedLocked(room: string, participantId: string, socketId: string): Promise<void> {
+    const { store } = this.deps;
+    const p = await store.getParticipant(room, participantId);
+    if (!p || p.socketId !== socketId) return; // replaced by a newer connection, or gone
+    const r = await store.getRoom(room);
+    if (!r) return;
+    if (this.cfg.reconnectGraceMs === 0 || this.draining) return this.removeLocked(r, p, 'disconnected', null);
+    p.socketId = null;
+    await store.putParticipant(p);
+    const timer = setTimeout(() => void this.expireGrace(room, participantId), this.cfg.reconnectGraceMs);
+    timer.unref();
+    this.graceTimers.set(participantId, timer);
   }
 
   private expireGrace(room: string, participantId: string): Promise<void> {
@@ -425,13 +463,15 @@ export class SignalingServer {
     const timer = setTimeout(() => {
       this.emptyTimers.delete(room.room);
       void this.locks
-        .run(room.room, async () => (await this.deps.store.countParticipants(room.room)) === 0 && (await this.deps.store.getRoom(room.room))?.callId === room.callId)
-        .then(async (stillEmpty) => {
-          if (!stillEmpty) return;
-          await this.deps.calls.end(room.callId).catch((err: unknown) => {
+        .run(room.room, async () => {
+          const { store, calls } = this.deps;
+          if ((await store.countParticipants(room.room)) !== 0 || (await store.getRoom(room.room))?.callId !== room.callId) return;
+          // Ended and forgotten under the room's lock: a join meanwhile waits,
+          // then opens a new call instead of entering the one being ended.
+          await calls.end(room.callId).catch((err: unknown) => {
             if (!(err instanceof AppError && err.code === ErrorCode.CALL_ALREADY_ENDED)) throw err;
-            return this.endRoom(room.room, room.callId);
           });
+          await this.endRoomLocked(room.room, room.callId);
         })
         .catch((err: unknown) => this.deps.log.error({ err }, 'ending an empty room failed'));
     }, this.cfg.emptyRoomTimeoutMs);
@@ -446,21 +486,23 @@ export class SignalingServer {
 
   /** The call ended (by signaling, REST or an empty room): tell everyone and forget the room. */
   endRoom(roomName: string, callId: string): Promise<void> {
-    return this.locks.run(roomName, async () => {
-      const { store } = this.deps;
-      const room = await store.getRoom(roomName);
-      if (!room || room.callId !== callId) return;
-      const participants = await store.listParticipants(roomName);
-      this.io.to(roomKey(roomName)).emit('call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
-      this.io.in(roomKey(roomName)).socketsLeave(roomKey(roomName));
-      for (const p of participants) {
-        this.cancelGrace(p.id);
-        this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
-      }
-      this.clearEmptyTimer(roomName);
-      await store.deleteRoom(roomName);
-      void this.refreshGauges();
-    });
+    return this.locks.run(roomName, () => this.endRoomLocked(roomName, callId));
+  }
+
+  private async endRoomLocked(roomName: string, callId: string): Promise<void> {
+    const { store } = this.deps;
+    const room = await store.getRoom(roomName);
+    if (!room || room.callId !== callId) return;
+    const participants = await store.listParticipants(roomName);
+    this.io.to(roomKey(roomName)).emit('call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
+    this.io.in(roomKey(roomName)).socketsLeave(roomKey(roomName));
+    for (const p of participants) {
+      this.cancelGrace(p.id);
+      this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
+    }
+    this.clearEmptyTimer(roomName);
+    await store.deleteRoom(roomName);
+    void this.refreshGauges();
   }
 
   // ---- relay (peer-to-peer mode) -------------------------------------------------------------

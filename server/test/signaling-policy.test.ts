@@ -149,3 +149,17 @@ describe('in-memory room store', () => {
     await expect(s.putParticipant(participant('p3'))).rejects.toThrow(/does not exist/);
   });
 });
+
+describe('payload validation', () => {
+  const { compileValidators } = require('../signaling/schemas') as typeof import('../signaling/schemas');
+  const v = compileValidators({ maxSdpBytes: 1000 });
+  it('bounds the SDP in bytes, not characters', () => {
+    expect(codeOf(() => v.offer({ sdp: 'a'.repeat(1000), call_id: 'c' }))).toBeUndefined();
+    expect(codeOf(() => v.offer({ sdp: 'a'.repeat(1001), call_id: 'c' }))).toBe('PAYLOAD_TOO_LARGE');
+    expect(codeOf(() => v.answer({ sdp: '€'.repeat(400), call_id: 'c' }))).toBe('PAYLOAD_TOO_LARGE'); // 1200 bytes
+  });
+  it('bounds the size of capabilities', () => {
+    expect(codeOf(() => v.join({ room: 'r', capabilities: { audio: true, video: true } }))).toBeUndefined();
+    expect(codeOf(() => v.join({ room: 'r', capabilities: { blob: 'x'.repeat(5000) } }))).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
