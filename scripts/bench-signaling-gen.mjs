@@ -1,0 +1,443 @@
+#!/usr/bin/env node
+/**
+ * Load generator for scripts/bench-signaling.mjs (not meant to be run by hand).
+ * Forked with an IPC channel; the parent sends commands { id, cmd, ...args } and
+ * gets { id, ok, result } or { id, ok: false, error } back.
+ *
+ * Commands:
+ *   init     { privateKeyPem, kid, localAddress? }   signing key for local RS256 tokens
+ *   mint     { prefix, start, count }                 pre-mint tokens (users `${prefix}${i}`)
+ *   connect  { set, url, kind, prefix, start, count, roomPrefix, concurrency, listenOffers }
+ *            opens count sockets (websocket only, token in the handshake for kind
+ *            'switchboard'), each joins room `${roomPrefix}${floor(i/2)}`; a sliding
+ *            window of `concurrency` connect+join attempts in flight.
+ *   relay    { set, rate, warmupMs, measureMs, drainMs, sdpBytes }
+ *            open-loop offers over the pairs of `set` at `rate` msgs/s; one-way latency
+ *            = receive time - emit time, both taken here with performance.now().
+ *   joinrate { set, url, kind, prefix, start, count, roomPrefix, rate, timeoutMs }
+ *            starts new connections at `rate`/s (open loop), each connect + join.
+ *   limitPairs { set, pairs }                        relay uses only the first `pairs` pairs of a set
+ *   close    { set }                                  disconnects a set's sockets
+ *   stats    {}                                       process memory and socket count
+ *
+ * Bounded: every wait has a timeout; the process exits when the parent goes away
+ * (IPC disconnect) or after MAX_LIFETIME_MS whatever happens.
+ */
+import { createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(ROOT, 'package.json'));
+const { io } = require('socket.io-client');
+
+const MAX_LIFETIME_MS = Number(process.env.BENCH_GEN_MAX_LIFETIME_MS ?? 3_600_000);
+const CONNECT_TIMEOUT_MS = 30_000;
+const ACK_TIMEOUT_MS = 30_000;
+
+if (!process.send) {
+  console.error('bench-signaling-gen: must be forked by scripts/bench-signaling.mjs');
+  process.exit(2);
+}
+
+const lifetime = setTimeout(() => {
+  console.error(`bench-signaling-gen ${process.pid}: lifetime of ${MAX_LIFETIME_MS} ms exceeded, exiting`);
+  process.exit(3);
+}, MAX_LIFETIME_MS);
+lifetime.unref();
+process.on('disconnect', () => process.exit(0));
+
+const now = () => performance.now();
+const b64url = (x) => Buffer.from(x).toString('base64url');
+
+let key = null;
+let kid = '';
+let localAddress;
+/** prefix -> Map(index -> token) */
+const tokens = new Map();
+/** set name -> { kind, entries: [{ socket, index, participantId, callId }] } */
+const sets = new Map();
+/** The relay run in progress (receives every socket's `offer`). */
+let activeRelay = null;
+const localAddrsSeen = new Set();
+
+function mintToken(sub, name) {
+  const iat = Math.floor(Date.now() / 1000);
+  const header = { alg: 'RS256', typ: 'JWT', kid };
+  const claims = { sub, name, role: 'participant', iat, exp: iat + 4 * 3600, jti: randomUUID(), iss: 'switchboard', aud: 'switchboard' };
+  const data = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${data}.${sign('sha256', Buffer.from(data), key).toString('base64url')}`;
+}
+
+function tokenFor(prefix, i) {
+  const t = tokens.get(prefix)?.get(i);
+  return t ?? mintToken(`${prefix}${i}`, `Bench ${prefix}${i}`);
+}
+
+function noteLocalAddress(socket) {
+  try {
+    const a = socket.io.engine.transport.ws._socket.localAddress;
+    if (a && localAddrsSeen.size < 64) localAddrsSeen.add(a);
+  } catch {
+    /* internals differ: not essential */
+  }
+}
+
+/**
+ * One connection: connect (token in the handshake for switchboard) then join.
+ * Resolves { ok, socket, connectMs, joinMs, totalMs, ack } or { ok: false, stage, error }.
+ */
+function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
+  return new Promise((resolve) => {
+    const t0 = now();
+    let settled = false;
+    const opts = { transports: ['websocket'], reconnection: false, forceNew: true, timeout: CONNECT_TIMEOUT_MS };
+    if (kind === 'switchboard') opts.auth = { token };
+    if (localAddress) opts.localAddress = localAddress;
+    const socket = io(url, opts);
+    const timer = setTimeout(() => done({ ok: false, stage: 'timeout', error: `no join ack within ${CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS} ms` }), CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS);
+    function done(r) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (!r.ok) socket.close();
+      resolve(r);
+    }
+    if (onOffer) socket.on('offer', onOffer);
+    socket.once('connect_error', (err) => done({ ok: false, stage: 'connect', error: err?.data?.code ?? err?.message ?? String(err) }));
+    socket.once('connect', () => {
+      const tc = now();
+      noteLocalAddress(socket);
+      const payload = kind === 'switchboard' ? { room, display_name: displayName } : { room };
+      socket.timeout(ACK_TIMEOUT_MS).emit('join', payload, (err, ack) => {
+        const ta = now();
+        if (err) return done({ ok: false, stage: 'join', error: 'join ack timeout' });
+        if (!ack || ack.ok !== true) return done({ ok: false, stage: 'join', error: ack?.error?.code ?? JSON.stringify(ack).slice(0, 200) });
+        done({ ok: true, socket, connectMs: tc - t0, joinMs: ta - tc, totalMs: ta - t0, ack });
+      });
+    });
+    socket.on('disconnect', (reason) => {
+      if (!settled) done({ ok: false, stage: 'disconnect', error: reason });
+    });
+  });
+}
+
+function entryFrom(r, index, kind) {
+  return {
+    socket: r.socket,
+    index,
+    participantId: kind === 'switchboard' ? r.ack.participant_id : r.socket.id,
+    callId: kind === 'switchboard' ? r.ack.room_state?.call_id : 'bare-call',
+  };
+}
+
+function countErrors(map, code) {
+  map[code] = (map[code] ?? 0) + 1;
+}
+
+function offerListener(socketRef) {
+  return (msg) => {
+    const t = now();
+    if (activeRelay) activeRelay.onOffer(msg, t, socketRef);
+  };
+}
+
+// ---------------------------------------------------------------- commands
+
+const commands = {
+  init({ privateKeyPem, kid: k, localAddress: la }) {
+    key = createPrivateKey(privateKeyPem);
+    kid = k;
+    localAddress = la || undefined;
+    return { pid: process.pid, localAddress: localAddress ?? null };
+  },
+
+  mint({ prefix, start, count }) {
+    const t0 = now();
+    const m = tokens.get(prefix) ?? new Map();
+    for (let i = start; i < start + count; i++) m.set(i, mintToken(`${prefix}${i}`, `Bench ${prefix}${i}`));
+    tokens.set(prefix, m);
+    return { minted: count, ms: now() - t0 };
+  },
+
+  async connect({ set, url, kind, prefix, start, count, roomPrefix, concurrency, listenOffers }) {
+    const entries = sets.get(set)?.entries ?? [];
+    sets.set(set, { kind, entries });
+    const errors = {};
+    let next = start;
+    let joined = 0;
+    let failed = 0;
+    const t0 = now();
+    const joinMs = [];
+    const totalMs = [];
+    const worker = async () => {
+      while (next < start + count) {
+        const i = next++;
+        const ref = {};
+        const r = await openAndJoin({
+          url,
+          kind,
+          token: kind === 'switchboard' ? tokenFor(prefix, i) : undefined,
+          room: `${roomPrefix}${Math.floor(i / 2)}`,
+          displayName: `Bench ${i}`,
+          onOffer: listenOffers ? offerListener(ref) : undefined,
+        });
+        if (r.ok) {
+          joined++;
+          const e = entryFrom(r, i, kind);
+          Object.assign(ref, e);
+          entries.push(ref);
+          joinMs.push(r.joinMs);
+          totalMs.push(r.totalMs);
+        } else {
+          failed++;
+          countErrors(errors, `${r.stage}:${r.error}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, worker));
+    tokens.get(prefix)?.clear();
+    return { joined, failed, errors, ms: now() - t0, joinMs: round(joinMs), totalMs: round(totalMs), localAddresses: [...localAddrsSeen] };
+  },
+
+  async relay({ set, rate, warmupMs, measureMs, drainMs, sdpBytes }) {
+    const s = sets.get(set);
+    if (!s) throw new Error(`no connection set ${set}`);
+    // Pairs: entries with the same room index (floor(index / 2)), both sides here.
+    const byRoom = new Map();
+    for (const e of s.entries) {
+      const k = Math.floor(e.index / 2);
+      byRoom.set(k, [...(byRoom.get(k) ?? []), e]);
+    }
+    const pairs = [...byRoom.values()].filter((p) => p.length === 2 && p.every((e) => e.socket.connected)).slice(0, s.maxPairs ?? Infinity);
+    if (pairs.length === 0) throw new Error(`set ${set} has no connected pairs`);
+    const totalMs = warmupMs + measureMs;
+    const capacity = Math.ceil((rate * totalMs) / 1000) + 1024;
+    const sentAt = new Float64Array(capacity);
+    const received = new Uint8Array(capacity);
+    const latencies = [];
+    const errors = {};
+    let sent = 0;
+    let measuredSent = 0;
+    let measuredReceived = 0;
+    let acks = 0;
+    let errorAcks = 0;
+    let receivedTotal = 0;
+    let strays = 0;
+    let maxBacklog = 0;
+    const filler = sdpFiller(sdpBytes);
+    const t0 = now();
+    const measureFrom = t0 + warmupMs;
+    let measureEnd = 0;
+
+    activeRelay = {
+      onOffer(msg, t) {
+        const sdp = msg?.sdp;
+        const at = typeof sdp === 'string' ? sdp.indexOf('o=- ') : -1;
+        const seq = at >= 0 ? parseInt(sdp.slice(at + 4, at + 24), 10) : NaN;
+        if (!Number.isInteger(seq) || seq < 0 || seq >= sent || received[seq] || typeof msg.from !== 'string') {
+          strays++;
+          return;
+        }
+        received[seq] = 1;
+        receivedTotal++;
+        if (sentAt[seq] >= measureFrom && sentAt[seq] < measureEnd) {
+          measuredReceived++;
+          latencies.push(t - sentAt[seq]);
+        }
+      },
+    };
+    measureEnd = Infinity;
+
+    const onAck = (res) => {
+      acks++;
+      if (!res || res.ok !== true) {
+        errorAcks++;
+        countErrors(errors, res?.error?.code ?? 'bad-ack');
+      }
+    };
+    const sendOne = () => {
+      const seq = sent++;
+      const pair = pairs[seq % pairs.length];
+      const dir = Math.floor(seq / pairs.length) % 2;
+      const from = pair[dir];
+      const sdp = `v=0\r\no=- ${seq} 2 IN IP4 127.0.0.1\r\n${filler}`;
+      const t = now();
+      sentAt[seq] = t;
+      if (t >= measureFrom) measuredSent++;
+      from.socket.emit('offer', { sdp, call_id: from.callId }, onAck);
+    };
+
+    await new Promise((resolve) => {
+      const tick = () => {
+        const el = now() - t0;
+        if (el >= totalMs) return resolve();
+        const due = Math.min(capacity - 1, Math.floor((el * rate) / 1000));
+        maxBacklog = Math.max(maxBacklog, due - sent);
+        while (sent < due) sendOne();
+        setTimeout(tick, 1);
+      };
+      tick();
+    });
+    measureEnd = now();
+    const measuredMs = measureEnd - measureFrom;
+    // Drain: wait for outstanding messages and acks (bounded).
+    const drainUntil = now() + drainMs;
+    while ((receivedTotal < sent || acks < sent) && now() < drainUntil) await new Promise((r) => setTimeout(r, 10));
+    activeRelay = null;
+    return {
+      pairs: pairs.length,
+      sent,
+      acks,
+      errorAcks,
+      errors,
+      missingAcks: sent - acks,
+      receivedTotal,
+      lost: sent - receivedTotal,
+      strays,
+      measuredSent,
+      measuredReceived,
+      measuredMs,
+      maxBacklog,
+      latencies: round(latencies),
+    };
+  },
+
+  async joinrate({ set, url, kind, prefix, start, count, roomPrefix, rate, timeoutMs }) {
+    const entries = sets.get(set)?.entries ?? [];
+    sets.set(set, { kind, entries });
+    const results = [];
+    const errors = {};
+    const t0 = now();
+    let started = 0;
+    let maxLagMs = 0;
+    const pending = [];
+    await new Promise((resolve) => {
+      const tick = () => {
+        const el = now() - t0;
+        const due = Math.min(count, Math.floor((el * rate) / 1000) + 1);
+        while (started < due) {
+          const i = start + started;
+          const scheduled = t0 + (started * 1000) / rate;
+          maxLagMs = Math.max(maxLagMs, now() - scheduled);
+          started++;
+          pending.push(
+            openAndJoin({ url, kind, token: tokenFor(prefix, i), room: `${roomPrefix}${Math.floor(i / 2)}`, displayName: `Bench ${i}` }).then((r) => {
+              r.startedAt = r.ok ? now() - r.totalMs - t0 : null;
+              r.ackAt = r.ok ? now() - t0 : null;
+              if (r.ok) entries.push(entryFrom(r, i, kind));
+              else countErrors(errors, `${r.stage}:${r.error}`);
+              results.push(r);
+            }),
+          );
+        }
+        if (started >= count) return resolve();
+        setTimeout(tick, 1);
+      };
+      tick();
+    });
+    const startSpanMs = now() - t0;
+    await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, timeoutMs))]);
+    const ok = results.filter((r) => r.ok);
+    tokens.get(prefix)?.clear();
+    return {
+      started,
+      joined: ok.length,
+      failed: started - ok.length,
+      errors,
+      startSpanMs,
+      firstStartMs: 0,
+      lastAckMs: ok.length ? Math.max(...ok.map((r) => r.ackAt)) : null,
+      maxStartLagMs: maxLagMs,
+      totalMs: round(ok.map((r) => r.totalMs)),
+      connectMs: round(ok.map((r) => r.connectMs)),
+      joinMs: round(ok.map((r) => r.joinMs)),
+      ackAt: round(ok.map((r) => r.ackAt)),
+      localAddresses: [...localAddrsSeen],
+    };
+  },
+
+  async close({ set }) {
+    const s = sets.get(set);
+    if (!s) return { closed: 0 };
+    let closed = 0;
+    for (const e of s.entries) {
+      e.socket.close();
+      closed++;
+    }
+    sets.delete(set);
+    await new Promise((r) => setTimeout(r, 50));
+    return { closed };
+  },
+
+  limitPairs({ set, pairs }) {
+    const s = sets.get(set);
+    if (!s) throw new Error(`no connection set ${set}`);
+    s.maxPairs = pairs;
+    return { maxPairs: pairs };
+  },
+
+  stats() {
+    let open = 0;
+    for (const s of sets.values()) for (const e of s.entries) if (e.socket.connected) open++;
+    return { pid: process.pid, rssMb: Math.round(process.memoryUsage().rss / 1048576), open };
+  },
+};
+
+function round(a) {
+  return a.map((x) => Math.round(x * 1000) / 1000);
+}
+
+/** ~`bytes` of SDP-looking lines after the v=/o= lines (which carry the sequence number). */
+function sdpFiller(bytes) {
+  const lines = [
+    's=-',
+    't=0 0',
+    'a=group:BUNDLE 0 1',
+    'a=extmap-allow-mixed',
+    'a=msid-semantic: WMS bench',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126',
+    'c=IN IP4 0.0.0.0',
+    'a=rtcp:9 IN IP4 0.0.0.0',
+    'a=ice-ufrag:Bx3k',
+    'a=ice-pwd:8n2Hq5bWjP0sT4Yc7vLmRk1Z',
+    'a=ice-options:trickle',
+    'a=fingerprint:sha-256 5B:2A:9F:11:3C:7E:80:41:D2:6B:0A:EE:19:73:C4:58:2F:96:B1:0D:67:E3:4A:8C:F5:12:DB:30:79:A6:CE:85',
+    'a=setup:actpass',
+    'a=mid:0',
+    'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level',
+    'a=sendrecv',
+    'a=rtcp-mux',
+    'a=rtpmap:111 opus/48000/2',
+    'a=rtcp-fb:111 transport-cc',
+    'a=fmtp:111 minptime=10;useinbandfec=1',
+    'a=ssrc:1001 cname:benchcname0123456',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105 106 107',
+    'a=rtpmap:96 VP8/90000',
+    'a=rtcp-fb:96 goog-remb',
+    'a=rtcp-fb:96 transport-cc',
+    'a=rtcp-fb:96 ccm fir',
+    'a=rtcp-fb:96 nack',
+    'a=rtcp-fb:96 nack pli',
+    'a=rtpmap:97 rtx/90000',
+    'a=fmtp:97 apt=96',
+  ];
+  let out = '';
+  let i = 0;
+  while (out.length < bytes - 40) out += `${lines[i++ % lines.length]}\r\n`;
+  return out.slice(0, Math.max(0, bytes - 40));
+}
+
+process.on('message', async (msg) => {
+  const { id, cmd, ...argsIn } = msg ?? {};
+  const fn = commands[cmd];
+  if (!fn) return process.send({ id, ok: false, error: `unknown command ${cmd}` });
+  try {
+    const result = await fn(argsIn);
+    process.send({ id, ok: true, result });
+  } catch (err) {
+    process.send({ id, ok: false, error: err?.stack ?? String(err) });
+  }
+});
+process.send({ ready: true, pid: process.pid });
