@@ -20,6 +20,7 @@ import { buildValidator } from './http/validation';
 import { ErrorResponse } from './http/schemas';
 import type { WorkerPool } from './media/workerPool';
 import { Metrics } from './metrics/metrics';
+import { Sfu } from './media/sfu';
 import { InMemoryRoomStore, type RoomStore } from './signaling/roomStore';
 import { SignalingServer } from './signaling/server';
 
@@ -117,8 +118,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const calls = new CallService(deps.db.prisma);
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
+  const sfu = new Sfu(deps.workers, config.mediasoup.consumersPerRouter, deps.logger);
   const signaling = new SignalingServer({
     httpServer: app.server,
+    sfu,
     config,
     tokens: app.tokens,
     calls,

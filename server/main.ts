@@ -49,7 +49,11 @@ async function main(): Promise<void> {
   try {
     db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (m) => log.info(m) });
     log.info({ database: db.kind }, 'database ready');
-    workers = new WorkerPool({ ...config.mediasoup, log });
+    workers = new WorkerPool({
+      ...config.mediasoup,
+      log,
+      webRtc: { listenIp: config.mediasoup.listenIp, announcedAddress: config.mediasoup.announcedAddress, basePort: config.mediasoup.webRtcBasePort },
+    });
     await workers.start();
 
     const { app, startDraining } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log });

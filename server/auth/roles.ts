@@ -10,4 +10,4 @@ export const isRole = (v: unknown): v is Role => typeof v === 'string' && (ROLES
  */
 export type Principal =
   | { kind: 'admin' }
-  | { kind: 'user'; userId: string; name?: string; room?: string; role: Role; tokenId: string; expiresAt: number };
+  | { kind: 'user'; userId: string; name?: string; room?: string; role: Role; tokenId: string; expiresAt: number; canPublish: boolean };

@@ -11,6 +11,7 @@ const TokenRequest = Type.Object(
     room: Type.Optional(RoomId),
     role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)), { default: 'participant' })),
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 10, description: 'Lifetime; at most TOKEN_MAX_TTL_SECONDS' })),
+    can_publish: Type.Optional(Type.Boolean({ description: 'May publish media through the SFU (default true); false makes a viewer' })),
   },
   { additionalProperties: false },
 );
@@ -52,6 +53,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = asyn
         room: b.room,
         role: b.role ?? 'participant',
         ttlSeconds: b.ttl_seconds,
+        canPublish: b.can_publish,
       });
       return reply.status(201).send({
         token,

@@ -13,6 +13,8 @@ export interface TokenClaims {
   name?: string;
   room?: string;
   role: Role;
+  /** Publish grant (SFU media); absent means true. */
+  can_publish?: boolean;
   iat: number;
   exp: number;
   jti: string;
@@ -26,6 +28,7 @@ export interface IssueRequest {
   room?: string;
   role: Role;
   ttlSeconds?: number;
+  canPublish?: boolean;
 }
 
 export interface IssuedToken {
@@ -66,6 +69,7 @@ export class TokenService {
       ...(req.displayName ? { name: req.displayName } : {}),
       ...(req.room ? { room: req.room } : {}),
       role: req.role,
+      ...(req.canPublish === false ? { can_publish: false } : {}),
       iat,
       exp: iat + ttl,
       jti: randomUUID(),
@@ -93,7 +97,8 @@ export class TokenService {
       !isRole(c.role) ||
       typeof c.jti !== 'string' ||
       (c.room !== undefined && typeof c.room !== 'string') ||
-      (c.name !== undefined && typeof c.name !== 'string')
+      (c.name !== undefined && typeof c.name !== 'string') ||
+      (c.can_publish !== undefined && typeof c.can_publish !== 'boolean')
     ) {
       throw unauthorized(ErrorCode.TOKEN_CLAIM_INVALID, 'token claims are invalid');
     }
@@ -110,6 +115,7 @@ export class TokenService {
       role: c.role,
       tokenId: c.jti,
       expiresAt: c.exp,
+      canPublish: c.can_publish !== false,
     };
   }
 }

@@ -26,6 +26,7 @@ const CallBase = {
   room_id: Type.String(),
   status: Status,
   recording: Type.Boolean(),
+  mode: Type.Union([Type.Literal('sfu'), Type.Literal('p2p')], { description: 'sfu: media through the server; p2p: signaling relay only' }),
   metadata: Metadata,
   created_at: Timestamp,
   started_at: NullableTimestamp,
@@ -37,6 +38,7 @@ const CallSummaryOut = Type.Object({ ...CallBase, participant_count: Type.Intege
 const CreateCallBody = Type.Object(
   {
     room_id: Type.Optional(RoomId),
+    mode: Type.Optional(Type.Union([Type.Literal('sfu'), Type.Literal('p2p')], { default: 'sfu' })),
     metadata: Type.Optional(Metadata),
   },
   { additionalProperties: false },
@@ -62,6 +64,7 @@ function baseJson(call: CallRow) {
     room_id: call.roomId,
     status: call.status as Static<typeof Status>,
     recording: call.recording,
+    mode: call.mode as 'sfu' | 'p2p',
     metadata: call.metadata as Record<string, unknown>,
     created_at: call.createdAt.toISOString(),
     started_at: iso(call.startedAt),
@@ -113,7 +116,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = asy
       const principal = app.authenticate(request);
       const roomId = request.body.room_id ?? (principal.kind === 'user' ? principal.room : undefined);
       authorizeCall(principal, 'create', roomId);
-      const call = await calls.create({ roomId, metadata: request.body.metadata });
+      const call = await calls.create({ roomId, metadata: request.body.metadata, mode: request.body.mode });
       return reply.status(201).send(callJson(call, principal));
     },
   );

@@ -16,6 +16,14 @@ export interface CallEvents {
   'call-state-changed': [call: { id: string; roomId: string; status: CallStatus; recording: boolean }];
 }
 
+export type CallMode = 'sfu' | 'p2p';
+export interface OpenCall {
+  id: string;
+  status: CallStatus;
+  recording: boolean;
+  mode: CallMode;
+}
+
 export interface ListCallsQuery {
   status?: CallStatus;
   roomId?: string;
@@ -53,7 +61,7 @@ export class CallService extends EventEmitter<CallEvents> {
     super();
   }
 
-  async create(input: { roomId?: string; metadata?: Record<string, unknown> }): Promise<CallWithParticipants> {
+  async create(input: { roomId?: string; metadata?: Record<string, unknown>; mode?: CallMode }): Promise<CallWithParticipants> {
     const roomId = input.roomId ?? randomUUID();
     let call: CallWithParticipants;
     try {
@@ -61,6 +69,7 @@ export class CallService extends EventEmitter<CallEvents> {
         data: {
           roomId,
           status: 'created',
+          mode: input.mode ?? 'sfu',
           // Set here, not by the database default, so it has the millisecond
           // precision the list cursor round-trips exactly.
           createdAt: new Date(),
@@ -105,12 +114,12 @@ export class CallService extends EventEmitter<CallEvents> {
   }
 
   /** The call of `roomId` that has not ended, if any. */
-  async findOpen(roomId: string): Promise<{ id: string; status: CallStatus; recording: boolean } | null> {
+  async findOpen(roomId: string): Promise<OpenCall | null> {
     const call = await this.prisma.call.findFirst({
       where: { roomId, status: { not: 'ended' } },
-      select: { id: true, status: true, recording: true },
+      select: { id: true, status: true, recording: true, mode: true },
     });
-    return call ? { ...call, status: call.status as CallStatus } : null;
+    return call ? { ...call, status: call.status as CallStatus, mode: call.mode as CallMode } : null;
   }
 
   /**
@@ -119,7 +128,7 @@ export class CallService extends EventEmitter<CallEvents> {
    * false (then null). Safe against a concurrent opener: the unique index on open
    * calls per room makes the loser read the winner's call.
    */
-  async openForRoom(roomId: string, mayCreate: boolean): Promise<{ id: string; status: CallStatus; recording: boolean } | null> {
+  async openForRoom(roomId: string, mayCreate: boolean, mode: CallMode = 'sfu'): Promise<OpenCall | null> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const existing = await this.findOpen(roomId);
       if (existing) {
@@ -130,10 +139,10 @@ export class CallService extends EventEmitter<CallEvents> {
       const now = new Date();
       try {
         const call = await this.prisma.call.create({
-          data: { roomId, status: 'active', createdAt: now, startedAt: now },
+          data: { roomId, status: 'active', mode, createdAt: now, startedAt: now },
         });
         this.emitState(call);
-        return { id: call.id, status: 'active', recording: call.recording };
+        return { id: call.id, status: 'active', recording: call.recording, mode };
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
       }

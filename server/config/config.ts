@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { isIP } from 'node:net';
+import { cpus, networkInterfaces } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -40,6 +41,19 @@ export interface Config {
     rtcMinPort: number;
     rtcMaxPort: number;
     logLevel: MediasoupLogLevel;
+    /** Address the WebRtcServers and transports listen on. */
+    listenIp: string;
+    /** Address put in ICE candidates (public IP or host name); defaults to listenIp, or this host's first IPv4 address when listenIp is 0.0.0.0. */
+    announcedAddress: string;
+    /** Worker i's WebRtcServer uses this port + i, UDP and TCP. */
+    webRtcBasePort: number;
+    /** Consumers on a room's router before its new receive transports go to a router on another worker (piped). */
+    consumersPerRouter: number;
+  };
+  turn: {
+    urls: string[];
+    secret: string | undefined;
+    ttlSeconds: number;
   };
   recordingsDir: string;
   signaling: SignalingConfig;
@@ -180,6 +194,14 @@ class Reader {
   }
 }
 
+/** This host's first non-internal IPv4 address, for ICE candidates when listening on 0.0.0.0. */
+function firstHostAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
   const nodeEnv = r.oneOf('NODE_ENV', 'development', ['development', 'production', 'test'] as const);
@@ -220,12 +242,24 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins = cors;
   }
 
-  const rtcMinPort = r.int('MEDIASOUP_RTC_MIN_PORT', 40000, 1024, 65535);
+  const rtcMinPort = r.int('MEDIASOUP_RTC_MIN_PORT', 40100, 1024, 65535);
   const rtcMaxPort = r.int('MEDIASOUP_RTC_MAX_PORT', 49999, 1024, 65535);
   const numWorkers = r.int('MEDIASOUP_WORKERS', Math.max(1, cpus().length), 1, 256);
   if (rtcMaxPort - rtcMinPort + 1 < numWorkers) {
     r.fail('MEDIASOUP_RTC_MAX_PORT', `the range MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT must hold at least one port per worker (${numWorkers})`, String(rtcMaxPort));
   }
+
+  const webRtcBasePort = r.int('MEDIASOUP_WEBRTC_PORT', 40000, 1024, 65535 - numWorkers);
+  if (webRtcBasePort + numWorkers - 1 >= rtcMinPort && webRtcBasePort <= rtcMaxPort) {
+    r.fail('MEDIASOUP_WEBRTC_PORT', `ports ${webRtcBasePort}..${webRtcBasePort + numWorkers - 1} (one per worker) must lie outside MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT`, String(webRtcBasePort));
+  }
+  const listenIp = r.string('MEDIASOUP_LISTEN_IP', '0.0.0.0');
+  if (isIP(listenIp) === 0) r.fail('MEDIASOUP_LISTEN_IP', 'must be an IPv4 or IPv6 address', listenIp);
+  const announcedAddress = r.raw('MEDIASOUP_ANNOUNCED_ADDRESS') ?? (listenIp === '0.0.0.0' || listenIp === '::' ? firstHostAddress() : listenIp);
+  const turnUrls = r.list('TURN_URLS');
+  for (const u of turnUrls) if (!/^turns?:/.test(u)) r.fail('TURN_URLS', 'must be comma-separated turn: or turns: URLs', u);
+  const turnSecret = r.raw('TURN_SECRET');
+  if (turnUrls.length > 0 && !turnSecret) r.fail('TURN_SECRET', 'is required when TURN_URLS is set (the static-auth-secret of coturn)');
 
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
   const config: Config = {
@@ -257,6 +291,15 @@ export function loadConfig(env: Env = process.env): Config {
       rtcMinPort,
       rtcMaxPort,
       logLevel: r.oneOf('MEDIASOUP_LOG_LEVEL', 'warn', ['debug', 'warn', 'error', 'none'] as const),
+      listenIp,
+      announcedAddress,
+      webRtcBasePort,
+      consumersPerRouter: r.int('MEDIASOUP_CONSUMERS_PER_ROUTER', 500, 1, 100_000),
+    },
+    turn: {
+      urls: turnUrls,
+      secret: turnSecret,
+      ttlSeconds: r.int('TURN_CREDENTIAL_TTL_SECONDS', 86_400, 60, 30 * 86_400),
     },
     recordingsDir: path.resolve(r.string('RECORDINGS_DIR', './recordings')),
     signaling: {

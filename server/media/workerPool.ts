@@ -1,5 +1,6 @@
 import * as mediasoup from 'mediasoup';
-import type { Router, RouterOptions, Worker } from 'mediasoup/types';
+import { EventEmitter } from 'node:events';
+import type { Router, RouterOptions, WebRtcServer, Worker } from 'mediasoup/types';
 import type { FastifyBaseLogger } from 'fastify';
 import type { MediasoupLogLevel } from '../config/config';
 
@@ -15,11 +16,14 @@ export interface WorkerPoolOptions {
   rtcMaxPort: number;
   logLevel: MediasoupLogLevel;
   log: FastifyBaseLogger;
+  /** One WebRtcServer per worker (a single UDP and TCP port each) for WebRTC transports. */
+  webRtc?: { listenIp: string; announcedAddress: string; basePort: number };
 }
 
 interface Slot {
   index: number;
   worker: Worker | undefined;
+  webRtcServer: WebRtcServer | undefined;
   minPort: number;
   maxPort: number;
   routers: number;
@@ -28,18 +32,27 @@ interface Slot {
 /** Wait before replacing a dead worker. */
 const RESPAWN_DELAY_MS = 1000;
 
-export class WorkerPool {
+export interface WorkerPoolEvents {
+  /** A worker died (its routers are closed); a replacement is being started. */
+  died: [worker: Worker];
+  /** A worker (first or replacement) is up. */
+  started: [worker: Worker];
+}
+
+export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   private readonly slots: Slot[];
   private closed = false;
   /** Worker deaths seen since start; exposed for /ready and metrics. */
   deaths = 0;
 
   constructor(private readonly opts: WorkerPoolOptions) {
+    super();
     const span = opts.rtcMaxPort - opts.rtcMinPort + 1;
     const per = Math.floor(span / opts.numWorkers);
     this.slots = Array.from({ length: opts.numWorkers }, (_, i) => ({
       index: i,
       worker: undefined,
+      webRtcServer: undefined,
       minPort: opts.rtcMinPort + i * per,
       maxPort: i === opts.numWorkers - 1 ? opts.rtcMaxPort : opts.rtcMinPort + (i + 1) * per - 1,
       routers: 0,
@@ -57,6 +70,22 @@ export class WorkerPool {
       rtcMaxPort: slot.maxPort,
       appData: { slot: slot.index },
     });
+    if (this.opts.webRtc) {
+      const { listenIp, announcedAddress, basePort } = this.opts.webRtc;
+      const port = basePort + slot.index;
+      const announce = announcedAddress && announcedAddress !== listenIp ? { announcedAddress } : {};
+      try {
+        slot.webRtcServer = await worker.createWebRtcServer({
+          listenInfos: [
+            { protocol: 'udp', ip: listenIp, port, ...announce },
+            { protocol: 'tcp', ip: listenIp, port, ...announce },
+          ],
+        });
+      } catch (err) {
+        worker.close();
+        throw new Error(`cannot listen for WebRTC on ${listenIp}:${port} (MEDIASOUP_WEBRTC_PORT + ${slot.index}): ${(err as Error).message}`);
+      }
+    }
     slot.worker = worker;
     slot.routers = 0;
     worker.observer.on('newrouter', (router) => {
@@ -67,6 +96,8 @@ export class WorkerPool {
       this.deaths++;
       this.opts.log.error({ pid: worker.pid, slot: slot.index, err: error }, 'mediasoup worker died; replacing it');
       slot.worker = undefined;
+      slot.webRtcServer = undefined;
+      this.emit('died', worker);
       if (this.closed) return;
       setTimeout(() => {
         if (this.closed) return;
@@ -74,6 +105,7 @@ export class WorkerPool {
       }, RESPAWN_DELAY_MS).unref();
     });
     this.opts.log.info({ pid: worker.pid, slot: slot.index, ports: `${slot.minPort}-${slot.maxPort}` }, 'mediasoup worker started');
+    this.emit('started', worker);
   }
 
   /** Live workers, for health reporting. */
@@ -89,19 +121,34 @@ export class WorkerPool {
     return this.slots.flatMap((s) => (s.worker && !s.worker.closed ? [s.worker] : []));
   }
 
-  /** The live worker with the fewest routers. */
-  leastLoaded(): Worker {
+  /** The WebRtcServer of a worker of this pool. */
+  webRtcServerOf(worker: Worker): WebRtcServer | undefined {
+    return this.slots.find((s) => s.worker === worker)?.webRtcServer;
+  }
+
+  /** The live worker with the fewest routers (other than `exclude` when another is alive). */
+  leastLoaded(exclude?: Worker): Worker {
     let best: Slot | undefined;
     for (const s of this.slots) {
       if (!s.worker || s.worker.closed || s.worker.died) continue;
+      if (exclude && s.worker === exclude && this.alive > 1) continue;
       if (!best || s.routers < best.routers) best = s;
     }
     if (!best?.worker) throw new Error('no mediasoup worker is alive');
     return best.worker;
   }
 
-  async createRouter(options: RouterOptions): Promise<Router> {
-    return this.leastLoaded().createRouter(options);
+  async createRouter(options: RouterOptions, exclude?: Worker): Promise<Router> {
+    return this.leastLoaded(exclude).createRouter(options);
+  }
+
+  /** Resolves once at least one worker is alive (e.g. while a dead one is replaced). */
+  async waitAlive(timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.alive === 0) {
+      if (this.closed || Date.now() > until) throw new Error('no mediasoup worker is alive');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   close(): void {

@@ -49,7 +49,11 @@ export interface RoomState {
   room: string;
   status: CallStatus;
   recording: boolean;
+  /** 'sfu': media through the server (the media events); 'p2p': offer/answer relay between peers. */
+  mode: CallMode;
   participants: ParticipantState[];
+  /** The producers in the room (sfu mode), to consume. */
+  producers: ProducerInfo[];
   ice_servers: IceServer[];
 }
 
@@ -61,6 +65,8 @@ export interface JoinPayload {
   room: string;
   display_name?: string;
   capabilities?: Record<string, unknown>;
+  /** Used only when this join opens the room: 'sfu' (default) or 'p2p'. */
+  mode?: CallMode;
 }
 export interface LeavePayload {
   call_id?: string;
@@ -108,6 +114,72 @@ export interface SetRolePayload {
   role: Role;
 }
 
+// ---- SFU media (mode 'sfu') -------------------------------------------------------
+/** What a producer carries: mic → track 'audio', camera → 'video', screen → 'screen'. */
+export type MediaSource = 'mic' | 'camera' | 'screen';
+export type CallMode = 'sfu' | 'p2p';
+
+/** mediasoup types travel as opaque JSON; mediasoup-client produces and consumes them. */
+type Json = Record<string, unknown>;
+
+export interface ProducerInfo {
+  producer_id: string;
+  participant_id: string;
+  kind: 'audio' | 'video';
+  source: MediaSource;
+  paused: boolean;
+}
+export interface TransportInfo {
+  transport_id: string;
+  ice_parameters: Json;
+  ice_candidates: Json[];
+  dtls_parameters: Json;
+}
+export interface CreateTransportPayload {
+  direction: 'send' | 'recv';
+}
+export interface ConnectTransportPayload {
+  transport_id: string;
+  dtls_parameters: Json;
+}
+export interface ProducePayload {
+  transport_id: string;
+  kind: 'audio' | 'video';
+  rtp_parameters: Json;
+  source: MediaSource;
+  paused?: boolean;
+}
+export interface ConsumePayload {
+  transport_id: string;
+  producer_id: string;
+  rtp_capabilities: Json;
+}
+export interface ProducerIdPayload {
+  producer_id: string;
+}
+export interface ConsumerIdPayload {
+  consumer_id: string;
+}
+export interface PreferredLayersPayload {
+  consumer_id: string;
+  spatial_layer: number;
+  temporal_layer?: number;
+}
+export interface TransportIdPayload {
+  transport_id: string;
+}
+export interface ConsumeOk {
+  consumer_id: string;
+  producer_id: string;
+  participant_id: string;
+  kind: 'audio' | 'video';
+  source: MediaSource;
+  rtp_parameters: Json;
+  /** Always true: resume with resume-consumer once the client's consumer exists. */
+  paused: boolean;
+  producer_paused: boolean;
+}
+
 export interface AuthOk {
   user_id: string;
   role: Role;
@@ -135,11 +207,25 @@ export interface ClientToServerEvents {
   'remove-participant': (payload: RemovePayload, ack: Ack) => void;
   'end-call': (payload: EndCallPayload, ack: Ack) => void;
   'set-role': (payload: SetRolePayload, ack: Ack) => void;
+  // SFU media
+  'get-router-rtp-capabilities': (payload: Record<string, never>, ack: Ack<{ rtp_capabilities: Json }>) => void;
+  'create-transport': (payload: CreateTransportPayload, ack: Ack<TransportInfo>) => void;
+  'connect-transport': (payload: ConnectTransportPayload, ack: Ack) => void;
+  'restart-ice': (payload: TransportIdPayload, ack: Ack<{ ice_parameters: Json }>) => void;
+  produce: (payload: ProducePayload, ack: Ack<{ producer_id: string }>) => void;
+  consume: (payload: ConsumePayload, ack: Ack<ConsumeOk>) => void;
+  'resume-consumer': (payload: ConsumerIdPayload, ack: Ack) => void;
+  'pause-producer': (payload: ProducerIdPayload, ack: Ack) => void;
+  'resume-producer': (payload: ProducerIdPayload, ack: Ack) => void;
+  'close-producer': (payload: ProducerIdPayload, ack: Ack) => void;
+  'set-preferred-layers': (payload: PreferredLayersPayload, ack: Ack) => void;
 }
 export type ClientEvent = keyof ClientToServerEvents;
 export const CLIENT_EVENTS: readonly ClientEvent[] = [
   'auth', 'join', 'leave', 'offer', 'answer', 'ice-candidate', 'mute', 'unmute', 'hold', 'unhold', 'dtmf',
   'remove-participant', 'end-call', 'set-role',
+  'get-router-rtp-capabilities', 'create-transport', 'connect-transport', 'restart-ice', 'produce', 'consume',
+  'resume-consumer', 'pause-producer', 'resume-producer', 'close-producer', 'set-preferred-layers',
 ];
 
 // ---- server → client ---------------------------------------------------------------
@@ -159,6 +245,16 @@ export interface ServerToClientEvents {
   /** Sent to a participant removed by a host or moderator (or replaced by a newer join), before its socket is closed. */
   removed: (e: { call_id: string; reason: string; by: string | null }) => void;
   'call-state-changed': (e: { call_id: string; room: string; status: CallStatus; recording: boolean }) => void;
+  // SFU media
+  'new-producer': (e: ProducerInfo) => void;
+  'producer-closed': (e: { producer_id: string; participant_id: string }) => void;
+  'producer-paused': (e: { producer_id: string; participant_id: string }) => void;
+  'producer-resumed': (e: { producer_id: string; participant_id: string }) => void;
+  'consumer-closed': (e: { consumer_id: string; producer_id: string }) => void;
+  'active-speaker': (e: { participant_id: string | null; producer_id: string | null }) => void;
+  'transport-state': (e: { transport_id: string; state: string }) => void;
+  /** The media server behind the room was replaced (a worker died): close all transports and negotiate again. */
+  'media-reset': (e: { call_id: string; reason: string }) => void;
   /** An error for a message sent without an acknowledgement callback, or for the connection itself (AUTH_TIMEOUT). */
   'signaling-error': (e: { code: string; message: string; event?: string }) => void;
 }

@@ -1,5 +1,5 @@
 import type { Role } from '../auth/roles';
-import type { CallStatus, Track } from './protocol';
+import type { CallMode, CallStatus, Track } from './protocol';
 
 /**
  * Where the live state of rooms lives: who is in which room, with which role,
@@ -12,6 +12,7 @@ export interface RoomRecord {
   callId: string;
   status: CallStatus;
   recording: boolean;
+  mode: CallMode;
   createdAt: number;
   /** Users removed by a host or moderator; they cannot rejoin this call. */
   removedUsers: string[];
@@ -25,6 +26,8 @@ export interface ParticipantRecord {
   role: Role;
   /** jti of the token it joined with (a reconnect with it resumes). */
   tokenId: string;
+  /** The token's publish grant (SFU mode). */
+  canPublish: boolean;
   /** Current socket; null while disconnected within the grace period. */
   socketId: string | null;
   capabilities: Record<string, unknown>;

@@ -30,6 +30,9 @@ function jsonValue(depth: number): TSchema {
   return Type.Union([...scalars, Type.Array(inner), Type.Record(Type.String(), inner)]);
 }
 
+/** mediasoup's parameters (RTP, DTLS, capabilities): opaque JSON objects, depth-bounded; mediasoup validates their content. */
+const MediaJson = Type.Record(Type.String({ maxLength: 64 }), jsonValue(8));
+
 export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEvent, TSchema> {
   const Sdp = Type.String({ minLength: 1, maxLength: limits.maxSdpBytes });
   return {
@@ -39,6 +42,7 @@ export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEv
         room: RoomId,
         display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
         capabilities: Type.Optional(Type.Record(Type.String({ maxLength: 64 }), jsonValue(CAPABILITY_DEPTH), { maxProperties: 32 })),
+        mode: Type.Optional(Type.Union([Type.Literal('sfu'), Type.Literal('p2p')])),
       },
       strict,
     ),
@@ -63,6 +67,29 @@ export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEv
     'remove-participant': Type.Object({ call_id: Id, participant_id: Id, reason: Type.Optional(Type.String({ maxLength: 200 })) }, strict),
     'end-call': Type.Object({ call_id: Id }, strict),
     'set-role': Type.Object({ call_id: Id, participant_id: Id, role: Type.Union(ROLES.map((r) => Type.Literal(r))) }, strict),
+    'get-router-rtp-capabilities': Type.Object({}, strict),
+    'create-transport': Type.Object({ direction: Type.Union([Type.Literal('send'), Type.Literal('recv')]) }, strict),
+    'connect-transport': Type.Object({ transport_id: Id, dtls_parameters: MediaJson }, strict),
+    'restart-ice': Type.Object({ transport_id: Id }, strict),
+    produce: Type.Object(
+      {
+        transport_id: Id,
+        kind: Type.Union([Type.Literal('audio'), Type.Literal('video')]),
+        rtp_parameters: MediaJson,
+        source: Type.Union([Type.Literal('mic'), Type.Literal('camera'), Type.Literal('screen')]),
+        paused: Type.Optional(Type.Boolean()),
+      },
+      strict,
+    ),
+    consume: Type.Object({ transport_id: Id, producer_id: Id, rtp_capabilities: MediaJson }, strict),
+    'resume-consumer': Type.Object({ consumer_id: Id }, strict),
+    'pause-producer': Type.Object({ producer_id: Id }, strict),
+    'resume-producer': Type.Object({ producer_id: Id }, strict),
+    'close-producer': Type.Object({ producer_id: Id }, strict),
+    'set-preferred-layers': Type.Object(
+      { consumer_id: Id, spatial_layer: Type.Integer({ minimum: 0, maximum: 15 }), temporal_layer: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 })) },
+      strict,
+    ),
   };
 }
 

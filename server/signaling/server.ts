@@ -15,6 +15,14 @@ import {
   TRACKS,
   type ClientEvent,
   type ClientToServerEvents,
+  type ConnectTransportPayload,
+  type ConsumePayload,
+  type ConsumerIdPayload,
+  type CreateTransportPayload,
+  type PreferredLayersPayload,
+  type ProducePayload,
+  type ProducerIdPayload,
+  type TransportIdPayload,
   type DtmfPayload,
   type EndCallPayload,
   type HoldPayload,
@@ -35,6 +43,8 @@ import { TokenBucket } from './rateLimiter';
 import type { ParticipantRecord, RoomRecord, RoomStore } from './roomStore';
 import { compileValidators, type PayloadValidators } from './schemas';
 import { WriteBehind } from './writeBehind';
+import { SOURCE_TRACK, type RoomMedia, type Sfu } from '../media/sfu';
+import { turnCredentials } from '../media/turn';
 
 /**
  * The signaling server: Socket.IO on the HTTP server's port, speaking the
@@ -49,6 +59,7 @@ type Handler = (socket: Sock, payload: never) => Promise<object>;
 
 export interface SignalingDeps {
   httpServer: HttpServer;
+  sfu: Sfu;
   config: Config;
   tokens: TokenService;
   calls: CallService;
@@ -58,6 +69,8 @@ export interface SignalingDeps {
 }
 
 const roomKey = (room: string) => `room:${room}`;
+/** Every socket of a participant joins this Socket.IO room, so media notifications find its current socket. */
+const participantKey = (participantId: string) => `p:${participantId}`;
 const KNOWN = new Set<string>(CLIENT_EVENTS);
 
 function connectError(code: string, message: string): Error {
@@ -101,6 +114,9 @@ export class SignalingServer {
   private readonly handlers: Record<ClientEvent, Handler>;
   private connections = 0;
   private draining = false;
+  private get media(): Sfu {
+    return this.deps.sfu;
+  }
 
   constructor(private readonly deps: SignalingDeps) {
     const { config } = deps;
@@ -127,6 +143,49 @@ export class SignalingServer {
       'remove-participant': (s, p) => this.onRemove(s, p),
       'end-call': (s, p) => this.onEndCall(s, p),
       'set-role': (s, p) => this.onSetRole(s, p),
+      'get-router-rtp-capabilities': async (s) => ({ rtp_capabilities: (await this.sfuRoom(s)).media.primary.rtpCapabilities }),
+      'create-transport': (s, p) => this.onCreateTransport(s, p),
+      'connect-transport': async (s, p: ConnectTransportPayload) => {
+        const { media, me } = await this.sfuRoom(s);
+        await media.connectTransport(me.id, p.transport_id, p.dtls_parameters);
+        return {};
+      },
+      'restart-ice': async (s, p: TransportIdPayload) => {
+        const { media, me } = await this.sfuRoom(s);
+        return { ice_parameters: await media.restartIce(me.id, p.transport_id) };
+      },
+      produce: (s, p) => this.onProduce(s, p),
+      consume: (s, p) => this.onConsume(s, p),
+      'resume-consumer': async (s, p: ConsumerIdPayload) => {
+        const { media, me } = await this.sfuRoom(s);
+        await media.resumeConsumer(me.id, p.consumer_id, (source) => me.heldTracks.includes(SOURCE_TRACK[source]));
+        return {};
+      },
+      'pause-producer': (s, p) => this.onProducerPause(s, p, true),
+      'resume-producer': (s, p) => this.onProducerPause(s, p, false),
+      'close-producer': async (s, p: ProducerIdPayload) => {
+        const { media, me } = await this.sfuRoom(s);
+        media.producerOf(me.id, p.producer_id).close();
+        return {};
+      },
+      'set-preferred-layers': async (s, p: PreferredLayersPayload) => {
+        const { media, me } = await this.sfuRoom(s);
+        await media.setPreferredLayers(me.id, p.consumer_id, p.spatial_layer, p.temporal_layer);
+        return {};
+      },
+    };
+    deps.sfu.notifier = {
+      toParticipant: (_room, participantId, event, payload) => this.io.to(participantKey(participantId)).emit(event as 'transport-state', payload as never),
+      toRoom: (room, event, payload, except) => {
+        const to = this.io.to(roomKey(room));
+        (except ? to.except(participantKey(except)) : to).emit(event as 'new-producer', payload as never);
+      },
+      mediaReset: (room) => {
+        void this.locks.run(room, async () => {
+          const r = await deps.store.getRoom(room);
+          if (r) this.io.to(roomKey(room)).emit('media-reset', { call_id: r.callId, reason: 'worker-died' });
+        });
+      },
     };
     this.io.use((socket, next) => this.handshake(socket, next));
     this.io.on('connection', (socket) => this.onConnection(socket));
@@ -291,9 +350,10 @@ export class SignalingServer {
       const ticket = this.opening++;
       try {
         if ((await store.countRooms()) + ticket >= this.cfg.maxRooms) throw unavailable(ErrorCode.TOO_MANY_ROOMS, 'this node has reached MAX_ROOMS');
-        const call = await calls.openForRoom(payload.room, mayCreateRoom(principal.role, this.cfg.autoCreateRooms));
+        const call = await calls.openForRoom(payload.room, mayCreateRoom(principal.role, this.cfg.autoCreateRooms), payload.mode ?? 'sfu');
         if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, 'this room has no call in progress, and this token may not start one');
-        room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, createdAt: Date.now(), removedUsers: [] };
+        if (call.mode === 'sfu') await this.media.open(payload.room);
+        room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, mode: call.mode, createdAt: Date.now(), removedUsers: [] };
         await store.putRoom(room);
       } finally {
         this.opening--;
@@ -326,6 +386,7 @@ export class SignalingServer {
       displayName: payload.display_name ?? principal.name ?? null,
       role: principal.role,
       tokenId: principal.tokenId,
+      canPublish: principal.canPublish,
       socketId: socket.id,
       capabilities: payload.capabilities ?? {},
       mutedTracks: [],
@@ -353,23 +414,32 @@ export class SignalingServer {
       await this.droppedLocked(room.room, me.id, socket.id);
       return { participant_id: me.id, resumed };
     }
-    await socket.join(roomKey(room.room));
+    await socket.join([roomKey(room.room), participantKey(me.id)]);
     this.clearEmptyTimer(room.room);
-    const room_state = await this.roomState(room);
+    const room_state = await this.roomState(room, me.userId);
     socket.emit('joined', { participant_id: me.id, room_state });
     void this.refreshGauges();
     return { participant_id: me.id, room_state, resumed };
   }
 
-  private async roomState(room: RoomRecord): Promise<RoomState> {
+  /** The configured ICE servers, plus TURN with per-user time-limited credentials when TURN is set up. */
+  private iceServersFor(userId: string): RoomState['ice_servers'] {
+    const { turn } = this.deps.config;
+    if (turn.urls.length === 0 || !turn.secret) return this.cfg.iceServers;
+    return [...this.cfg.iceServers, { urls: turn.urls, ...turnCredentials(turn.secret, userId, turn.ttlSeconds) }];
+  }
+
+  private async roomState(room: RoomRecord, userId: string): Promise<RoomState> {
     const participants = await this.deps.store.listParticipants(room.room);
     return {
       call_id: room.callId,
       room: room.room,
       status: room.status,
       recording: room.recording,
+      mode: room.mode,
       participants: participants.sort((a, b) => a.joinedAt - b.joinedAt).map(participantState),
-      ice_servers: this.cfg.iceServers,
+      producers: this.media.get(room.room)?.producers() ?? [],
+      ice_servers: this.iceServersFor(userId),
     };
   }
 
@@ -397,6 +467,7 @@ export class SignalingServer {
     const { store, calls } = this.deps;
     await store.deleteParticipant(room.room, p.id);
     this.cancelGrace(p.id);
+    this.media.get(room.room)?.closePeer(p.id);
     this.writes.enqueue(p.id, 'participant left', () => calls.recordLeave(p.id, new Date()));
     const others = this.io.to(roomKey(room.room));
     (p.socketId ? others.except(p.socketId) : others).emit('peer-left', { call_id: room.callId, participant_id: p.id, reason });
@@ -501,6 +572,7 @@ export class SignalingServer {
       this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
     }
     this.clearEmptyTimer(roomName);
+    this.media.close(roomName);
     await store.deleteRoom(roomName);
     void this.refreshGauges();
   }
@@ -544,6 +616,7 @@ export class SignalingServer {
       target.mutedTracks = next.muted;
       target.lockedTracks = next.locked;
       await store.putParticipant(target);
+      await this.applyMedia(room.room, target);
       this.io.to(roomKey(room.room)).emit('mute-changed', {
         call_id: room.callId,
         participant_id: target.id,
@@ -568,6 +641,7 @@ export class SignalingServer {
       current.heldTracks = applyHold(current.heldTracks, payload.track, hold, TRACKS);
       held = current.heldTracks;
       await this.deps.store.putParticipant(current);
+      await this.applyMedia(room.room, current);
       this.io.to(roomKey(room.room)).emit('hold-changed', { call_id: room.callId, participant_id: me.id, held_tracks: current.heldTracks });
     });
     return { held_tracks: held };
@@ -636,6 +710,78 @@ export class SignalingServer {
   private recordEvent(callId: string, actorId: string, type: string, payload: Record<string, unknown>): void {
     const at = new Date();
     this.writes.enqueue(actorId, 'call event', () => this.deps.calls.recordEvent(callId, actorId, type, payload, at));
+  }
+
+  // ---- SFU media ------------------------------------------------------------------------------
+  /** The joined room's media; MODE_MISMATCH in a p2p room. */
+  private async sfuRoom(socket: Sock): Promise<{ room: RoomRecord; me: ParticipantRecord; media: RoomMedia }> {
+    const { room, me } = await this.joined(socket);
+    if (room.mode !== 'sfu') throw conflict(ErrorCode.MODE_MISMATCH, 'this call is peer-to-peer (mode p2p): use offer/answer/ice-candidate');
+    const media = this.media.get(room.room);
+    if (!media) throw unavailable(ErrorCode.MEDIA_UNAVAILABLE, 'the media server of this room is being replaced; wait for media-reset');
+    return { room, me, media };
+  }
+
+  private async onCreateTransport(socket: Sock, p: CreateTransportPayload): Promise<object> {
+    const { media, me } = await this.sfuRoom(socket);
+    const t = await media.createTransport(me.id, p.direction);
+    return { transport_id: t.id, ice_parameters: t.iceParameters, ice_candidates: t.iceCandidates, dtls_parameters: t.dtlsParameters };
+  }
+
+  private async onProduce(socket: Sock, p: ProducePayload): Promise<object> {
+    const { room, media, me } = await this.sfuRoom(socket);
+    return this.locks.run(room.room, async () => {
+      const current = await this.deps.store.getParticipant(room.room, me.id);
+      if (!current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      if (!current.canPublish) throw forbidden(ErrorCode.PUBLISH_NOT_ALLOWED, 'this token may not publish media');
+      const track = SOURCE_TRACK[p.source];
+      // A producer created paused by its client is a self-mute: the mute state and the producer state agree.
+      if (p.paused && !current.mutedTracks.includes(track)) {
+        current.mutedTracks = [...current.mutedTracks, track];
+        await this.deps.store.putParticipant(current);
+        this.io.to(roomKey(room.room)).emit('mute-changed', { call_id: room.callId, participant_id: me.id, track, muted: true, locked: false, by: me.id });
+      }
+      const paused = current.mutedTracks.includes(track) || current.heldTracks.includes(track);
+      const producer = await media.produce(me.id, { transportId: p.transport_id, kind: p.kind, rtpParameters: p.rtp_parameters, source: p.source, paused });
+      this.media.notifier.toRoom(room.room, 'new-producer', { producer_id: producer.id, participant_id: me.id, kind: producer.kind, source: p.source, paused }, me.id);
+      return { producer_id: producer.id, paused };
+    });
+  }
+
+  private async onConsume(socket: Sock, p: ConsumePayload): Promise<object> {
+    const { media, me } = await this.sfuRoom(socket);
+    const { consumer, producer, producerParticipantId } = await media.consume(me.id, { transportId: p.transport_id, producerId: p.producer_id, rtpCapabilities: p.rtp_capabilities });
+    return {
+      consumer_id: consumer.id,
+      producer_id: producer.id,
+      participant_id: producerParticipantId,
+      kind: consumer.kind,
+      source: (producer.appData as { source: string }).source,
+      rtp_parameters: consumer.rtpParameters,
+      paused: true,
+      producer_paused: producer.paused,
+    };
+  }
+
+  /** Pausing or resuming a producer is muting or unmuting its track: the same rules, the same state. */
+  private async onProducerPause(socket: Sock, p: ProducerIdPayload, pause: boolean): Promise<object> {
+    const { room, media } = await this.sfuRoom(socket);
+    const found = media.findProducer(p.producer_id);
+    if (!found) throw notFound(ErrorCode.PRODUCER_NOT_FOUND, `no producer ${p.producer_id} in this room`);
+    const source = (found.producer.appData as { source: keyof typeof SOURCE_TRACK }).source;
+    return this.onMute(socket, { call_id: room.callId, track: SOURCE_TRACK[source], participant_id: found.participantId }, pause);
+  }
+
+  /** Makes a participant's producers and consumers match its mute and hold state. */
+  private async applyMedia(roomName: string, p: ParticipantRecord): Promise<void> {
+    const media = this.media.get(roomName);
+    const peer = media?.peers.get(p.id);
+    if (!media || !peer) return;
+    for (const producer of peer.producers.values()) {
+      const track = SOURCE_TRACK[(producer.appData as { source: keyof typeof SOURCE_TRACK }).source];
+      await media.setProducerPaused(producer, p.mutedTracks.includes(track) || p.heldTracks.includes(track));
+    }
+    await media.setReceiving(p.id, (source) => p.heldTracks.includes(SOURCE_TRACK[source]));
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------

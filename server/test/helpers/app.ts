@@ -5,7 +5,7 @@ import { loadSigningKeys, type SigningKeys } from '../../auth/keys';
 import { loadConfig, type Config } from '../../config/config';
 import { openDatabase, type Database } from '../../db/database';
 import { WorkerPool } from '../../media/workerPool';
-import { createPostgresDatabase, tempDir, type Backend } from './env';
+import { createPostgresDatabase, mediaPorts, tempDir, type Backend } from './env';
 
 export const TEST_API_KEY = 'test-api-key-0123456789abcdef';
 
@@ -30,12 +30,19 @@ export async function startTestApp(backend: Backend, env: Record<string, string>
     API_KEYS: TEST_API_KEY,
     MEDIASOUP_WORKERS: '1',
     LOG_LEVEL: 'silent',
+    // Media on loopback, on ports of this test app's own (jest runs files in parallel).
+    MEDIASOUP_LISTEN_IP: '127.0.0.1',
+    ...(await mediaPorts()),
     ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
     ...env,
   });
   const logger = pino({ level: config.logLevel });
   const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-  const workers = new WorkerPool({ ...config.mediasoup, log: logger });
+  const workers = new WorkerPool({
+    ...config.mediasoup,
+    log: logger,
+    webRtc: { listenIp: config.mediasoup.listenIp, announcedAddress: config.mediasoup.announcedAddress, basePort: config.mediasoup.webRtcBasePort },
+  });
   await workers.start();
   const keys = loadSigningKeys({ dataDir: config.dataDir, privateKeyPem: config.jwt.privateKeyPem });
   const built = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(config.apiKeys), logger });

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import pg from 'pg';
 
 /**
@@ -43,4 +45,33 @@ export async function createPostgresDatabase(): Promise<{ url: string; name: str
     name,
     drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
   };
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const tcp = createServer();
+    tcp.once('error', () => resolve(false));
+    tcp.listen(port, '127.0.0.1', () => {
+      const udp = createSocket('udp4');
+      udp.once('error', () => tcp.close(() => resolve(false)));
+      udp.bind(port, '127.0.0.1', () => udp.close(() => tcp.close(() => resolve(true))));
+    });
+  });
+}
+
+let nextBlock = 0;
+/**
+ * Media ports for one test app: a WebRtcServer port (UDP and TCP free) and a
+ * 100-port RTC range above it, in a block chosen by this process's pid so
+ * parallel jest workers do not collide.
+ */
+export async function mediaPorts(): Promise<Record<string, string>> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const block = (process.pid * 7 + nextBlock++) % 150;
+    const base = 20000 + block * 120;
+    if (await portFree(base)) {
+      return { MEDIASOUP_WEBRTC_PORT: String(base), MEDIASOUP_RTC_MIN_PORT: String(base + 10), MEDIASOUP_RTC_MAX_PORT: String(base + 110) };
+    }
+  }
+  throw new Error('no free media port block');
 }

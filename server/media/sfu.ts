@@ -1,0 +1,381 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type {
+  ActiveSpeakerObserver,
+  Consumer,
+  DtlsParameters,
+  MediaKind,
+  Producer,
+  Router,
+  RtpCapabilities,
+  RtpParameters,
+  WebRtcTransport,
+  Worker,
+} from 'mediasoup/types';
+import { AppError, ErrorCode, badRequest, conflict, forbidden, notFound } from '../errors';
+import type { MediaSource, ProducerInfo } from '../signaling/protocol';
+import { MEDIA_CODECS } from './codecs';
+import type { WorkerPool } from './workerPool';
+
+/**
+ * The SFU: per room a mediasoup Router (plus, past MEDIASOUP_CONSUMERS_PER_ROUTER
+ * consumers, routers on other workers fed with pipeToRouter), per participant
+ * its WebRTC transports, producers and consumers. It knows nothing of sockets:
+ * it tells the room what happened through a MediaNotifier.
+ */
+export interface MediaNotifier {
+  toParticipant(room: string, participantId: string, event: string, payload: object): void;
+  toRoom(room: string, event: string, payload: object, exceptParticipantId?: string): void;
+  /** The room's media was lost with its worker and has been re-created. */
+  mediaReset(room: string): void;
+}
+
+interface ProducerData {
+  participantId: string;
+  source: MediaSource;
+}
+interface ConsumerData {
+  participantId: string;
+  source: MediaSource;
+  producerParticipantId: string;
+}
+
+interface PeerMedia {
+  transports: Map<string, WebRtcTransport>;
+  producers: Map<string, Producer>;
+  consumers: Map<string, Consumer>;
+}
+
+/** A peer may hold a send and a receive transport, plus a spare for an ICE-failure recreate. */
+const MAX_TRANSPORTS_PER_PEER = 4;
+const INITIAL_OUTGOING_BITRATE = 1_000_000;
+
+export const SOURCE_KIND: Record<MediaSource, MediaKind> = { mic: 'audio', camera: 'video', screen: 'video' };
+/** The signaling track a producer's source belongs to (mute and hold act on tracks). */
+export const SOURCE_TRACK = { mic: 'audio', camera: 'video', screen: 'screen' } as const;
+
+export class RoomMedia {
+  readonly peers = new Map<string, PeerMedia>();
+  /** routers[0] holds every send transport; the others only receive (fed by pipes). */
+  readonly routers: Router[];
+  private readonly consumerCount = new Map<string, number>();
+  private readonly pipes = new Map<string, Promise<void>>();
+  closed = false;
+
+  constructor(
+    readonly room: string,
+    primary: Router,
+    private readonly speaker: ActiveSpeakerObserver,
+    private readonly sfu: Sfu,
+  ) {
+    this.routers = [primary];
+    this.speaker.on('dominantspeaker', ({ producer }) => {
+      const data = producer.appData as unknown as ProducerData;
+      this.sfu.notifier.toRoom(this.room, 'active-speaker', { participant_id: data.participantId, producer_id: producer.id });
+    });
+  }
+
+  get primary(): Router {
+    return this.routers[0]!;
+  }
+
+  peer(participantId: string): PeerMedia {
+    let p = this.peers.get(participantId);
+    if (!p) {
+      p = { transports: new Map(), producers: new Map(), consumers: new Map() };
+      this.peers.set(participantId, p);
+    }
+    return p;
+  }
+
+  /** Every producer in the room, for room_state. */
+  producers(): ProducerInfo[] {
+    const out: ProducerInfo[] = [];
+    for (const [participantId, peer] of this.peers) {
+      for (const p of peer.producers.values()) {
+        out.push({ producer_id: p.id, participant_id: participantId, kind: p.kind, source: (p.appData as unknown as ProducerData).source, paused: p.paused });
+      }
+    }
+    return out;
+  }
+
+  private transportOf(participantId: string, transportId: string): WebRtcTransport {
+    const t = this.peers.get(participantId)?.transports.get(transportId);
+    if (!t) throw notFound(ErrorCode.TRANSPORT_NOT_FOUND, `no transport ${transportId} of yours`);
+    return t;
+  }
+
+  producerOf(participantId: string, producerId: string): Producer {
+    const p = this.peers.get(participantId)?.producers.get(producerId);
+    if (!p) throw notFound(ErrorCode.PRODUCER_NOT_FOUND, `no producer ${producerId} of yours`);
+    return p;
+  }
+
+  /** Any producer in the room, with its owner. */
+  findProducer(producerId: string): { producer: Producer; participantId: string } | undefined {
+    for (const [participantId, peer] of this.peers) {
+      const producer = peer.producers.get(producerId);
+      if (producer) return { producer, participantId };
+    }
+    return undefined;
+  }
+
+  private consumerOf(participantId: string, consumerId: string): Consumer {
+    const c = this.peers.get(participantId)?.consumers.get(consumerId);
+    if (!c) throw notFound(ErrorCode.CONSUMER_NOT_FOUND, `no consumer ${consumerId} of yours`);
+    return c;
+  }
+
+  /** The router a new receive transport goes to: the primary until it is busy, then one on another worker. */
+  private async routerForReceiving(): Promise<Router> {
+    const limit = this.sfu.consumersPerRouter;
+    for (const r of this.routers) if ((this.consumerCount.get(r.id) ?? 0) < limit) return r;
+    if (this.sfu.pool.alive < 2) return this.leastBusy();
+    const used = new Set(this.routers.map((r) => (r.appData as { worker?: Worker }).worker));
+    const worker = this.sfu.pool.workers().find((w) => !used.has(w));
+    if (!worker) return this.leastBusy();
+    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { worker, room: this.room } });
+    router.on('workerclose', () => this.sfu.lost(this));
+    this.routers.push(router);
+    return router;
+  }
+
+  private leastBusy(): Router {
+    return [...this.routers].sort((a, b) => (this.consumerCount.get(a.id) ?? 0) - (this.consumerCount.get(b.id) ?? 0))[0]!;
+  }
+
+  async createTransport(participantId: string, direction: 'send' | 'recv'): Promise<WebRtcTransport> {
+    const peer = this.peer(participantId);
+    if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) {
+      throw conflict(ErrorCode.TOO_MANY_TRANSPORTS, `at most ${MAX_TRANSPORTS_PER_PEER} transports per participant`);
+    }
+    const router = direction === 'send' ? this.primary : await this.routerForReceiving();
+    const worker = (router.appData as { worker: Worker }).worker;
+    const webRtcServer = this.sfu.pool.webRtcServerOf(worker);
+    const transport = await router.createWebRtcTransport({
+      ...(webRtcServer ? { webRtcServer } : { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }, { protocol: 'tcp', ip: '127.0.0.1' }] }),
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      initialAvailableOutgoingBitrate: INITIAL_OUTGOING_BITRATE,
+      appData: { participantId, direction, routerId: router.id },
+    });
+    peer.transports.set(transport.id, transport);
+    const report = (state: string) => this.sfu.notifier.toParticipant(this.room, participantId, 'transport-state', { transport_id: transport.id, state });
+    transport.on('icestatechange', (s) => report(`ice-${s}`));
+    transport.on('dtlsstatechange', (s) => {
+      report(`dtls-${s}`);
+      if (s === 'failed' || s === 'closed') transport.close();
+    });
+    transport.observer.on('close', () => peer.transports.delete(transport.id));
+    return transport;
+  }
+
+  async connectTransport(participantId: string, transportId: string, dtlsParameters: unknown): Promise<void> {
+    const t = this.transportOf(participantId, transportId);
+    await mediaCall(() => t.connect({ dtlsParameters: dtlsParameters as DtlsParameters }));
+  }
+
+  async restartIce(participantId: string, transportId: string): Promise<unknown> {
+    const t = this.transportOf(participantId, transportId);
+    return mediaCall(() => t.restartIce());
+  }
+
+  async produce(
+    participantId: string,
+    req: { transportId: string; kind: MediaKind; rtpParameters: unknown; source: MediaSource; paused: boolean },
+  ): Promise<Producer> {
+    const t = this.transportOf(participantId, req.transportId);
+    if ((t.appData as { direction: string }).direction !== 'send') throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, 'produce needs a send transport');
+    if (SOURCE_KIND[req.source] !== req.kind) throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, `a ${req.source} producer must be ${SOURCE_KIND[req.source]}`);
+    const peer = this.peer(participantId);
+    for (const p of peer.producers.values()) {
+      if ((p.appData as unknown as ProducerData).source === req.source) throw conflict(ErrorCode.PRODUCER_EXISTS, `you already produce ${req.source}; close it first`);
+    }
+    const producer = await mediaCall(() =>
+      t.produce({ kind: req.kind, rtpParameters: req.rtpParameters as RtpParameters, paused: req.paused, appData: { participantId, source: req.source } }),
+    );
+    peer.producers.set(producer.id, producer);
+    producer.observer.on('close', () => {
+      peer.producers.delete(producer.id);
+      if (!this.closed) this.sfu.notifier.toRoom(this.room, 'producer-closed', { producer_id: producer.id, participant_id: participantId });
+    });
+    if (producer.kind === 'audio') await this.speaker.addProducer({ producerId: producer.id }).catch(() => undefined);
+    return producer;
+  }
+
+  /** Pauses or resumes a producer and tells the room; no-op when already so. */
+  async setProducerPaused(producer: Producer, paused: boolean): Promise<void> {
+    if (producer.closed || producer.paused === paused) return;
+    if (paused) await producer.pause();
+    else await producer.resume();
+    const participantId = (producer.appData as unknown as ProducerData).participantId;
+    this.sfu.notifier.toRoom(this.room, paused ? 'producer-paused' : 'producer-resumed', { producer_id: producer.id, participant_id: participantId });
+  }
+
+  async consume(
+    participantId: string,
+    req: { transportId: string; producerId: string; rtpCapabilities: unknown },
+  ): Promise<{ consumer: Consumer; producer: Producer; producerParticipantId: string }> {
+    const t = this.transportOf(participantId, req.transportId);
+    if ((t.appData as { direction: string }).direction !== 'recv') throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, 'consume needs a receive transport');
+    const found = this.findProducer(req.producerId);
+    if (!found) throw notFound(ErrorCode.PRODUCER_NOT_FOUND, `no producer ${req.producerId} in this room`);
+    if (found.participantId === participantId) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'you cannot consume your own producer');
+    const router = this.routers.find((r) => r.id === (t.appData as { routerId?: string }).routerId) ?? this.primary;
+    const rtpCapabilities = req.rtpCapabilities as RtpCapabilities;
+    let ok: boolean;
+    try {
+      ok = this.primary.canConsume({ producerId: req.producerId, rtpCapabilities });
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw badRequest(ErrorCode.INCOMPATIBLE_CAPABILITIES, 'your RTP capabilities cannot receive this producer');
+    if (router !== this.primary) await this.pipe(req.producerId, router);
+    const source = (found.producer.appData as unknown as ProducerData).source;
+    const consumer = await mediaCall(() =>
+      t.consume({ producerId: req.producerId, rtpCapabilities, paused: true, appData: { participantId, source, producerParticipantId: found.participantId } }),
+    );
+    const peer = this.peer(participantId);
+    peer.consumers.set(consumer.id, consumer);
+    this.consumerCount.set(router.id, (this.consumerCount.get(router.id) ?? 0) + 1);
+    consumer.observer.on('close', () => {
+      peer.consumers.delete(consumer.id);
+      this.consumerCount.set(router.id, (this.consumerCount.get(router.id) ?? 1) - 1);
+    });
+    consumer.on('producerclose', () => {
+      if (!this.closed) this.sfu.notifier.toParticipant(this.room, participantId, 'consumer-closed', { consumer_id: consumer.id, producer_id: req.producerId });
+    });
+    return { consumer, producer: found.producer, producerParticipantId: found.participantId };
+  }
+
+  /** Makes a producer of the primary router available on `router` (once). */
+  private pipe(producerId: string, router: Router): Promise<void> {
+    const key = `${producerId}:${router.id}`;
+    let p = this.pipes.get(key);
+    if (!p) {
+      p = this.primary.pipeToRouter({ producerId, router }).then(() => undefined);
+      p.catch(() => this.pipes.delete(key));
+      this.pipes.set(key, p);
+    }
+    return p;
+  }
+
+  /** The client is ready for this consumer's media; it stays paused while its track is on hold. */
+  async resumeConsumer(participantId: string, consumerId: string, isHeld: (source: MediaSource) => boolean): Promise<void> {
+    const c = this.consumerOf(participantId, consumerId);
+    const data = c.appData as unknown as ConsumerData & { ready?: boolean };
+    data.ready = true;
+    if (!isHeld(data.source)) await mediaCall(() => c.resume());
+  }
+
+  async setPreferredLayers(participantId: string, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
+    const c = this.consumerOf(participantId, consumerId);
+    await mediaCall(() => c.setPreferredLayers({ spatialLayer, ...(temporalLayer === undefined ? {} : { temporalLayer }) }));
+  }
+
+  /** Hold: what the participant receives of held sources is paused; the rest (once the client is ready) flows. */
+  async setReceiving(participantId: string, isHeld: (source: MediaSource) => boolean): Promise<void> {
+    const peer = this.peers.get(participantId);
+    if (!peer) return;
+    for (const c of peer.consumers.values()) {
+      const data = c.appData as unknown as ConsumerData & { ready?: boolean };
+      if (c.closed || !data.ready) continue;
+      const pause = isHeld(data.source);
+      if (pause && !c.paused) await c.pause();
+      else if (!pause && c.paused) await c.resume();
+    }
+  }
+
+  /** Closes everything of a participant (its consumers on others close with its producers). */
+  closePeer(participantId: string): void {
+    const peer = this.peers.get(participantId);
+    if (!peer) return;
+    for (const t of peer.transports.values()) t.close();
+    for (const p of peer.producers.values()) p.close();
+    this.peers.delete(participantId);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const r of this.routers) r.close();
+    this.peers.clear();
+  }
+}
+
+/** mediasoup rejects bad parameters with TypeError/Error: a client error, with mediasoup's reason. */
+async function mediaCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, `media request failed: ${(err as Error).message}`);
+  }
+}
+
+export class Sfu {
+  private readonly rooms = new Map<string, RoomMedia>();
+  private readonly opening = new Map<string, Promise<RoomMedia>>();
+  notifier: MediaNotifier = { toParticipant: () => undefined, toRoom: () => undefined, mediaReset: () => undefined };
+
+  constructor(
+    readonly pool: WorkerPool,
+    readonly consumersPerRouter: number,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  get(room: string): RoomMedia | undefined {
+    return this.rooms.get(room);
+  }
+
+  /** The room's media, created on first use (a router on the least-loaded worker). */
+  open(room: string): Promise<RoomMedia> {
+    const existing = this.rooms.get(room);
+    if (existing) return Promise.resolve(existing);
+    let p = this.opening.get(room);
+    if (!p) {
+      p = this.create(room).finally(() => this.opening.delete(room));
+      this.opening.set(room, p);
+    }
+    return p;
+  }
+
+  private async create(room: string): Promise<RoomMedia> {
+    await this.pool.waitAlive();
+    const worker = this.pool.leastLoaded();
+    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { worker, room } });
+    const speaker = await router.createActiveSpeakerObserver({ interval: 300 });
+    const media = new RoomMedia(room, router, speaker, this);
+    router.on('workerclose', () => this.lost(media));
+    this.rooms.set(room, media);
+    return media;
+  }
+
+  /**
+   * A worker of this room died: its routers are gone. The room's media is
+   * re-created on a live worker and the room is told to negotiate again
+   * (media-reset); signaling state (participants, mute) is kept.
+   */
+  lost(media: RoomMedia): void {
+    if (media.closed || this.rooms.get(media.room) !== media) return;
+    media.close();
+    this.rooms.delete(media.room);
+    this.log.warn({ room: media.room }, 'room media lost with its worker; re-creating it');
+    this.open(media.room)
+      .then(() => this.notifier.mediaReset(media.room))
+      .catch((err: unknown) => this.log.error({ err, room: media.room }, 'could not re-create room media'));
+  }
+
+  close(room: string): void {
+    this.rooms.get(room)?.close();
+    this.rooms.delete(room);
+  }
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** Whether a producer source may be published under these grants. */
+  static checkPublish(canPublish: boolean): void {
+    if (!canPublish) throw forbidden(ErrorCode.PUBLISH_NOT_ALLOWED, 'this token may not publish media');
+  }
+}
