@@ -38,7 +38,7 @@ COPY --from=build /app/prisma ./prisma
 RUN mkdir -p /data /recordings && chown -R node:node /data /recordings
 USER node
 VOLUME ["/data", "/recordings"]
-EXPOSE 8080 40000-49999/udp 40000-49999/tcp
+EXPOSE 8080 40000-40063/udp 40000-40063/tcp
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 ENTRYPOINT ["/usr/bin/tini", "--"]
