@@ -48,6 +48,8 @@ interface PeerMedia {
 /** A peer may hold a send and a receive transport, plus a spare for an ICE-failure recreate. */
 const MAX_TRANSPORTS_PER_PEER = 4;
 const INITIAL_OUTGOING_BITRATE = 1_000_000;
+/** Just past libwebrtc's minimum interval between key frames sent on request. */
+const KEY_FRAME_FOLLOW_UP_MS = 350;
 
 export const SOURCE_KIND: Record<MediaSource, MediaKind> = { mic: 'audio', camera: 'video', screen: 'video' };
 /** The signaling track a producer's source belongs to (mute and hold act on tracks). */
@@ -265,7 +267,22 @@ export class RoomMedia {
     const c = this.consumerOf(participantId, consumerId);
     const data = c.appData as unknown as ConsumerData & { ready?: boolean };
     data.ready = true;
-    if (!isHeld(data.source)) await mediaCall(() => c.resume());
+    if (isHeld(data.source)) return;
+    await mediaCall(() => c.resume());
+    this.followUpKeyFrame(c);
+  }
+
+  /**
+   * mediasoup asks the sender for a key frame when a video consumer resumes, but
+   * libwebrtc ignores a second request within ~300 ms of the previous one (two
+   * consumers resumed close together), and mediasoup's own retry comes a second
+   * later: one more request after that window makes the first frame prompt.
+   */
+  private followUpKeyFrame(c: Consumer): void {
+    if (c.kind !== 'video') return;
+    setTimeout(() => {
+      if (!c.closed && !c.paused) c.requestKeyFrame().catch(() => undefined);
+    }, KEY_FRAME_FOLLOW_UP_MS).unref();
   }
 
   async setPreferredLayers(participantId: string, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
