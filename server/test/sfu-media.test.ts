@@ -62,6 +62,24 @@ describe('SFU media with real WebRTC peers', () => {
     await Q.waitFor((s) => frames(s, ids.pia!) > resumedAt + 10, 10_000);
     await H.waitFor((s) => frames(s, ids.pia!) > frames(h2, ids.pia!) + 10, 10_000);
 
+    // Hold pauses media both ways: Pia's video stops at Hana, and Pia stops receiving video.
+    await P.ok('hold', { call_id: callId, track: 'video' });
+    await sleep(600);
+    const [hh1, ph1] = [await H.stats(), await P.stats()];
+    await sleep(1500);
+    const [hh2, ph2] = [await H.stats(), await P.stats()];
+    expect(frames(hh2, ids.pia!) - frames(hh1, ids.pia!)).toBeLessThanOrEqual(1);
+    expect(frames(ph2, ids.quinn!) - frames(ph1, ids.quinn!)).toBeLessThanOrEqual(1);
+    expect(frames(hh2, ids.quinn!) - frames(hh1, ids.quinn!)).toBeGreaterThan(10);
+    await P.ok('unhold', { call_id: callId, track: 'video' });
+    await P.waitFor((s) => frames(s, ids.quinn!) > frames(ph2, ids.quinn!) + 10, 10_000);
+    await H.waitFor((s) => frames(s, ids.pia!) > frames(hh2, ids.pia!) + 10, 10_000);
+
+    // The server reported transport states and an active speaker.
+    expect(H.events.some((e) => e.event === 'transport-state' && (e.payload as { state: string }).state === 'dtls-connected')).toBe(true);
+    const speaker = (await H.waitEvent('active-speaker', 10_000)) as { participant_id: string };
+    expect(Object.values(ids)).toContain(speaker.participant_id);
+
     // Quinn leaves: the others are told, and the worker holds nothing of his.
     const quinn = await Q.stats();
     const quinnIds = [
@@ -87,6 +105,25 @@ describe('SFU media with real WebRTC peers', () => {
     await H.waitFor((s) => frames(s, ids.pia!) > before + 10, 5000);
     await H.stop();
     await P.stop();
+  });
+
+  it('accepts simulcast and preferred layers', async () => {
+    const room = 'sfu-simulcast';
+    const pub = spawnPeer({ name: 'sim' });
+    const sub = spawnPeer({ name: 'sub' });
+    const p = await pub.start({ url, token: await issueToken(t, { user_id: 'sim', room }), room, publish: { video: true, width: 640, height: 360, simulcast: true } });
+    await sub.start({ url, token: await issueToken(t, { user_id: 'sub', room }), room, publish: {} });
+    await sub.waitFor((s) => frames(s, p.participant_id) > 10, 15_000);
+    const media = t.signaling['media'].get(room)!;
+    const producer = media.findProducer(p.producers.camera!)!.producer;
+    expect(producer.rtpParameters.encodings!.length).toBeGreaterThan(1);
+    expect(producer.type).toBe('simulcast');
+    const consumer = (await sub.stats()).consumers.find((c) => c.kind === 'video')!;
+    await sub.ok('set-preferred-layers', { consumer_id: consumer.consumer_id, spatial_layer: 0, temporal_layer: 0 });
+    const before = frames(await sub.stats(), p.participant_id);
+    await sub.waitFor((s) => frames(s, p.participant_id) > before + 5, 10_000);
+    await pub.stop();
+    await sub.stop();
   });
 
   it('after its worker is killed, the room renegotiates and media flows again', async () => {
