@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * UDP sink for scripts/bench-worker-capacity.mjs (forked by it; not meant to be run alone).
+ *
+ * Binds N UDP sockets on 127.0.0.1 (ephemeral ports) and counts what mediasoup's
+ * consumer PlainTransports (rtcpMux: true) send to them: RTP packets/bytes in total and
+ * per SSRC (each consumer has its own SSRC), and RTCP packets separately.
+ *
+ * IPC protocol (process.send / 'message'):
+ *   parent -> { cmd: 'start', sockets: N }         child -> { type: 'ready', ports: [...] }
+ *   parent -> { cmd: 'snapshot', id }              child -> { type: 'snapshot', id, t, rtpPackets,
+ *                                                            rtpBytes, rtcpPackets, rtcpBytes, perSsrc: [[ssrc, packets], ...] }
+ *   parent -> { cmd: 'stop' } or IPC disconnect    child closes its sockets and exits.
+ * A hard timeout (--max-seconds, passed as argv[2]) ends the process regardless.
+ */
+import dgram from 'node:dgram';
+
+const maxSeconds = Number(process.argv[2] || 900);
+const sockets = [];
+let rtpPackets = 0;
+let rtpBytes = 0;
+let rtcpPackets = 0;
+let rtcpBytes = 0;
+const perSsrc = new Map();
+
+function onMessage(buf) {
+  // RTCP (rtcpMux): second byte is the packet type 200..206 (SR, RR, SDES, BYE, APP, RTPFB, PSFB).
+  const pt = buf.length > 1 ? buf[1] : 0;
+  if (pt >= 200 && pt <= 206) {
+    rtcpPackets++;
+    rtcpBytes += buf.length;
+    return;
+  }
+  rtpPackets++;
+  rtpBytes += buf.length;
+  if (buf.length >= 12) {
+    const ssrc = buf.readUInt32BE(8);
+    perSsrc.set(ssrc, (perSsrc.get(ssrc) || 0) + 1);
+  }
+}
+
+function bindOne() {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
+    s.on('message', onMessage);
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      s.off('error', reject);
+      s.on('error', () => {});
+      sockets.push(s);
+      resolve(s.address().port);
+    });
+  });
+}
+
+function shutdown() {
+  for (const s of sockets) {
+    try {
+      s.close();
+    } catch {}
+  }
+  process.exit(0);
+}
+
+process.on('message', async (msg) => {
+  if (msg.cmd === 'start') {
+    const ports = [];
+    for (let i = 0; i < msg.sockets; i++) ports.push(await bindOne());
+    process.send({ type: 'ready', ports });
+  } else if (msg.cmd === 'snapshot') {
+    process.send({
+      type: 'snapshot',
+      id: msg.id,
+      t: performance.now(),
+      rtpPackets,
+      rtpBytes,
+      rtcpPackets,
+      rtcpBytes,
+      perSsrc: [...perSsrc],
+    });
+  } else if (msg.cmd === 'stop') {
+    shutdown();
+  }
+});
+process.on('disconnect', shutdown);
+process.on('SIGINT', () => {}); // the parent decides when we stop
+process.on('SIGTERM', shutdown);
+setTimeout(shutdown, maxSeconds * 1000).unref();
