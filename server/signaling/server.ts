@@ -297,6 +297,20 @@ export class SignalingServer {
     throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
   }
 
+  /** Under the room's lock: the acting participant, as stored now (its role may have changed). */
+  private async current(room: string, participantId: string): Promise<ParticipantRecord> {
+    const p = await this.deps.store.getParticipant(room, participantId);
+    if (!p) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+    return p;
+  }
+
+  /** Under the room's lock: the acting participant and the one it acts on. */
+  private async actorAndTarget(room: string, actorId: string, targetId: string): Promise<[ParticipantRecord, ParticipantRecord]> {
+    const [actor, target] = await Promise.all([this.current(room, actorId), this.deps.store.getParticipant(room, targetId)]);
+    if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${targetId} in this room`);
+    return [actor, target];
+  }
+
   private async refreshGauges(): Promise<void> {
     this.deps.metrics.rooms.set(await this.deps.store.countRooms());
     this.deps.metrics.participants.set(await this.deps.store.countAllParticipants());
@@ -608,9 +622,7 @@ export class SignalingServer {
     const bySelf = targetId === me.id;
     await this.locks.run(room.room, async () => {
       const { store } = this.deps;
-      const [actor, target] = await Promise.all([store.getParticipant(room.room, me.id), store.getParticipant(room.room, targetId)]);
-      if (!actor) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
-      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${targetId} in this room`);
+      const [actor, target] = await this.actorAndTarget(room.room, me.id, targetId);
       if (!bySelf) authorize(actor.role, 'mute-other', target.role);
       const next = applyMute({ muted: target.mutedTracks, locked: target.lockedTracks }, payload.track, mute, bySelf);
       target.mutedTracks = next.muted;
@@ -636,8 +648,7 @@ export class SignalingServer {
     const { room, me } = await this.joined(socket, payload.call_id);
     let held: string[] = [];
     await this.locks.run(room.room, async () => {
-      const current = await this.deps.store.getParticipant(room.room, me.id);
-      if (!current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      const current = await this.current(room.room, me.id);
       current.heldTracks = applyHold(current.heldTracks, payload.track, hold, TRACKS);
       held = current.heldTracks;
       await this.deps.store.putParticipant(current);
@@ -660,13 +671,8 @@ export class SignalingServer {
     if (payload.participant_id === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'use leave to leave the call');
     await this.locks.run(room.room, async () => {
       const { store } = this.deps;
-      const [actor, target, current] = await Promise.all([
-        store.getParticipant(room.room, me.id),
-        store.getParticipant(room.room, payload.participant_id),
-        store.getRoom(room.room),
-      ]);
-      if (!actor || !current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
-      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${payload.participant_id} in this room`);
+      const [[actor, target], current] = await Promise.all([this.actorAndTarget(room.room, me.id, payload.participant_id), store.getRoom(room.room)]);
+      if (!current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
       authorize(actor.role, 'remove', target.role);
       current.removedUsers = [...current.removedUsers, target.userId];
       await store.putRoom(current);
@@ -678,8 +684,7 @@ export class SignalingServer {
 
   private async onEndCall(socket: Sock, payload: EndCallPayload): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
-    const actor = await this.deps.store.getParticipant(room.room, me.id);
-    if (!actor) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+    const actor = await this.current(room.room, me.id);
     authorize(actor.role, 'end-call');
     this.recordEvent(room.callId, me.id, 'end', {});
     await this.writes.flush();
@@ -693,9 +698,7 @@ export class SignalingServer {
     if (payload.participant_id === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'a host cannot change their own role');
     await this.locks.run(room.room, async () => {
       const { store } = this.deps;
-      const [actor, target] = await Promise.all([store.getParticipant(room.room, me.id), store.getParticipant(room.room, payload.participant_id)]);
-      if (!actor) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
-      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${payload.participant_id} in this room`);
+      const [actor, target] = await this.actorAndTarget(room.room, me.id, payload.participant_id);
       authorize(actor.role, 'set-role', target.role);
       target.role = payload.role;
       await store.putParticipant(target);
@@ -731,8 +734,7 @@ export class SignalingServer {
   private async onProduce(socket: Sock, p: ProducePayload): Promise<object> {
     const { room, media, me } = await this.sfuRoom(socket);
     return this.locks.run(room.room, async () => {
-      const current = await this.deps.store.getParticipant(room.room, me.id);
-      if (!current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      const current = await this.current(room.room, me.id);
       if (!current.canPublish) throw forbidden(ErrorCode.PUBLISH_NOT_ALLOWED, 'this token may not publish media');
       const track = SOURCE_TRACK[p.source];
       // A producer created paused by its client is a self-mute: the mute state and the producer state agree.
