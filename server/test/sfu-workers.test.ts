@@ -1,4 +1,4 @@
-import { issueToken, startTestApp, type TestApp } from './helpers/app';
+import { issueToken, startTestApp } from './helpers/app';
 import { Client, listen } from './helpers/signaling';
 
 const OPUS_RTP = (ssrc: number) => ({
