@@ -99,7 +99,7 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
     await db.migrate();
     const [call] = await db.query<{ id: string }>("INSERT INTO calls (id, room_id) VALUES (gen_random_uuid(), 'r1') RETURNING id");
     await db.query("INSERT INTO participants (id, call_id, user_id, client_ip) VALUES (gen_random_uuid(), $1, 'u1', '127.0.0.1')", [call!.id]);
-    await db.query("INSERT INTO recordings (id, call_id, kind, file_path) VALUES (gen_random_uuid(), $1, 'audio', 'x/a.webm')", [call!.id]);
+    await db.query("INSERT INTO recordings (id, call_id, session_id, kind, file_path) VALUES (gen_random_uuid(), $1, gen_random_uuid(), 'participant', 'x/a.webm')", [call!.id]);
     await expect(db.query("INSERT INTO calls (id, room_id) VALUES (gen_random_uuid(), 'r1')")).rejects.toThrow(/unique|duplicate/i);
     await db.query('DELETE FROM calls WHERE id = $1', [call!.id]);
     expect(await db.query('SELECT * FROM participants')).toHaveLength(0);
