@@ -10,6 +10,7 @@ import type { SigningKeys } from './auth/keys';
 import { authPlugin } from './auth/plugin';
 import { authRoutes } from './auth/routes';
 import { callRoutes } from './calls/routes';
+import { recordingRoutes } from './recording/routes';
 import { CallService } from './calls/service';
 import type { Config } from './config/config';
 import type { Database } from './db/database';
@@ -21,6 +22,10 @@ import { ErrorResponse } from './http/schemas';
 import type { WorkerPool } from './media/workerPool';
 import { Metrics } from './metrics/metrics';
 import { Sfu } from './media/sfu';
+import { resolveFfmpeg } from './recording/ffmpeg';
+import { PortPairs } from './recording/ports';
+import { Recorder } from './recording/recorder';
+import { recordingControlRoutes } from './recording/controlRoutes';
 import { InMemoryRoomStore, type RoomStore } from './signaling/roomStore';
 import { SignalingServer } from './signaling/server';
 
@@ -45,6 +50,7 @@ export interface App {
   app: FastifyInstance;
   calls: CallService;
   signaling: SignalingServer;
+  recorder: Recorder;
   metrics: Metrics;
   /** Set on shutdown: /ready answers 503 so load balancers stop sending traffic. */
   startDraining(): void;
@@ -119,9 +125,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const calls = new CallService(deps.db.prisma);
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
   const sfu = new Sfu(deps.workers, config.mediasoup.consumersPerRouter, deps.logger);
-  const signaling = new SignalingServer({
+  const ffmpeg = resolveFfmpeg(config.recording.ffmpegPath);
+  if (!ffmpeg) deps.logger.warn('ffmpeg not found (FFMPEG_PATH, ffmpeg-static, PATH): recording is unavailable');
+  let signaling: SignalingServer | undefined;
+  const recorder = new Recorder({
+    prisma: deps.db.prisma,
+    sfu,
+    calls,
+    recordingsDir: config.recordingsDir,
+    ffmpeg,
+    ports: new PortPairs(config.recording.minPort, config.recording.maxPort),
+    log: deps.logger,
+    notify: (room, event, payload) => signaling?.io.to(`room:${room}`).emit(event, payload as never),
+  });
+  signaling = new SignalingServer({
     httpServer: app.server,
     sfu,
+    recorder,
     config,
     tokens: app.tokens,
     calls,
@@ -135,9 +155,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   let draining = false;
-  await app.register(healthRoutes, { db: deps.db, workers: deps.workers, isDraining: () => draining });
+  await app.register(healthRoutes, { db: deps.db, workers: deps.workers, ffmpeg, isDraining: () => draining });
   await app.register(authRoutes, { keys: deps.keys });
   await app.register(callRoutes, { calls });
+  await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir });
+  await app.register(recordingControlRoutes, { calls, recorder });
   app.get('/metrics', { config: { rateLimit: false }, logLevel: 'warn', schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
     void reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -147,6 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     app,
     calls,
     signaling,
+    recorder,
     metrics,
     startDraining: () => {
       draining = true;

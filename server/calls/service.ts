@@ -150,6 +150,12 @@ export class CallService extends EventEmitter<CallEvents> {
     throw conflict(ErrorCode.CALL_ALREADY_ACTIVE, `room ${roomId} is being opened concurrently; try again`);
   }
 
+  /** The recording flag; emits call-state-changed when it changes. */
+  async setRecording(id: string, recording: boolean): Promise<void> {
+    const { count } = await this.prisma.call.updateMany({ where: { id, recording: !recording, status: { not: 'ended' } }, data: { recording } });
+    if (count > 0) this.emitState(await this.prisma.call.findUniqueOrThrow({ where: { id } }));
+  }
+
   /** created → active when its first participant joins. */
   async activate(id: string): Promise<void> {
     const { count } = await this.prisma.call.updateMany({

@@ -56,6 +56,13 @@ export interface Config {
     ttlSeconds: number;
   };
   recordingsDir: string;
+  recording: {
+    /** FFMPEG_PATH; unset: ffmpeg-static's binary, then ffmpeg on PATH. */
+    ffmpegPath: string | undefined;
+    /** UDP ports ffmpeg receives RTP on (two per recorded track). */
+    minPort: number;
+    maxPort: number;
+  };
   signaling: SignalingConfig;
 }
 
@@ -302,6 +309,11 @@ export function loadConfig(env: Env = process.env): Config {
       ttlSeconds: r.int('TURN_CREDENTIAL_TTL_SECONDS', 86_400, 60, 30 * 86_400),
     },
     recordingsDir: path.resolve(r.string('RECORDINGS_DIR', './recordings')),
+    recording: {
+      ffmpegPath: r.raw('FFMPEG_PATH'),
+      minPort: r.int('RECORDING_MIN_PORT', 50000, 1024, 65534),
+      maxPort: r.int('RECORDING_MAX_PORT', 50999, 1025, 65535),
+    },
     signaling: {
       maxConnections: r.int('MAX_CONNECTIONS', 10_000, 1, 1_000_000),
       maxRooms: r.int('MAX_ROOMS', 10_000, 1, 1_000_000),
@@ -317,6 +329,12 @@ export function loadConfig(env: Env = process.env): Config {
       iceServers: r.iceServers('ICE_SERVERS'),
     },
   };
+  if (config.recording.maxPort - config.recording.minPort < 3) {
+    r.fail('RECORDING_MAX_PORT', 'RECORDING_MIN_PORT..RECORDING_MAX_PORT must hold at least 4 ports', String(config.recording.maxPort));
+  }
+  if (config.recording.minPort <= rtcMaxPort && config.recording.maxPort >= rtcMinPort) {
+    r.fail('RECORDING_MIN_PORT', `RECORDING_MIN_PORT..RECORDING_MAX_PORT must not overlap MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT (${rtcMinPort}-${rtcMaxPort})`, String(config.recording.minPort));
+  }
   if (config.signaling.maxSdpBytes >= config.signaling.maxMessageBytes) {
     r.fail('MAX_SDP_BYTES', `must be smaller than MAX_MESSAGE_BYTES (${config.signaling.maxMessageBytes})`, String(config.signaling.maxSdpBytes));
   }

@@ -2,20 +2,26 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Database } from '../db/database';
 import type { WorkerPool } from '../media/workerPool';
+import type { FfmpegBinaries } from '../recording/ffmpeg';
 
 const Check = Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) });
 const Ready = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
-  checks: Type.Object({ database: Check, media_workers: Check }),
+  checks: Type.Object({
+    database: Check,
+    media_workers: Check,
+    recording: Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) }, { description: 'Informational: without ffmpeg only recording is unavailable; it does not make the node unready' }),
+  }),
 });
 
 /** Bound on the readiness database check, so /ready answers even when the database hangs. */
 const READY_DB_TIMEOUT_MS = 2000;
 
-export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database; workers: WorkerPool; isDraining: () => boolean }> = async (
+export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database; workers: WorkerPool; ffmpeg: FfmpegBinaries | undefined; isDraining: () => boolean }> = async (
   app,
-  { db, workers, isDraining },
+  { db, workers, ffmpeg, isDraining },
 ) => {
+  const recording = ffmpeg ? { ok: true, detail: ffmpeg.ffmpeg } : { ok: false, detail: 'ffmpeg not found: recording unavailable' };
   app.get(
     '/health',
     {
@@ -49,7 +55,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database; workers: Wo
       const media_workers = { ok: alive > 0, detail: `${alive}/${workers.size} alive` };
       const draining = isDraining();
       const ok = database.ok && media_workers.ok && !draining;
-      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks: { database, media_workers } });
+      return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not_ready', checks: { database, media_workers, recording } });
     },
   );
 };

@@ -15,6 +15,7 @@ import type { Track } from './protocol';
  * | remove a participant                      | yes  | yes (not a host) | no   |
  * | end the call for everyone                 | yes  | yes       | no          |
  * | change a participant's role               | yes  | no        | no          |
+ * | start and stop recording                  | yes  | yes       | no          |
  *
  * Moderation mute (the Janus videoroom and Zoom choice, not LiveKit's): a track
  * muted by a host or moderator is *locked*; its owner cannot unmute it
@@ -23,11 +24,11 @@ import type { Track } from './protocol';
  * the owner's client, told by mute-changed (locked: false), unmutes when its user
  * chooses to.
  */
-export type ModerationAction = 'mute-other' | 'remove' | 'end-call' | 'set-role';
+export type ModerationAction = 'mute-other' | 'remove' | 'end-call' | 'set-role' | 'record';
 
 const ALLOWED: Record<Role, readonly ModerationAction[]> = {
-  host: ['mute-other', 'remove', 'end-call', 'set-role'],
-  moderator: ['mute-other', 'remove', 'end-call'],
+  host: ['mute-other', 'remove', 'end-call', 'set-role', 'record'],
+  moderator: ['mute-other', 'remove', 'end-call', 'record'],
   participant: [],
 };
 

@@ -219,6 +219,29 @@ export interface ClientToServerEvents {
   'resume-producer': (payload: ProducerIdPayload, ack: Ack) => void;
   'close-producer': (payload: ProducerIdPayload, ack: Ack) => void;
   'set-preferred-layers': (payload: PreferredLayersPayload, ack: Ack) => void;
+  // recording (host, moderator)
+  'start-recording': (payload: { call_id: string }, ack: Ack<{ recording_id: string; started_at: string }>) => void;
+  'stop-recording': (payload: { call_id: string }, ack: Ack<{ stopped: boolean; recording?: RecordingFinished }>) => void;
+}
+
+export interface RecordingFile {
+  id: string;
+  participant_id: string | null;
+  segment: number;
+  status: 'recording' | 'completed' | 'failed' | 'empty' | 'interrupted';
+  file_path: string;
+  size_bytes: number | null;
+  duration_ms: number | null;
+  error: string | null;
+}
+export interface RecordingFinished {
+  recording_id: string;
+  call_id: string;
+  /** completed: at least one file has media; empty: nothing was published; failed: no file could be written. */
+  status: 'completed' | 'empty' | 'failed';
+  duration: number;
+  files: RecordingFile[];
+  reason: string;
 }
 export type ClientEvent = keyof ClientToServerEvents;
 export const CLIENT_EVENTS: readonly ClientEvent[] = [
@@ -226,6 +249,7 @@ export const CLIENT_EVENTS: readonly ClientEvent[] = [
   'remove-participant', 'end-call', 'set-role',
   'get-router-rtp-capabilities', 'create-transport', 'connect-transport', 'restart-ice', 'produce', 'consume',
   'resume-consumer', 'pause-producer', 'resume-producer', 'close-producer', 'set-preferred-layers',
+  'start-recording', 'stop-recording',
 ];
 
 // ---- server → client ---------------------------------------------------------------
@@ -253,6 +277,8 @@ export interface ServerToClientEvents {
   'consumer-closed': (e: { consumer_id: string; producer_id: string }) => void;
   'active-speaker': (e: { participant_id: string | null; producer_id: string | null }) => void;
   'transport-state': (e: { transport_id: string; state: string }) => void;
+  'recording-started': (e: { recording_id: string; call_id: string; started_at: string; by: string | null }) => void;
+  'recording-finished': (e: RecordingFinished) => void;
   /** The media server behind the room was replaced (a worker died): close all transports and negotiate again. */
   'media-reset': (e: { call_id: string; reason: string }) => void;
   /** An error for a message sent without an acknowledgement callback, or for the connection itself (AUTH_TIMEOUT). */

@@ -45,6 +45,7 @@ import { compileValidators, type PayloadValidators } from './schemas';
 import { WriteBehind } from './writeBehind';
 import { SOURCE_TRACK, type RoomMedia, type Sfu } from '../media/sfu';
 import { turnCredentials } from '../media/turn';
+import type { Recorder } from '../recording/recorder';
 
 /**
  * The signaling server: Socket.IO on the HTTP server's port, speaking the
@@ -60,6 +61,7 @@ type Handler = (socket: Sock, payload: never) => Promise<object>;
 export interface SignalingDeps {
   httpServer: HttpServer;
   sfu: Sfu;
+  recorder: Recorder;
   config: Config;
   tokens: TokenService;
   calls: CallService;
@@ -173,6 +175,17 @@ export class SignalingServer {
         await media.setPreferredLayers(me.id, p.consumer_id, p.spatial_layer, p.temporal_layer);
         return {};
       },
+      'start-recording': async (s, p: { call_id: string }) => {
+        const { room, me } = await this.joined(s, p.call_id);
+        authorize((await this.current(room.room, me.id)).role, 'record');
+        return this.deps.recorder.start(room.room, room.callId, me.id);
+      },
+      'stop-recording': async (s, p: { call_id: string }) => {
+        const { room, me } = await this.joined(s, p.call_id);
+        authorize((await this.current(room.room, me.id)).role, 'record');
+        const finished = await this.deps.recorder.stop(room.room, 'stopped');
+        return finished ? { stopped: true, recording: finished } : { stopped: false };
+      },
     };
     deps.sfu.notifier = {
       toParticipant: (_room, participantId, event, payload) => this.io.to(participantKey(participantId)).emit(event as 'transport-state', payload as never),
@@ -191,7 +204,17 @@ export class SignalingServer {
     this.io.on('connection', (socket) => this.onConnection(socket));
     deps.calls.on('call-state-changed', (c) => {
       if (c.status === 'ended') void this.endRoom(c.roomId, c.id).catch((err: unknown) => deps.log.error({ err }, 'ending room failed'));
-      else this.io.to(roomKey(c.roomId)).emit('call-state-changed', { call_id: c.id, room: c.roomId, status: c.status, recording: c.recording });
+      else {
+        void this.locks
+          .run(c.roomId, async () => {
+            const room = await deps.store.getRoom(c.roomId);
+            // Only real changes: a room is stored already active when its call opens.
+            if (!room || room.callId !== c.id || (room.status === c.status && room.recording === c.recording)) return;
+            await deps.store.putRoom({ ...room, status: c.status, recording: c.recording });
+            this.io.to(roomKey(c.roomId)).emit('call-state-changed', { call_id: c.id, room: c.roomId, status: c.status, recording: c.recording });
+          })
+          .catch((err: unknown) => deps.log.error({ err }, 'announcing a call state failed'));
+      }
     });
   }
 
@@ -481,6 +504,8 @@ export class SignalingServer {
     const { store, calls } = this.deps;
     await store.deleteParticipant(room.room, p.id);
     this.cancelGrace(p.id);
+    // Its recording is finalised while its media still flows, then its media closes.
+    await this.deps.recorder.participantLeaving(room.room, p.id);
     this.media.get(room.room)?.closePeer(p.id);
     this.writes.enqueue(p.id, 'participant left', () => calls.recordLeave(p.id, new Date()));
     const others = this.io.to(roomKey(room.room));
@@ -586,6 +611,7 @@ export class SignalingServer {
       this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
     }
     this.clearEmptyTimer(roomName);
+    await this.deps.recorder.stop(roomName, 'call-ended');
     this.media.close(roomName);
     await store.deleteRoom(roomName);
     void this.refreshGauges();
@@ -746,6 +772,8 @@ export class SignalingServer {
       const paused = current.mutedTracks.includes(track) || current.heldTracks.includes(track);
       const producer = await media.produce(me.id, { transportId: p.transport_id, kind: p.kind, rtpParameters: p.rtp_parameters, source: p.source, paused });
       this.media.notifier.toRoom(room.room, 'new-producer', { producer_id: producer.id, participant_id: me.id, kind: producer.kind, source: p.source, paused }, me.id);
+      // Being recorded: record this track from now on (not awaited: the producer is usable already).
+      void this.deps.recorder.producerAdded(room.room, me.id).catch((err: unknown) => this.deps.log.error({ err }, 'recording a new producer failed'));
       return { producer_id: producer.id, paused };
     });
   }
@@ -795,6 +823,8 @@ export class SignalingServer {
   /** Shutdown: refuse new connections and joins, disconnect everyone, record them as left. */
   async close(): Promise<void> {
     this.draining = true;
+    // Finalise every recording while media still flows.
+    await this.deps.recorder.stopAll();
     for (const t of [...this.graceTimers.values(), ...this.emptyTimers.values(), ...this.authTimers.values()]) clearTimeout(t);
     this.io.disconnectSockets(true);
     await new Promise<void>((resolve) => void this.io.close(() => resolve()));

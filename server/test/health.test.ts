@@ -14,7 +14,11 @@ describe.each(BACKENDS)('health and readiness (%s)', (backend) => {
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toEqual({
       status: 'ready',
-      checks: { database: { ok: true, detail: backend }, media_workers: { ok: true, detail: '1/1 alive' } },
+      checks: {
+        database: { ok: true, detail: backend },
+        media_workers: { ok: true, detail: '1/1 alive' },
+        recording: { ok: true, detail: expect.stringMatching(/ffmpeg$/) },
+      },
     });
   });
 
@@ -28,6 +32,17 @@ describe.each(BACKENDS)('health and readiness (%s)', (backend) => {
     const res = await t.app.inject({ method: 'GET', url: '/calls', headers: { 'x-api-key': 'test-api-key-0123456789abcdef' } });
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('DATABASE_UNAVAILABLE');
+  });
+
+  it('reports a missing ffmpeg without becoming unready', async () => {
+    const other = await startTestApp(backend, { FFMPEG_PATH: '/nonexistent/ffmpeg' });
+    try {
+      const ready = await other.app.inject('/ready');
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json().checks.recording).toEqual({ ok: false, detail: 'ffmpeg not found: recording unavailable' });
+    } finally {
+      await other.close();
+    }
   });
 
   it('is not ready while draining for shutdown', async () => {

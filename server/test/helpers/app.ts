@@ -23,6 +23,7 @@ export interface TestApp extends App {
 /** A real app on a real database (a fresh PostgreSQL database or a fresh PGlite dir) and a real mediasoup worker. */
 export async function startTestApp(backend: Backend, env: Record<string, string> = {}): Promise<TestApp> {
   const data = tempDir();
+  const recordings = tempDir('sb-rec-');
   const pgdb = backend === 'postgres' ? await createPostgresDatabase() : undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -33,6 +34,7 @@ export async function startTestApp(backend: Backend, env: Record<string, string>
     // Media on loopback, on ports of this test app's own (jest runs files in parallel).
     MEDIASOUP_LISTEN_IP: '127.0.0.1',
     ...(await mediaPorts()),
+    RECORDINGS_DIR: recordings.dir,
     ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
     ...env,
   });
@@ -68,6 +70,7 @@ export async function startTestApp(backend: Backend, env: Record<string, string>
       if (!dbClosed) await db.close();
       await pgdb?.drop();
       data.remove();
+      recordings.remove();
     },
   };
 }

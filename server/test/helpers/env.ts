@@ -61,16 +61,22 @@ function portFree(port: number): Promise<boolean> {
 
 let nextBlock = 0;
 /**
- * Media ports for one test app: a WebRtcServer port (UDP and TCP free) and a
- * 100-port RTC range above it, in a block chosen by this process's pid so
- * parallel jest workers do not collide.
+ * Media ports for one test app: a WebRtcServer port (UDP and TCP free), a
+ * 100-port RTC range and a 90-port recording range above it, in a block chosen
+ * by this process's pid so parallel jest workers do not collide.
  */
 export async function mediaPorts(): Promise<Record<string, string>> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const block = (process.pid * 7 + nextBlock++) % 150;
-    const base = 20000 + block * 120;
+    const block = (process.pid * 7 + nextBlock++) % 100;
+    const base = 20000 + block * 200;
     if (await portFree(base)) {
-      return { MEDIASOUP_WEBRTC_PORT: String(base), MEDIASOUP_RTC_MIN_PORT: String(base + 10), MEDIASOUP_RTC_MAX_PORT: String(base + 110) };
+      return {
+        MEDIASOUP_WEBRTC_PORT: String(base),
+        MEDIASOUP_RTC_MIN_PORT: String(base + 10),
+        MEDIASOUP_RTC_MAX_PORT: String(base + 109),
+        RECORDING_MIN_PORT: String(base + 110),
+        RECORDING_MAX_PORT: String(base + 199),
+      };
     }
   }
   throw new Error('no free media port block');

@@ -1,0 +1,61 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { authorizeCall } from '../calls/policy';
+import type { CallService } from '../calls/service';
+import { errorResponses, Uuid } from '../http/schemas';
+import type { Recorder } from './recorder';
+
+/**
+ * Start and stop a call's recording over REST: the API key, or a host or
+ * moderator token of the call's room (the same rule as ending the call).
+ * The recording itself is described in recorder.ts; files are served by routes.ts.
+ */
+const Params = Type.Object({ id: Uuid }, { additionalProperties: false });
+const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
+
+export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; recorder: Recorder }> = async (app, { calls, recorder }) => {
+  app.post(
+    '/calls/:id/recordings',
+    {
+      schema: {
+        tags: ['recordings'],
+        summary: "Start recording a call in progress (each participant's audio and video into WebM)",
+        security,
+        params: Params,
+        response: {
+          201: Type.Object({ recording_id: Uuid, started_at: Type.String({ format: 'date-time' }) }),
+          ...errorResponses(400, 401, 403, 404, 409, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const principal = app.authenticate(request);
+      const call = await calls.get(request.params.id);
+      authorizeCall(principal, 'end', call.roomId);
+      return reply.status(201).send(await recorder.start(call.roomId, call.id, null));
+    },
+  );
+
+  app.post(
+    '/calls/:id/recordings/stop',
+    {
+      schema: {
+        tags: ['recordings'],
+        summary: 'Stop recording a call; harmless when it is not being recorded (stopped: false)',
+        security,
+        params: Params,
+        response: {
+          200: Type.Object({ stopped: Type.Boolean(), recording: Type.Optional(Type.Unknown()) }),
+          ...errorResponses(400, 401, 403, 404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const principal = app.authenticate(request);
+      const call = await calls.get(request.params.id);
+      authorizeCall(principal, 'end', call.roomId);
+      const finished = await recorder.stop(call.roomId, 'stopped');
+      return finished ? { stopped: true, recording: finished } : { stopped: false };
+    },
+  );
+};

@@ -1,0 +1,408 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Consumer, PlainTransport, Producer, RtpCapabilities } from 'mediasoup/types';
+import type { CallService } from '../calls/service';
+import { ErrorCode, conflict, unavailable } from '../errors';
+import type { PrismaClient } from '../generated/prisma/client';
+import type { Sfu } from '../media/sfu';
+import { KeyedMutex } from '../signaling/keyedMutex';
+import type { FfmpegBinaries } from './ffmpeg';
+import { PortPairs, udpBound } from './ports';
+import { containerFor, recordingSdp, type SdpStream } from './sdp';
+
+/**
+ * Server-side recording: each participant's audio and video producers are
+ * consumed by PlainTransports and piped into one ffmpeg per participant through
+ * an SDP, copied (-c copy) into WebM (Matroska for H264) under
+ * RECORDINGS_DIR/<call id>/. Lifecycle rules:
+ *
+ * - consumers start paused and resume once ffmpeg listens: video first, a key
+ *   frame requested and seen leaving, then audio (no black start, no
+ *   misaligned audio); a key frame is requested again whenever the producer
+ *   resumes (mute/unmute does not break the file);
+ * - ffmpeg is stopped with ONE SIGINT while RTP still flows (a second one would
+ *   skip the WebM trailer); a participant leaving is stopped before its media closes;
+ * - an ffmpeg that dies is marked interrupted, its partial file remuxed so it is
+ *   playable, and a new segment started;
+ * - a participant who starts publishing during a recording is recorded from then
+ *   on (a new segment when it adds a track).
+ */
+export type RecordingStatus = 'recording' | 'completed' | 'failed' | 'empty' | 'interrupted';
+
+export interface RecordedFile {
+  id: string;
+  participant_id: string | null;
+  segment: number;
+  status: RecordingStatus;
+  file_path: string;
+  size_bytes: number | null;
+  duration_ms: number | null;
+  error: string | null;
+}
+
+export interface FinishedRecording {
+  recording_id: string;
+  call_id: string;
+  status: 'completed' | 'empty' | 'failed';
+  /** Seconds from start to stop. */
+  duration: number;
+  files: RecordedFile[];
+  reason: string;
+}
+
+export interface RecorderDeps {
+  prisma: PrismaClient;
+  sfu: Sfu;
+  calls: CallService;
+  recordingsDir: string;
+  ffmpeg: FfmpegBinaries | undefined;
+  ports: PortPairs;
+  log: FastifyBaseLogger;
+  notify: (room: string, event: 'recording-started' | 'recording-finished', payload: object) => void;
+}
+
+interface Run {
+  participantId: string;
+  segment: number;
+  rowId: string;
+  fileAbs: string;
+  sdpPath: string;
+  proc: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: string[];
+  transports: PlainTransport[];
+  consumers: Consumer[];
+  ports: number[];
+  producerIds: string[];
+  startedAt: number;
+  stopping: boolean;
+}
+
+interface Session {
+  id: string;
+  room: string;
+  callId: string;
+  startedAt: number;
+  by: string | null;
+  runs: Map<string, Run>;
+  segments: Map<string, number>;
+  restarts: Map<string, number[]>;
+  stopping: boolean;
+}
+
+/** ffmpeg must bind its ports within this time after start. */
+const FFMPEG_LISTEN_TIMEOUT_MS = 5000;
+/** How long to wait for the first key frame to leave before resuming audio anyway (a muted camera sends none). */
+const KEY_FRAME_WAIT_MS = 1500;
+/** After one SIGINT, ffmpeg finalises in ~35 ms; past this it is killed and the file marked failed. */
+const FFMPEG_STOP_TIMEOUT_MS = 5000;
+/** Longest cluster (WebM/Matroska): what a killed ffmpeg can lose at most. */
+const CLUSTER_MS = 1000;
+/** More restarts than this within a minute: ffmpeg keeps dying, stop retrying. */
+const MAX_RESTARTS_PER_MINUTE = 3;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Recorder {
+  private readonly sessions = new Map<string, Session>();
+  private readonly locks = new KeyedMutex();
+
+  constructor(private readonly deps: RecorderDeps) {}
+
+  get available(): boolean {
+    return this.deps.ffmpeg !== undefined;
+  }
+
+  active(room: string): { recording_id: string; started_at: string } | undefined {
+    const s = this.sessions.get(room);
+    return s && !s.stopping ? { recording_id: s.id, started_at: new Date(s.startedAt).toISOString() } : undefined;
+  }
+
+  /** ffmpeg processes of a room's recording (tests and diagnostics). */
+  processes(room: string): Array<{ participantId: string; pid: number; segment: number }> {
+    const s = this.sessions.get(room);
+    return s ? [...s.runs.values()].map((r) => ({ participantId: r.participantId, pid: r.proc.pid ?? -1, segment: r.segment })) : [];
+  }
+
+  start(room: string, callId: string, by: string | null): Promise<{ recording_id: string; started_at: string }> {
+    return this.locks.run(room, async () => {
+      if (!this.deps.ffmpeg) throw unavailable(ErrorCode.FFMPEG_UNAVAILABLE, 'recording is unavailable: ffmpeg was not found (set FFMPEG_PATH)');
+      if (this.sessions.has(room)) throw conflict(ErrorCode.RECORDING_ALREADY_ACTIVE, 'this call is being recorded already');
+      const media = this.deps.sfu.get(room);
+      if (!media) throw conflict(ErrorCode.CALL_NOT_IN_PROGRESS, 'nobody is in this call through the SFU: only calls in progress in mode sfu can be recorded');
+      const session: Session = { id: randomUUID(), room, callId, startedAt: Date.now(), by, runs: new Map(), segments: new Map(), restarts: new Map(), stopping: false };
+      this.sessions.set(room, session);
+      await mkdir(path.join(this.deps.recordingsDir, callId), { recursive: true });
+      for (const participantId of media.peers.keys()) await this.startRun(session, participantId);
+      await this.deps.calls.setRecording(callId, true);
+      const started = { recording_id: session.id, call_id: callId, started_at: new Date(session.startedAt).toISOString(), by };
+      this.deps.notify(room, 'recording-started', started);
+      return { recording_id: session.id, started_at: started.started_at };
+    });
+  }
+
+  /** Stops the room's recording; null when there is none (stopping twice is harmless). */
+  stop(room: string, reason = 'stopped'): Promise<FinishedRecording | null> {
+    return this.locks.run(room, async () => {
+      const session = this.sessions.get(room);
+      if (!session || session.stopping) return null;
+      session.stopping = true;
+      await Promise.all([...session.runs.values()].map((r) => this.stopRun(session, r)));
+      this.sessions.delete(room);
+      const rows = await this.deps.prisma.recording.findMany({ where: { sessionId: session.id }, orderBy: [{ startedAt: 'asc' }, { segment: 'asc' }] });
+      const files: RecordedFile[] = rows.map((r) => ({
+        id: r.id,
+        participant_id: r.participantId,
+        segment: r.segment,
+        status: r.status as RecordingStatus,
+        file_path: r.filePath,
+        size_bytes: r.sizeBytes === null ? null : Number(r.sizeBytes),
+        duration_ms: r.durationMs,
+        error: r.error,
+      }));
+      const status = files.some((f) => f.status === 'completed' || f.status === 'interrupted') ? 'completed' : files.length === 0 || files.every((f) => f.status === 'empty') ? 'empty' : 'failed';
+      const finished: FinishedRecording = {
+        recording_id: session.id,
+        call_id: session.callId,
+        status,
+        duration: Math.round((Date.now() - session.startedAt) / 100) / 10,
+        files,
+        reason,
+      };
+      await this.deps.calls.setRecording(session.callId, false).catch((err: unknown) => this.deps.log.warn({ err }, 'could not clear the recording flag'));
+      this.deps.notify(room, 'recording-finished', finished);
+      return finished;
+    });
+  }
+
+  /** A participant published a track: record it from now on (a new segment if it was recorded already). */
+  producerAdded(room: string, participantId: string): Promise<void> {
+    return this.locks.run(room, async () => {
+      const session = this.sessions.get(room);
+      if (!session || session.stopping) return;
+      const run = session.runs.get(participantId);
+      if (run) await this.stopRun(session, run);
+      await this.startRun(session, participantId);
+    });
+  }
+
+  /** A participant leaves: close its file while its media still flows. */
+  participantLeaving(room: string, participantId: string): Promise<void> {
+    return this.locks.run(room, async () => {
+      const session = this.sessions.get(room);
+      const run = session?.runs.get(participantId);
+      if (session && run) await this.stopRun(session, run);
+    });
+  }
+
+  /** Shutdown: finalise every file. */
+  async stopAll(reason = 'server-shutdown'): Promise<void> {
+    await Promise.all([...this.sessions.keys()].map((room) => this.stop(room, reason)));
+  }
+
+  // ---- one ffmpeg per participant ------------------------------------------------------------
+  private async startRun(session: Session, participantId: string): Promise<void> {
+    const media = this.deps.sfu.get(session.room);
+    const peer = media?.peers.get(participantId);
+    if (!media || !peer) return;
+    const producers = [...peer.producers.values()].filter((p) => !p.closed);
+    const source = (p: Producer) => (p.appData as { source: string }).source;
+    const audio = producers.find((p) => source(p) === 'mic');
+    const video = producers.find((p) => source(p) === 'camera') ?? producers.find((p) => source(p) === 'screen');
+    const chosen = [video, audio].filter((p): p is Producer => p !== undefined);
+    if (chosen.length === 0) return;
+
+    const segment = session.segments.get(participantId) ?? 0;
+    session.segments.set(participantId, segment + 1);
+    const ports: number[] = [];
+    const transports: PlainTransport[] = [];
+    const consumers: Consumer[] = [];
+    const cleanup = () => {
+      for (const t of transports) t.close();
+      for (const p of ports) this.deps.ports.release(p);
+    };
+    try {
+      const streams: SdpStream[] = [];
+      for (const producer of chosen) {
+        const port = await this.deps.ports.take();
+        ports.push(port);
+        const transport = await media.primary.createPlainTransport({ listenInfo: { protocol: 'udp', ip: '127.0.0.1' }, rtcpMux: false, comedia: false });
+        transports.push(transport);
+        await transport.connect({ ip: '127.0.0.1', port, rtcpPort: port + 1 });
+        const mime = producer.rtpParameters.codecs[0]!.mimeType.toLowerCase();
+        const rtpCapabilities: RtpCapabilities = {
+          codecs: (media.primary.rtpCapabilities.codecs ?? []).filter((c) => c.mimeType.toLowerCase() === mime),
+          headerExtensions: [],
+        };
+        const consumer = await transport.consume({ producerId: producer.id, rtpCapabilities, paused: true, appData: { recording: session.id } });
+        consumers.push(consumer);
+        streams.push({ kind: producer.kind, port, rtpParameters: consumer.rtpParameters });
+      }
+      const container = containerFor(consumers.map((c) => c.rtpParameters.codecs[0]!.mimeType));
+      const base = `${session.id.slice(0, 8)}-${participantId}-${segment}`;
+      const dir = path.join(this.deps.recordingsDir, session.callId);
+      await mkdir(dir, { recursive: true });
+      const fileRel = path.posix.join(session.callId, `${base}.${container.ext}`);
+      const fileAbs = path.join(dir, `${base}.${container.ext}`);
+      const sdpPath = path.join(dir, `${base}.sdp`);
+      await writeFile(sdpPath, recordingSdp(streams));
+      const row = await this.deps.prisma.recording.create({
+        data: {
+          callId: session.callId,
+          sessionId: session.id,
+          participantId,
+          kind: 'participant',
+          segment,
+          mimeType: container.mimeType,
+          filePath: fileRel,
+          codec: consumers.map((c) => c.rtpParameters.codecs[0]!.mimeType.split('/')[1]).join('+'),
+          status: 'recording',
+          startedAt: new Date(),
+        },
+      });
+      const proc = spawn(
+        this.deps.ffmpeg!.ffmpeg,
+        ['-nostdin', '-hide_banner', '-loglevel', 'warning', '-protocol_whitelist', 'file,udp,rtp', '-fflags', '+genpts', '-i', sdpPath, '-map', '0', '-c', 'copy',
+          // Write a cluster at least every second, so a killed ffmpeg loses at most that much.
+          '-cluster_time_limit', String(CLUSTER_MS), '-flush_packets', '1',
+          '-f', container.format, '-y', fileAbs],
+        { stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      const stderr: string[] = [];
+      proc.stderr!.on('data', (d: Buffer) => {
+        stderr.push(d.toString());
+        if (stderr.length > 20) stderr.shift();
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+      const run: Run = { participantId, segment, rowId: row.id, fileAbs, sdpPath, proc, exited, stderr, transports, consumers, ports, producerIds: chosen.map((p) => p.id), startedAt: Date.now(), stopping: false };
+      session.runs.set(participantId, run);
+      void exited.then(({ code, signal }) => {
+        if (!run.stopping) void this.crashed(session, run, `ffmpeg exited unexpectedly (${signal ?? `code ${code}`}): ${stderr.join('').trim().slice(-300)}`);
+      });
+
+      // Resume once ffmpeg listens: video first with a key frame, then audio.
+      const until = Date.now() + FFMPEG_LISTEN_TIMEOUT_MS;
+      while (!(await udpBound(ports))) {
+        if (proc.exitCode !== null || Date.now() > until) throw new Error(`ffmpeg did not start listening: ${stderr.join('').trim().slice(-300)}`);
+        await sleep(20);
+      }
+      const videoConsumer = consumers.find((c) => c.kind === 'video');
+      if (videoConsumer) {
+        await videoConsumer.enableTraceEvent(['keyframe']);
+        const keyFrame = new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, KEY_FRAME_WAIT_MS);
+          videoConsumer.on('trace', (trace) => {
+            if (trace.type === 'keyframe') {
+              clearTimeout(t);
+              resolve();
+            }
+          });
+        });
+        await videoConsumer.resume();
+        await videoConsumer.requestKeyFrame();
+        await keyFrame;
+        videoConsumer.on('producerresume', () => void videoConsumer.requestKeyFrame().catch(() => undefined));
+      }
+      for (const c of consumers) if (c.kind === 'audio') await c.resume();
+    } catch (err) {
+      cleanup();
+      const run = session.runs.get(participantId);
+      if (run && run.transports === transports) {
+        run.stopping = true;
+        run.proc.kill('SIGKILL');
+        session.runs.delete(participantId);
+        await this.deps.prisma.recording.update({ where: { id: run.rowId }, data: { status: 'failed', error: (err as Error).message.slice(0, 1000), endedAt: new Date() } }).catch(() => undefined);
+      }
+      this.deps.log.error({ err, room: session.room, participantId }, 'could not start recording a participant');
+    }
+  }
+
+  private async stopRun(session: Session, run: Run): Promise<void> {
+    if (run.stopping) return;
+    run.stopping = true;
+    session.runs.delete(run.participantId);
+    let error: string | null = null;
+    if (run.proc.exitCode === null && run.proc.signalCode === null) {
+      run.proc.kill('SIGINT');
+      const done = await Promise.race([run.exited.then(() => true), sleep(FFMPEG_STOP_TIMEOUT_MS).then(() => false)]);
+      if (!done) {
+        run.proc.kill('SIGKILL');
+        await run.exited;
+        error = `ffmpeg did not stop within ${FFMPEG_STOP_TIMEOUT_MS} ms`;
+      }
+    }
+    await this.finish(run, error ? 'failed' : undefined, error);
+  }
+
+  /** Closes a run's media, measures its file and updates its row. */
+  private async finish(run: Run, forced: RecordingStatus | undefined, error: string | null): Promise<void> {
+    for (const t of run.transports) t.close();
+    for (const p of run.ports) this.deps.ports.release(p);
+    await rm(run.sdpPath, { force: true });
+    const size = await stat(run.fileAbs).then((s) => s.size, () => 0);
+    const durationMs = size > 0 ? await this.probeDuration(run.fileAbs) : null;
+    const status: RecordingStatus = forced ?? (size > 0 && durationMs !== null && durationMs > 0 ? 'completed' : 'empty');
+    await this.deps.prisma.recording
+      .update({
+        where: { id: run.rowId },
+        data: {
+          status,
+          sizeBytes: size > 0 ? BigInt(size) : null,
+          durationMs: durationMs ?? null,
+          endedAt: new Date(),
+          error: error ?? (status === 'empty' ? 'no media was received' : null),
+        },
+      })
+      .catch((err: unknown) => this.deps.log.error({ err }, 'could not update a recording row'));
+  }
+
+  /** ffmpeg died on its own: keep what it wrote (remuxed so it is playable) and continue in a new segment. */
+  private async crashed(session: Session, run: Run, reason: string): Promise<void> {
+    this.deps.log.warn({ room: session.room, participantId: run.participantId, segment: run.segment, reason }, 'recording ffmpeg died; starting a new segment');
+    await this.locks.run(session.room, async () => {
+      if (session.runs.get(run.participantId) !== run) return;
+      run.stopping = true;
+      session.runs.delete(run.participantId);
+      await this.remux(run.fileAbs);
+      await this.finish(run, 'interrupted', reason.slice(0, 1000));
+      const now = Date.now();
+      const recent = (session.restarts.get(run.participantId) ?? []).filter((t) => now - t < 60_000);
+      session.restarts.set(run.participantId, [...recent, now]);
+      if (session.stopping || recent.length >= MAX_RESTARTS_PER_MINUTE) return;
+      await this.startRun(session, run.participantId);
+    });
+  }
+
+  /** Rewrites a file ffmpeg could not finalise (no cues, no duration) into a proper one; keeps the original if that fails. */
+  private async remux(file: string): Promise<void> {
+    const size = await stat(file).then((s) => s.size, () => 0);
+    if (size === 0 || !this.deps.ffmpeg) return;
+    const tmp = `${file}.remux${path.extname(file)}`;
+    const ok = await new Promise<boolean>((resolve) => {
+      const p = spawn(this.deps.ffmpeg!.ffmpeg, ['-nostdin', '-loglevel', 'error', '-i', file, '-map', '0', '-c', 'copy', '-y', tmp], { stdio: 'ignore' });
+      p.once('exit', (code) => resolve(code === 0));
+      p.once('error', () => resolve(false));
+    });
+    if (ok) await rename(tmp, file);
+    else await rm(tmp, { force: true });
+  }
+
+  private probeDuration(file: string): Promise<number | null> {
+    const ffprobe = this.deps.ffmpeg?.ffprobe;
+    if (!ffprobe) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const p = spawn(ffprobe, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      p.once('exit', () => {
+        const seconds = Number.parseFloat(out.trim());
+        resolve(Number.isFinite(seconds) ? Math.round(seconds * 1000) : null);
+      });
+      p.once('error', () => resolve(null));
+    });
+  }
+}
+

@@ -1,0 +1,176 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
+import { killAllPeers, spawnPeer, type MediaPeer, type PeerStats } from './helpers/mediaPeers';
+import { listen } from './helpers/signaling';
+
+/**
+ * Server-side recording with real WebRTC peers, real mediasoup PlainTransports
+ * and real ffmpeg; files checked with ffprobe.
+ */
+jest.setTimeout(120_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const frames = (s: PeerStats, from: string) => s.remote[from]?.videoFrames ?? 0;
+
+function probe(file: string): { streams: Array<{ codec_name: string; codec_type: string }>; duration: number } {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,codec_type:format=duration', '-of', 'json', file]).toString();
+  const j = JSON.parse(out) as { streams: Array<{ codec_name: string; codec_type: string }>; format: { duration?: string } };
+  return { streams: j.streams, duration: Number.parseFloat(j.format.duration ?? 'NaN') };
+}
+
+/** Decodes the whole file: a usable file decodes without errors. */
+function decodes(file: string): number {
+  const out = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-f', 'null', '-', '-progress', 'pipe:1', '-nostats']).toString();
+  return Number(/frame=(\d+)/g.exec(out.split('progress=end')[0]!.split('\n').filter((l) => l.startsWith('frame=')).at(-1) ?? '')?.[1] ?? 0);
+}
+
+describe('server-side recording', () => {
+  let t: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    t = await startTestApp('postgres');
+    url = await listen(t);
+  });
+  afterAll(async () => {
+    await killAllPeers();
+    await t.close();
+  });
+
+  async function twoPeers(room: string, publish: { audio?: boolean; video?: boolean }): Promise<{ H: MediaPeer; P: MediaPeer; h: string; p: string; callId: string }> {
+    const H = spawnPeer({ name: `${room}-host` });
+    const P = spawnPeer({ name: `${room}-part` });
+    const hs = await H.start({ url, token: await issueToken(t, { user_id: `${room}-h`, room, role: 'host' }), room, publish });
+    const ps = await P.start({ url, token: await issueToken(t, { user_id: `${room}-p`, room }), room, publish });
+    return { H, P, h: hs.participant_id, p: ps.participant_id, callId: hs.call_id! };
+  }
+
+  it('records each participant into a WebM with VP8 and Opus across a mute, serves it, and stores its row', async () => {
+    const room = 'rec-main';
+    const { H, P, h, p, callId } = await twoPeers(room, { audio: true, video: true });
+    await H.waitFor((s) => frames(s, p) > 10, 15_000);
+    await P.waitFor((s) => frames(s, h) > 10, 15_000);
+
+    expect((await P.emit('start-recording', { call_id: callId })).error?.code).toBe('FORBIDDEN');
+    const started = await H.ok('start-recording', { call_id: callId });
+    const t0 = Date.now();
+    expect(started.recording_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await P.waitEvent('recording-started', 5000)).toMatchObject({ recording_id: started.recording_id, call_id: callId, by: h });
+    expect(await P.waitEvent('call-state-changed', 5000)).toMatchObject({ call_id: callId, recording: true });
+    expect((await H.emit('start-recording', { call_id: callId })).error?.code).toBe('RECORDING_ALREADY_ACTIVE');
+
+    await sleep(2000);
+    await P.ok('mute', { call_id: callId, track: 'video' });
+    await sleep(2000);
+    await P.ok('unmute', { call_id: callId, track: 'video' });
+    await sleep(6000 - (Date.now() - t0));
+    const stopped = await H.ok('stop-recording', { call_id: callId });
+    const recordedSeconds = (Date.now() - t0) / 1000;
+    expect(stopped.stopped).toBe(true);
+    const rec = stopped.recording as { recording_id: string; status: string; duration: number; files: Array<{ id: string; participant_id: string; status: string; file_path: string; size_bytes: number; duration_ms: number }> };
+    expect(rec.status).toBe('completed');
+    expect(await P.waitEvent('recording-finished', 5000)).toMatchObject({ recording_id: started.recording_id, status: 'completed' });
+    expect(rec.files.map((f) => f.participant_id).sort()).toEqual([h, p].sort());
+
+    for (const file of rec.files) {
+      expect(file.status).toBe('completed');
+      const abs = path.join(t.config.recordingsDir, file.file_path);
+      const info = probe(abs);
+      expect(info.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort()).toEqual(['audio:opus', 'video:vp8']);
+      expect(Math.abs(info.duration - recordedSeconds)).toBeLessThan(1);
+      expect(decodes(abs)).toBeGreaterThan(30);
+      // The row matches the file.
+      const row = await t.db.prisma.recording.findUniqueOrThrow({ where: { id: file.id } });
+      expect(row).toMatchObject({ callId, sessionId: started.recording_id, participantId: file.participant_id, status: 'completed', kind: 'participant', mimeType: 'video/webm', codec: 'VP8+opus' });
+      expect(Number(row.sizeBytes)).toBe(statSync(abs).size);
+      expect(Math.abs(row.durationMs! / 1000 - info.duration)).toBeLessThan(0.05);
+      expect(row.endedAt).not.toBeNull();
+
+      // Downloads: whole, and a Range.
+      const bytes = readFileSync(abs);
+      const whole = await t.app.inject({ method: 'GET', url: `/recordings/${file.id}/download`, headers: admin });
+      expect(whole.statusCode).toBe(200);
+      expect(whole.headers['content-type']).toMatch(/video\/webm/);
+      expect(whole.rawPayload.equals(bytes)).toBe(true);
+      const part = await t.app.inject({ method: 'GET', url: `/recordings/${file.id}/download`, headers: { ...admin, range: 'bytes=100-1099' } });
+      expect(part.statusCode).toBe(206);
+      expect(part.headers['content-range']).toBe(`bytes 100-1099/${bytes.length}`);
+      expect(part.rawPayload.equals(bytes.subarray(100, 1100))).toBe(true);
+    }
+    const call = await t.db.prisma.call.findUniqueOrThrow({ where: { id: callId } });
+    expect(call.recording).toBe(false);
+
+    // Stopping twice is harmless.
+    expect(await H.ok('stop-recording', { call_id: callId })).toMatchObject({ stopped: false });
+    const rest = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
+    expect(rest.json()).toEqual({ stopped: false });
+    await H.stop();
+    await P.stop();
+  });
+
+  it('restarts a killed ffmpeg into a new segment and keeps the first file usable', async () => {
+    const room = 'rec-crash';
+    const { H, P, p, callId } = await twoPeers(room, { audio: true, video: true });
+    await H.waitFor((s) => frames(s, p) > 10, 15_000);
+    // Started over REST this time.
+    const started = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings`, headers: admin });
+    expect(started.statusCode).toBe(201);
+    await sleep(2500);
+    const victim = t.recorder.processes(room).find((r) => r.participantId === p)!;
+    expect(victim.segment).toBe(0);
+    process.kill(victim.pid, 'SIGKILL');
+    const until = Date.now() + 10_000;
+    while (!t.recorder.processes(room).some((r) => r.participantId === p && r.segment === 1)) {
+      if (Date.now() > until) throw new Error('no second segment');
+      await sleep(100);
+    }
+    await sleep(2500);
+    const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
+    const files = (stop.json().recording.files as Array<{ participant_id: string; segment: number; status: string; file_path: string; error: string }>).filter((f) => f.participant_id === p);
+    expect(files.map((f) => [f.segment, f.status])).toEqual([
+      [0, 'interrupted'],
+      [1, 'completed'],
+    ]);
+    expect(files[0]!.error).toMatch(/SIGKILL/);
+    for (const f of files) {
+      const abs = path.join(t.config.recordingsDir, f.file_path);
+      const info = probe(abs);
+      expect(info.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+      expect(info.duration).toBeGreaterThan(1.5);
+      expect(decodes(abs)).toBeGreaterThan(15);
+    }
+    await H.stop();
+    await P.stop();
+  });
+
+  it('ends a recording of a call without media with status empty', async () => {
+    const room = 'rec-empty';
+    const { H, P, callId } = await twoPeers(room, {});
+    await H.ok('start-recording', { call_id: callId });
+    await sleep(500);
+    const stopped = await H.ok('stop-recording', { call_id: callId });
+    expect(stopped.recording).toMatchObject({ status: 'empty', files: [] });
+    await H.stop();
+    await P.stop();
+  });
+
+  it('refuses to record without ffmpeg, a p2p call, or a call nobody is in', async () => {
+    const noFfmpeg = await startTestApp('pglite', { FFMPEG_PATH: '/nonexistent/ffmpeg' });
+    try {
+      const call = (await noFfmpeg.app.inject({ method: 'POST', url: '/calls', headers: admin, payload: { room_id: 'x' } })).json();
+      const res = await noFfmpeg.app.inject({ method: 'POST', url: `/calls/${call.id}/recordings`, headers: admin });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error.code).toBe('FFMPEG_UNAVAILABLE');
+    } finally {
+      await noFfmpeg.close();
+    }
+    const call = (await t.app.inject({ method: 'POST', url: '/calls', headers: admin, payload: { room_id: 'nobody-here' } })).json();
+    const res = await t.app.inject({ method: 'POST', url: `/calls/${call.id}/recordings`, headers: admin });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().error.code).toBe('CALL_NOT_IN_PROGRESS');
+    const participant = await issueToken(t, { user_id: 'p', room: 'nobody-here' });
+    const forbidden = await t.app.inject({ method: 'POST', url: `/calls/${call.id}/recordings`, headers: { authorization: `Bearer ${participant}` } });
+    expect(forbidden.statusCode).toBe(403);
+  });
+});
