@@ -603,6 +603,8 @@ export class SignalingServer {
     const { store } = this.deps;
     const room = await store.getRoom(roomName);
     if (!room || room.callId !== callId) return;
+    // First the recording, while media still flows and everyone can still be told.
+    await this.deps.recorder.stop(roomName, 'call-ended');
     const participants = await store.listParticipants(roomName);
     this.io.to(roomKey(roomName)).emit('call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
     this.io.in(roomKey(roomName)).socketsLeave(roomKey(roomName));
@@ -611,7 +613,6 @@ export class SignalingServer {
       this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
     }
     this.clearEmptyTimer(roomName);
-    await this.deps.recorder.stop(roomName, 'call-ended');
     this.media.close(roomName);
     await store.deleteRoom(roomName);
     void this.refreshGauges();

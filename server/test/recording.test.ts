@@ -174,3 +174,32 @@ describe('server-side recording', () => {
     expect(forbidden.statusCode).toBe(403);
   });
 });
+
+describe('recording and the end of a call', () => {
+  let t: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    t = await startTestApp('pglite');
+    url = await listen(t);
+  });
+  afterAll(async () => {
+    await killAllPeers();
+    await t.close();
+  });
+
+  it('ending the call stops the recording and finalises its files', async () => {
+    const room = 'rec-end';
+    const H = spawnPeer({ name: 'end-host' });
+    const hs = await H.start({ url, token: await issueToken(t, { user_id: 'eh', room, role: 'host' }), room, publish: { audio: true, video: true } });
+    await H.ok('start-recording', { call_id: hs.call_id });
+    await sleep(2500);
+    await H.ok('end-call', { call_id: hs.call_id });
+    const finished = (await H.waitEvent('recording-finished', 10_000)) as { status: string; reason: string; files: Array<{ status: string; file_path: string }> };
+    expect(finished).toMatchObject({ status: 'completed', reason: 'call-ended' });
+    expect(finished.files).toHaveLength(1);
+    const info = probe(path.join(t.config.recordingsDir, finished.files[0]!.file_path));
+    expect(info.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+    expect(info.duration).toBeGreaterThan(1.5);
+    await H.stop();
+  });
+});
