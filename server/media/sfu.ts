@@ -375,6 +375,10 @@ export class Sfu {
   lost(media: RoomMedia): void {
     if (media.closed || this.rooms.get(media.room) !== media) return;
     media.close();
+    if (this.pool.isClosed) {
+      this.rooms.delete(media.room);
+      return;
+    }
     this.rooms.delete(media.room);
     this.log.warn({ room: media.room }, 'room media lost with its worker; re-creating it');
     this.open(media.room)

@@ -117,6 +117,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.slots.length;
   }
 
+  /** Shut down: workers closing now are not deaths. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   workers(): Worker[] {
     return this.slots.flatMap((s) => (s.worker && !s.worker.closed ? [s.worker] : []));
   }

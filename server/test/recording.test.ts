@@ -203,3 +203,55 @@ describe('recording and the end of a call', () => {
     await H.stop();
   });
 });
+
+describe('recording and server shutdown', () => {
+  it('SIGTERM finalises every file', async () => {
+    const { spawn } = await import('node:child_process');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { writeFileSync } = await import('node:fs');
+    const { mediaPorts, tempDir } = await import('./helpers/env');
+    const { signRs256 } = await import('./helpers/jwt');
+    const data = tempDir();
+    const recordings = tempDir('sb-rec-');
+    const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    writeFileSync(path.join(data.dir, 'key.pem'), key);
+    const port = 30000 + (process.pid % 5000);
+    const proc = spawn(process.execPath, [path.resolve(__dirname, '../../dist/server/main.js')], {
+      env: {
+        PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, RECORDINGS_DIR: recordings.dir,
+        JWT_PRIVATE_KEY_FILE: path.join(data.dir, 'key.pem'), MEDIASOUP_WORKERS: '1', MEDIASOUP_LISTEN_IP: '127.0.0.1', LOG_LEVEL: 'warn',
+        ...(await mediaPorts()),
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    try {
+      for (let i = 0; ; i++) {
+        const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+        if (ok) break;
+        if (i > 300) throw new Error('server not ready');
+        await sleep(100);
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const token = signRs256({}, { sub: 'sd', room: 'shutdown', role: 'host', iat: now, exp: now + 600, jti: 'j1', iss: 'switchboard', aud: 'switchboard' }, key);
+      const H = spawnPeer({ name: 'shutdown-host' });
+      const hs = await H.start({ url: `http://127.0.0.1:${port}`, token, room: 'shutdown', publish: { audio: true, video: true } });
+      await H.ok('start-recording', { call_id: hs.call_id });
+      await sleep(2500);
+      proc.kill('SIGTERM');
+      const finished = (await H.waitEvent('recording-finished', 10_000)) as { reason: string; files: Array<{ status: string; file_path: string }> };
+      expect(await exited).toBe(0);
+      expect(finished.reason).toBe('server-shutdown');
+      expect(finished.files.map((f) => f.status)).toEqual(['completed']);
+      const info = probe(path.join(recordings.dir, finished.files[0]!.file_path));
+      expect(info.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+      expect(info.duration).toBeGreaterThan(1.5);
+      await H.stop();
+    } finally {
+      proc.kill('SIGKILL');
+      await killAllPeers();
+      data.remove();
+      recordings.remove();
+    }
+  });
+});
