@@ -1,8 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
 import { killAllPeers, spawnPeer, type MediaPeer, type PeerStats } from './helpers/mediaPeers';
+import { mediaPorts, tempDir } from './helpers/env';
+import { signRs256 } from './helpers/jwt';
 import { listen } from './helpers/signaling';
 
 /**
@@ -206,11 +209,6 @@ describe('recording and the end of a call', () => {
 
 describe('recording and server shutdown', () => {
   it('SIGTERM finalises every file', async () => {
-    const { spawn } = await import('node:child_process');
-    const { generateKeyPairSync } = await import('node:crypto');
-    const { writeFileSync } = await import('node:fs');
-    const { mediaPorts, tempDir } = await import('./helpers/env');
-    const { signRs256 } = await import('./helpers/jwt');
     const data = tempDir();
     const recordings = tempDir('sb-rec-');
     const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
