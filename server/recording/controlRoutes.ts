@@ -22,8 +22,14 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
         summary: "Start recording a call in progress (each participant's audio and video into WebM)",
         security,
         params: Params,
+        body: Type.Optional(
+          Type.Object(
+            { mode: Type.Optional(Type.Union([Type.Literal('participant'), Type.Literal('composite')], { description: "participant (default): a file per participant; composite: also one file mixing everyone, rendered when the recording stops" })) },
+            { additionalProperties: false },
+          ),
+        ),
         response: {
-          201: Type.Object({ recording_id: Uuid, started_at: Type.String({ format: 'date-time' }) }),
+          201: Type.Object({ recording_id: Uuid, started_at: Type.String({ format: 'date-time' }), mode: Type.String() }),
           ...errorResponses(400, 401, 403, 404, 409, 503),
         },
       },
@@ -32,7 +38,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
       authorizeCall(principal, 'end', call.roomId);
-      return reply.status(201).send(await recorder.start(call.roomId, call.id, null));
+      return reply.status(201).send(await recorder.start(call.roomId, call.id, null, request.body?.mode));
     },
   );
 

@@ -11,6 +11,7 @@ import type { Sfu } from '../media/sfu';
 import { KeyedMutex } from '../signaling/keyedMutex';
 import type { FfmpegBinaries } from './ffmpeg';
 import { PortPairs, udpBound } from './ports';
+import { compositeArgs, type CompositeInput } from './composite';
 import { containerFor, recordingSdp, type SdpStream } from './sdp';
 
 /**
@@ -51,6 +52,7 @@ export interface FinishedRecording {
   duration: number;
   files: RecordedFile[];
   reason: string;
+  mode: RecordingMode;
 }
 
 export interface RecorderDeps {
@@ -81,8 +83,11 @@ interface Run {
   stopping: boolean;
 }
 
+export type RecordingMode = 'participant' | 'composite';
+
 interface Session {
   id: string;
+  mode: RecordingMode;
   room: string;
   callId: string;
   startedAt: number;
@@ -127,20 +132,20 @@ export class Recorder {
     return s ? [...s.runs.values()].map((r) => ({ participantId: r.participantId, pid: r.proc.pid ?? -1, segment: r.segment })) : [];
   }
 
-  start(room: string, callId: string, by: string | null): Promise<{ recording_id: string; started_at: string }> {
+  start(room: string, callId: string, by: string | null, mode: RecordingMode = 'participant'): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
     return this.locks.run(room, async () => {
       if (!this.deps.ffmpeg) throw unavailable(ErrorCode.FFMPEG_UNAVAILABLE, 'recording is unavailable: ffmpeg was not found (set FFMPEG_PATH)');
       if (this.sessions.has(room)) throw conflict(ErrorCode.RECORDING_ALREADY_ACTIVE, 'this call is being recorded already');
       const media = this.deps.sfu.get(room);
       if (!media) throw conflict(ErrorCode.CALL_NOT_IN_PROGRESS, 'nobody is in this call through the SFU: only calls in progress in mode sfu can be recorded');
-      const session: Session = { id: randomUUID(), room, callId, startedAt: Date.now(), by, runs: new Map(), segments: new Map(), restarts: new Map(), stopping: false };
+      const session: Session = { id: randomUUID(), mode, room, callId, startedAt: Date.now(), by, runs: new Map(), segments: new Map(), restarts: new Map(), stopping: false };
       this.sessions.set(room, session);
       await mkdir(path.join(this.deps.recordingsDir, callId), { recursive: true });
       for (const participantId of media.peers.keys()) await this.startRun(session, participantId);
       await this.deps.calls.setRecording(callId, true);
-      const started = { recording_id: session.id, call_id: callId, started_at: new Date(session.startedAt).toISOString(), by };
+      const started = { recording_id: session.id, call_id: callId, mode, started_at: new Date(session.startedAt).toISOString(), by };
       this.deps.notify(room, 'recording-started', started);
-      return { recording_id: session.id, started_at: started.started_at };
+      return { recording_id: session.id, started_at: started.started_at, mode };
     });
   }
 
@@ -152,7 +157,8 @@ export class Recorder {
       session.stopping = true;
       await Promise.all([...session.runs.values()].map((r) => this.stopRun(session, r)));
       this.sessions.delete(room);
-      const rows = await this.deps.prisma.recording.findMany({ where: { sessionId: session.id }, orderBy: [{ startedAt: 'asc' }, { segment: 'asc' }] });
+      if (session.mode === 'composite') await this.renderComposite(session);
+      const rows = await this.deps.prisma.recording.findMany({ where: { sessionId: session.id }, orderBy: [{ kind: 'desc' }, { startedAt: 'asc' }, { segment: 'asc' }] });
       const files: RecordedFile[] = rows.map((r) => ({
         id: r.id,
         participant_id: r.participantId,
@@ -171,6 +177,7 @@ export class Recorder {
         duration: Math.round((Date.now() - session.startedAt) / 100) / 10,
         files,
         reason,
+        mode: session.mode,
       };
       await this.deps.calls.setRecording(session.callId, false).catch((err: unknown) => this.deps.log.warn({ err }, 'could not clear the recording flag'));
       this.deps.notify(room, 'recording-finished', finished);
@@ -388,6 +395,64 @@ export class Recorder {
     });
     if (ok) await rename(tmp, file);
     else await rm(tmp, { force: true });
+  }
+
+  /** Composite mode: one mixed file from the participant files (composite.ts). */
+  private async renderComposite(session: Session): Promise<void> {
+    const parts = await this.deps.prisma.recording.findMany({
+      where: { sessionId: session.id, kind: 'participant', status: { in: ['completed', 'interrupted'] } },
+      orderBy: [{ startedAt: 'asc' }, { segment: 'asc' }],
+    });
+    if (parts.length === 0 || !this.deps.ffmpeg) return;
+    const total = (Date.now() - session.startedAt) / 1000;
+    const inputs: CompositeInput[] = [];
+    for (const p of parts) {
+      const file = path.join(this.deps.recordingsDir, p.filePath);
+      const streams = await this.probeStreams(file);
+      inputs.push({
+        file,
+        offset: (p.startedAt.getTime() - session.startedAt) / 1000,
+        duration: (p.durationMs ?? 0) / 1000,
+        hasVideo: streams.includes('video'),
+        hasAudio: streams.includes('audio'),
+      });
+    }
+    const fileRel = path.posix.join(session.callId, `${session.id.slice(0, 8)}-composite.webm`);
+    const fileAbs = path.join(this.deps.recordingsDir, fileRel);
+    const row = await this.deps.prisma.recording.create({
+      data: { callId: session.callId, sessionId: session.id, kind: 'composite', segment: 0, mimeType: 'video/webm', filePath: fileRel, codec: 'VP8+opus', status: 'recording', startedAt: new Date(session.startedAt) },
+    });
+    const stderr: string[] = [];
+    const code = await new Promise<number | null>((resolve) => {
+      const p = spawn(this.deps.ffmpeg!.ffmpeg, compositeArgs(inputs, total, fileAbs), { stdio: ['ignore', 'ignore', 'pipe'] });
+      p.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+      p.once('exit', (c) => resolve(c));
+      p.once('error', () => resolve(-1));
+    });
+    const size = await stat(fileAbs).then((s) => s.size, () => 0);
+    const durationMs = code === 0 && size > 0 ? await this.probeDuration(fileAbs) : null;
+    await this.deps.prisma.recording.update({
+      where: { id: row.id },
+      data: {
+        status: code === 0 && size > 0 ? 'completed' : 'failed',
+        sizeBytes: size > 0 ? BigInt(size) : null,
+        durationMs,
+        endedAt: new Date(),
+        error: code === 0 ? null : `composite render failed (${code}): ${stderr.join('').trim().slice(-500)}`,
+      },
+    });
+  }
+
+  private probeStreams(file: string): Promise<string[]> {
+    const ffprobe = this.deps.ffmpeg?.ffprobe;
+    if (!ffprobe) return Promise.resolve(['video', 'audio']);
+    return new Promise((resolve) => {
+      const p = spawn(ffprobe, ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'default=nw=1:nk=1', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      p.once('exit', () => resolve(out.split('\n').map((l) => l.trim()).filter(Boolean)));
+      p.once('error', () => resolve([]));
+    });
   }
 
   private probeDuration(file: string): Promise<number | null> {

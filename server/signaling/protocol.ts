@@ -220,12 +220,14 @@ export interface ClientToServerEvents {
   'close-producer': (payload: ProducerIdPayload, ack: Ack) => void;
   'set-preferred-layers': (payload: PreferredLayersPayload, ack: Ack) => void;
   // recording (host, moderator)
-  'start-recording': (payload: { call_id: string }, ack: Ack<{ recording_id: string; started_at: string }>) => void;
+  /** mode 'participant' (default): a file per participant; 'composite': also one file mixing everyone. */
+  'start-recording': (payload: { call_id: string; mode?: 'participant' | 'composite' }, ack: Ack<{ recording_id: string; started_at: string; mode: string }>) => void;
   'stop-recording': (payload: { call_id: string }, ack: Ack<{ stopped: boolean; recording?: RecordingFinished }>) => void;
 }
 
 export interface RecordingFile {
   id: string;
+  /** null for the composite file. */
   participant_id: string | null;
   segment: number;
   status: 'recording' | 'completed' | 'failed' | 'empty' | 'interrupted';
@@ -277,7 +279,7 @@ export interface ServerToClientEvents {
   'consumer-closed': (e: { consumer_id: string; producer_id: string }) => void;
   'active-speaker': (e: { participant_id: string | null; producer_id: string | null }) => void;
   'transport-state': (e: { transport_id: string; state: string }) => void;
-  'recording-started': (e: { recording_id: string; call_id: string; started_at: string; by: string | null }) => void;
+  'recording-started': (e: { recording_id: string; call_id: string; mode: 'participant' | 'composite'; started_at: string; by: string | null }) => void;
   'recording-finished': (e: RecordingFinished) => void;
   /** The media server behind the room was replaced (a worker died): close all transports and negotiate again. */
   'media-reset': (e: { call_id: string; reason: string }) => void;

@@ -86,7 +86,7 @@ export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEv
     'pause-producer': Type.Object({ producer_id: Id }, strict),
     'resume-producer': Type.Object({ producer_id: Id }, strict),
     'close-producer': Type.Object({ producer_id: Id }, strict),
-    'start-recording': Type.Object({ call_id: Id }, strict),
+    'start-recording': Type.Object({ call_id: Id, mode: Type.Optional(Type.Union([Type.Literal('participant'), Type.Literal('composite')])) }, strict),
     'stop-recording': Type.Object({ call_id: Id }, strict),
     'set-preferred-layers': Type.Object(
       { consumer_id: Id, spatial_layer: Type.Integer({ minimum: 0, maximum: 15 }), temporal_layer: Type.Optional(Type.Integer({ minimum: 0, maximum: 15 })) },

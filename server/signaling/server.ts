@@ -45,7 +45,7 @@ import { compileValidators, type PayloadValidators } from './schemas';
 import { WriteBehind } from './writeBehind';
 import { SOURCE_TRACK, type RoomMedia, type Sfu } from '../media/sfu';
 import { turnCredentials } from '../media/turn';
-import type { Recorder } from '../recording/recorder';
+import type { Recorder, RecordingMode } from '../recording/recorder';
 
 /**
  * The signaling server: Socket.IO on the HTTP server's port, speaking the
@@ -175,10 +175,10 @@ export class SignalingServer {
         await media.setPreferredLayers(me.id, p.consumer_id, p.spatial_layer, p.temporal_layer);
         return {};
       },
-      'start-recording': async (s, p: { call_id: string }) => {
+      'start-recording': async (s, p: { call_id: string; mode?: RecordingMode }) => {
         const { room, me } = await this.joined(s, p.call_id);
         authorize((await this.current(room.room, me.id)).role, 'record');
-        return this.deps.recorder.start(room.room, room.callId, me.id);
+        return this.deps.recorder.start(room.room, room.callId, me.id, p.mode);
       },
       'stop-recording': async (s, p: { call_id: string }) => {
         const { room, me } = await this.joined(s, p.call_id);

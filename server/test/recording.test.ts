@@ -158,6 +158,43 @@ describe('server-side recording', () => {
     await P.stop();
   });
 
+  it('composite mode mixes everyone into one file, including a late joiner, across a mute', async () => {
+    const room = 'rec-composite';
+    const { H, P, h, p, callId } = await twoPeers(room, { audio: true, video: true });
+    await H.waitFor((s) => frames(s, p) > 10, 15_000);
+    const started = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings`, headers: admin, payload: { mode: 'composite' } });
+    expect(started.statusCode).toBe(201);
+    expect(started.json().mode).toBe('composite');
+    const t0 = Date.now();
+    await sleep(1500);
+    // A participant who starts publishing during the recording is recorded from then on.
+    const Q = spawnPeer({ name: 'late' });
+    const q = await Q.start({ url, token: await issueToken(t, { user_id: 'late', room }), room, publish: { audio: true, video: true } });
+    await P.ok('mute', { call_id: callId, track: 'video' });
+    await sleep(1500);
+    await P.ok('unmute', { call_id: callId, track: 'video' });
+    await sleep(2000);
+    const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
+    const total = (Date.now() - t0) / 1000;
+    const rec = stop.json().recording as { mode: string; files: Array<{ participant_id: string | null; status: string; file_path: string; duration_ms: number }> };
+    expect(rec.mode).toBe('composite');
+    const byParticipant = Object.fromEntries(rec.files.filter((f) => f.participant_id).map((f) => [f.participant_id, f]));
+    expect(Object.keys(byParticipant).sort()).toEqual([h, p, q.participant_id].sort());
+    expect(byParticipant[q.participant_id]!.duration_ms / 1000).toBeLessThan(total - 1);
+    const composite = rec.files.find((f) => f.participant_id === null)!;
+    expect(composite.status).toBe('completed');
+    const abs = path.join(t.config.recordingsDir, composite.file_path);
+    const info = probe(abs);
+    expect(info.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort()).toEqual(['audio:opus', 'video:vp8']);
+    expect(Math.abs(info.duration - total)).toBeLessThan(1);
+    const size = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'json', abs]).toString()).streams[0];
+    expect(size).toEqual({ width: 640, height: 480 }); // three tiles in a 2x2 grid
+    expect(decodes(abs)).toBeGreaterThan(total * 10);
+    await Q.stop();
+    await H.stop();
+    await P.stop();
+  });
+
   it('refuses to record without ffmpeg, a p2p call, or a call nobody is in', async () => {
     const noFfmpeg = await startTestApp('pglite', { FFMPEG_PATH: '/nonexistent/ffmpeg' });
     try {
