@@ -17,16 +17,18 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
   app.post(
     '/calls/:id/recordings',
     {
+      // The body is optional (curl -X POST with none): validate an empty object then.
+      preValidation: async (request) => {
+        if (request.body === undefined || request.body === null) request.body = {};
+      },
       schema: {
         tags: ['recordings'],
         summary: "Start recording a call in progress (each participant's audio and video into WebM)",
         security,
         params: Params,
-        body: Type.Optional(
-          Type.Object(
-            { mode: Type.Optional(Type.Union([Type.Literal('participant'), Type.Literal('composite')], { description: "participant (default): a file per participant; composite: also one file mixing everyone, rendered when the recording stops" })) },
-            { additionalProperties: false },
-          ),
+        body: Type.Object(
+          { mode: Type.Optional(Type.Union([Type.Literal('participant'), Type.Literal('composite')], { description: 'participant (default): a file per participant; composite: also one file mixing everyone, rendered when the recording stops' })) },
+          { additionalProperties: false, description: 'Optional: no body starts a per-participant recording' },
         ),
         response: {
           201: Type.Object({ recording_id: Uuid, started_at: Type.String({ format: 'date-time' }), mode: Type.String() }),
@@ -38,7 +40,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
       authorizeCall(principal, 'end', call.roomId);
-      return reply.status(201).send(await recorder.start(call.roomId, call.id, null, request.body?.mode));
+      return reply.status(201).send(await recorder.start(call.roomId, call.id, null, request.body.mode));
     },
   );
 
