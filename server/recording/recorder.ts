@@ -155,9 +155,10 @@ export class Recorder {
       const session = this.sessions.get(room);
       if (!session || session.stopping) return null;
       session.stopping = true;
+      const stoppedAt = Date.now();
       await Promise.all([...session.runs.values()].map((r) => this.stopRun(session, r)));
       this.sessions.delete(room);
-      if (session.mode === 'composite') await this.renderComposite(session);
+      if (session.mode === 'composite') await this.renderComposite(session, (stoppedAt - session.startedAt) / 1000);
       const rows = await this.deps.prisma.recording.findMany({ where: { sessionId: session.id }, orderBy: [{ kind: 'desc' }, { startedAt: 'asc' }, { segment: 'asc' }] });
       const files: RecordedFile[] = rows.map((r) => ({
         id: r.id,
@@ -174,7 +175,7 @@ export class Recorder {
         recording_id: session.id,
         call_id: session.callId,
         status,
-        duration: Math.round((Date.now() - session.startedAt) / 100) / 10,
+        duration: Math.round((stoppedAt - session.startedAt) / 100) / 10,
         files,
         reason,
         mode: session.mode,
@@ -398,13 +399,12 @@ export class Recorder {
   }
 
   /** Composite mode: one mixed file from the participant files (composite.ts). */
-  private async renderComposite(session: Session): Promise<void> {
+  private async renderComposite(session: Session, total: number): Promise<void> {
     const parts = await this.deps.prisma.recording.findMany({
       where: { sessionId: session.id, kind: 'participant', status: { in: ['completed', 'interrupted'] } },
       orderBy: [{ startedAt: 'asc' }, { segment: 'asc' }],
     });
     if (parts.length === 0 || !this.deps.ffmpeg) return;
-    const total = (Date.now() - session.startedAt) / 1000;
     const inputs: CompositeInput[] = [];
     for (const p of parts) {
       const file = path.join(this.deps.recordingsDir, p.filePath);
