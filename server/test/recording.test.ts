@@ -68,8 +68,8 @@ describe('server-side recording', () => {
     await sleep(2000);
     await P.ok('unmute', { call_id: callId, track: 'video' });
     await sleep(6000 - (Date.now() - t0));
-    const stopped = await H.ok('stop-recording', { call_id: callId });
     const recordedSeconds = (Date.now() - t0) / 1000;
+    const stopped = await H.ok('stop-recording', { call_id: callId });
     expect(stopped.stopped).toBe(true);
     const rec = stopped.recording as { recording_id: string; status: string; duration: number; files: Array<{ id: string; participant_id: string; status: string; file_path: string; size_bytes: number; duration_ms: number }> };
     expect(rec.status).toBe('completed');
