@@ -173,14 +173,21 @@ describe('server-side recording', () => {
     await P.ok('mute', { call_id: callId, track: 'video' });
     await sleep(1500);
     await P.ok('unmute', { call_id: callId, track: 'video' });
-    await sleep(2000);
+    await sleep(1000);
+    // Leaving closes that participant's file, complete, while the others go on.
+    await Q.ok('leave', {});
+    await sleep(1000);
     const total = (Date.now() - t0) / 1000;
     const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
     const rec = stop.json().recording as { mode: string; duration: number; files: Array<{ participant_id: string | null; status: string; file_path: string; duration_ms: number }> };
     expect(rec.mode).toBe('composite');
     const byParticipant = Object.fromEntries(rec.files.filter((f) => f.participant_id).map((f) => [f.participant_id, f]));
     expect(Object.keys(byParticipant).sort()).toEqual([h, p, q.participant_id].sort());
-    expect(byParticipant[q.participant_id]!.duration_ms / 1000).toBeLessThan(total - 1);
+    const late = byParticipant[q.participant_id]!;
+    expect(late.status).toBe('completed');
+    expect(late.duration_ms / 1000).toBeLessThan(total - 2.5);
+    expect(late.duration_ms / 1000).toBeGreaterThan(1.5);
+    expect(probe(path.join(t.config.recordingsDir, late.file_path)).streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
     const composite = rec.files.find((f) => f.participant_id === null)!;
     expect(composite.status).toBe('completed');
     const abs = path.join(t.config.recordingsDir, composite.file_path);
