@@ -106,6 +106,10 @@ const KEY_FRAME_WAIT_MS = 1500;
 const FFMPEG_STOP_TIMEOUT_MS = 5000;
 /** Longest cluster (WebM/Matroska): what a killed ffmpeg can lose at most. */
 const CLUSTER_MS = 1000;
+/** New producers of one participant within this window start one segment. */
+const PRODUCER_SETTLE_MS = 300;
+/** ffmpeg's stream probing before it writes: short, since the SDP names the codecs and a key frame comes first. */
+const ANALYZE_DURATION_US = 1_000_000;
 /** More restarts than this within a minute: ffmpeg keeps dying, stop retrying. */
 const MAX_RESTARTS_PER_MINUTE = 3;
 
@@ -114,6 +118,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Recorder {
   private readonly sessions = new Map<string, Session>();
   private readonly locks = new KeyedMutex();
+  private readonly settling = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: RecorderDeps) {}
 
@@ -186,15 +191,32 @@ export class Recorder {
     });
   }
 
-  /** A participant published a track: record it from now on (a new segment if it was recorded already). */
+  /**
+   * A participant published a track: record it from now on (a new segment if it
+   * was recorded already). Calls within PRODUCER_SETTLE_MS are coalesced: a client
+   * publishes its microphone and camera one after the other, and one segment with
+   * both beats a short audio-only one.
+   */
   producerAdded(room: string, participantId: string): Promise<void> {
-    return this.locks.run(room, async () => {
-      const session = this.sessions.get(room);
-      if (!session || session.stopping) return;
-      const run = session.runs.get(participantId);
-      if (run) await this.stopRun(session, run);
-      await this.startRun(session, participantId);
-    });
+    const key = `${room}\u0000${participantId}`;
+    let pending = this.settling.get(key);
+    if (!pending) {
+      pending = sleep(PRODUCER_SETTLE_MS).then(() => {
+        this.settling.delete(key);
+        return this.locks.run(room, async () => {
+          const session = this.sessions.get(room);
+          if (!session || session.stopping) return;
+          const run = session.runs.get(participantId);
+          const wanted = this.tracksOf(room, participantId).map((p) => p.id);
+          // Already recording exactly these tracks (e.g. published just before the recording started).
+          if (run && wanted.length === run.producerIds.length && wanted.every((id) => run.producerIds.includes(id))) return;
+          if (run) await this.stopRun(session, run);
+          await this.startRun(session, participantId);
+        });
+      });
+      this.settling.set(key, pending);
+    }
+    return pending;
   }
 
   /** A participant leaves: close its file while its media still flows. */
@@ -212,16 +234,21 @@ export class Recorder {
   }
 
   // ---- one ffmpeg per participant ------------------------------------------------------------
-  private async startRun(session: Session, participantId: string): Promise<void> {
-    const media = this.deps.sfu.get(session.room);
-    const peer = media?.peers.get(participantId);
-    if (!media || !peer) return;
+  /** What is recorded of a participant: its camera (else its screen) and its microphone. */
+  private tracksOf(room: string, participantId: string): Producer[] {
+    const peer = this.deps.sfu.get(room)?.peers.get(participantId);
+    if (!peer) return [];
     const producers = [...peer.producers.values()].filter((p) => !p.closed);
     const source = (p: Producer) => (p.appData as { source: string }).source;
     const audio = producers.find((p) => source(p) === 'mic');
     const video = producers.find((p) => source(p) === 'camera') ?? producers.find((p) => source(p) === 'screen');
-    const chosen = [video, audio].filter((p): p is Producer => p !== undefined);
-    if (chosen.length === 0) return;
+    return [video, audio].filter((p): p is Producer => p !== undefined);
+  }
+
+  private async startRun(session: Session, participantId: string): Promise<void> {
+    const media = this.deps.sfu.get(session.room);
+    const chosen = this.tracksOf(session.room, participantId);
+    if (!media || chosen.length === 0) return;
 
     const segment = session.segments.get(participantId) ?? 0;
     session.segments.set(participantId, segment + 1);
@@ -273,7 +300,8 @@ export class Recorder {
       });
       const proc = spawn(
         this.deps.ffmpeg!.ffmpeg,
-        ['-nostdin', '-hide_banner', '-loglevel', 'warning', '-protocol_whitelist', 'file,udp,rtp', '-fflags', '+genpts', '-i', sdpPath, '-map', '0', '-c', 'copy',
+        ['-nostdin', '-hide_banner', '-loglevel', 'warning', '-protocol_whitelist', 'file,udp,rtp', '-fflags', '+genpts',
+          '-analyzeduration', String(ANALYZE_DURATION_US), '-i', sdpPath, '-map', '0', '-c', 'copy',
           // Write a cluster at least every second, so a killed ffmpeg loses at most that much.
           '-cluster_time_limit', String(CLUSTER_MS), '-flush_packets', '1',
           '-f', container.format, '-y', fileAbs],

@@ -24,6 +24,7 @@ export interface TestApp extends App {
 export async function startTestApp(backend: Backend, env: Record<string, string> = {}): Promise<TestApp> {
   const data = tempDir();
   const recordings = tempDir('sb-rec-');
+  const ports = await mediaPorts();
   const pgdb = backend === 'postgres' ? await createPostgresDatabase() : undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -33,7 +34,7 @@ export async function startTestApp(backend: Backend, env: Record<string, string>
     LOG_LEVEL: 'silent',
     // Media on loopback, on ports of this test app's own (jest runs files in parallel).
     MEDIASOUP_LISTEN_IP: '127.0.0.1',
-    ...(await mediaPorts()),
+    ...ports.env,
     RECORDINGS_DIR: recordings.dir,
     ...(pgdb ? { DATABASE_URL: pgdb.url } : {}),
     ...env,
@@ -71,6 +72,7 @@ export async function startTestApp(backend: Backend, env: Record<string, string>
       await pgdb?.drop();
       data.remove();
       recordings.remove();
+      await ports.release();
     },
   };
 }

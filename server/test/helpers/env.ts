@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import pg from 'pg';
 
 /**
@@ -60,24 +60,42 @@ function portFree(port: number): Promise<boolean> {
 }
 
 let nextBlock = 0;
+
+/** Listens on a TCP port, or null if it is taken: an atomic claim other processes see. */
+function claim(port: number): Promise<Server | null> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(null));
+    srv.listen(port, '127.0.0.1', () => resolve(srv));
+  });
+}
+
 /**
  * Media ports for one test app: a WebRtcServer port (UDP and TCP free), a
- * 100-port RTC range and a 90-port recording range above it, in a block chosen
- * by this process's pid so parallel jest workers do not collide.
+ * 100-port RTC range and a 90-port recording range above it. Parallel jest
+ * workers must not pick the same block: the block is claimed by listening on
+ * its port +9 (unused: WebRTC takes base..base+workers-1, RTC starts at +10)
+ * until release() is called.
  */
-export async function mediaPorts(): Promise<Record<string, string>> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const block = (process.pid * 7 + nextBlock++) % 100;
+export async function mediaPorts(): Promise<{ env: Record<string, string>; release(): Promise<void> }> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const block = (process.pid * 7 + nextBlock++) % 60;
     const base = 20000 + block * 200;
+    const held = await claim(base + 9);
+    if (!held) continue;
     if (await portFree(base)) {
       return {
-        MEDIASOUP_WEBRTC_PORT: String(base),
-        MEDIASOUP_RTC_MIN_PORT: String(base + 10),
-        MEDIASOUP_RTC_MAX_PORT: String(base + 109),
-        RECORDING_MIN_PORT: String(base + 110),
-        RECORDING_MAX_PORT: String(base + 199),
+        env: {
+          MEDIASOUP_WEBRTC_PORT: String(base),
+          MEDIASOUP_RTC_MIN_PORT: String(base + 10),
+          MEDIASOUP_RTC_MAX_PORT: String(base + 109),
+          RECORDING_MIN_PORT: String(base + 110),
+          RECORDING_MAX_PORT: String(base + 199),
+        },
+        release: () => new Promise<void>((resolve) => held.close(() => resolve())),
       };
     }
+    held.close();
   }
   throw new Error('no free media port block');
 }
