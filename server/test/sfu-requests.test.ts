@@ -1,5 +1,6 @@
 import { issueToken, startTestApp, type TestApp } from './helpers/app';
 import { Client, listen } from './helpers/signaling';
+import { OPUS_RTP, VP8_RTP } from './helpers/rtp';
 
 /**
  * SFU media requests over real sockets and a real mediasoup worker, without a
@@ -7,20 +8,6 @@ import { Client, listen } from './helpers/signaling';
  * send transport (mediasoup accepts them before DTLS), which is enough to test
  * the control plane's rules. Media flow is tested with real peers in sfu-media.test.ts.
  */
-const OPUS_RTP = (ssrc: number) => ({
-  mid: '0',
-  codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2, parameters: {}, rtcpFeedback: [] }],
-  headerExtensions: [],
-  encodings: [{ ssrc }],
-  rtcp: { cname: `c${ssrc}`, reducedSize: true },
-});
-const VP8_RTP = (ssrc: number) => ({
-  mid: '1',
-  codecs: [{ mimeType: 'video/VP8', payloadType: 96, clockRate: 90000, parameters: {}, rtcpFeedback: [] }],
-  headerExtensions: [],
-  encodings: [{ ssrc }],
-  rtcp: { cname: `v${ssrc}`, reducedSize: true },
-});
 
 describe('SFU media requests', () => {
   let t: TestApp;

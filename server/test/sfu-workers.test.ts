@@ -1,13 +1,7 @@
 import { issueToken, startTestApp } from './helpers/app';
 import { Client, listen } from './helpers/signaling';
+import { OPUS_RTP } from './helpers/rtp';
 
-const OPUS_RTP = (ssrc: number) => ({
-  mid: '0',
-  codecs: [{ mimeType: 'audio/opus', payloadType: 111, clockRate: 48000, channels: 2, parameters: {}, rtcpFeedback: [] }],
-  headerExtensions: [],
-  encodings: [{ ssrc }],
-  rtcp: { cname: `c${ssrc}`, reducedSize: true },
-});
 
 async function setup(env: Record<string, string>) {
   const t = await startTestApp('pglite', env);
