@@ -146,7 +146,8 @@ export class Recorder {
       const session: Session = { id: randomUUID(), mode, room, callId, startedAt: Date.now(), by, runs: new Map(), segments: new Map(), restarts: new Map(), stopping: false };
       this.sessions.set(room, session);
       await mkdir(path.join(this.deps.recordingsDir, callId), { recursive: true });
-      for (const participantId of media.peers.keys()) await this.startRun(session, participantId);
+      // In parallel: each waits for its ffmpeg to listen and for a key frame.
+      await Promise.all([...media.peers.keys()].map((participantId) => this.startRun(session, participantId)));
       await this.deps.calls.setRecording(callId, true);
       const started = { recording_id: session.id, call_id: callId, mode, started_at: new Date(session.startedAt).toISOString(), by };
       this.deps.notify(room, 'recording-started', started);
