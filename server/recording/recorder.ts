@@ -106,6 +106,8 @@ const KEY_FRAME_WAIT_MS = 1500;
 const FFMPEG_STOP_TIMEOUT_MS = 5000;
 /** Longest cluster (WebM/Matroska): what a killed ffmpeg can lose at most. */
 const CLUSTER_MS = 1000;
+/** A run younger than this is not stopped before ffmpeg has started writing (see stopRun). */
+const MIN_RUN_MS = 2500;
 /** New producers of one participant within this window start one segment. */
 const PRODUCER_SETTLE_MS = 300;
 /** ffmpeg's stream probing before it writes: short, since the SDP names the codecs and a key frame comes first. */
@@ -363,6 +365,10 @@ export class Recorder {
     session.runs.delete(run.participantId);
     let error: string | null = null;
     if (run.proc.exitCode === null && run.proc.signalCode === null) {
+      // ffmpeg writes nothing until it has probed its input: a run stopped that
+      // early (a participant who leaves right after publishing) would be empty.
+      // Media still flows here, so give it a moment to start writing.
+      while (Date.now() - run.startedAt < MIN_RUN_MS && (await stat(run.fileAbs).then((st) => st.size, () => 0)) < 1024) await sleep(50);
       run.proc.kill('SIGINT');
       const done = await Promise.race([run.exited.then(() => true), sleep(FFMPEG_STOP_TIMEOUT_MS).then(() => false)]);
       if (!done) {

@@ -307,3 +307,34 @@ describe('recording and server shutdown', () => {
     }
   });
 });
+
+describe('a short recording', () => {
+  let t: TestApp;
+  let url: string;
+  beforeAll(async () => {
+    t = await startTestApp('pglite');
+    url = await listen(t);
+  });
+  afterAll(async () => {
+    await killAllPeers();
+    await t.close();
+  });
+
+  it('a participant who leaves right after the recording started still gets a playable file', async () => {
+    const room = 'rec-short';
+    const H = spawnPeer({ name: 'short-host' });
+    const P = spawnPeer({ name: 'short-part' });
+    const hs = await H.start({ url, token: await issueToken(t, { user_id: 'sh', room, role: 'host' }), room, publish: { audio: true, video: true } });
+    const ps = await P.start({ url, token: await issueToken(t, { user_id: 'sp', room }), room, publish: { audio: true, video: true } });
+    await H.waitFor((s) => frames(s, ps.participant_id) > 5, 15_000);
+    await H.ok('start-recording', { call_id: hs.call_id });
+    await P.ok('leave', {});
+    await sleep(1000);
+    const stopped = await H.ok('stop-recording', { call_id: hs.call_id });
+    const file = (stopped.recording as { files: Array<{ participant_id: string; status: string; file_path: string }> }).files.find((f) => f.participant_id === ps.participant_id)!;
+    expect(file.status).toBe('completed');
+    expect(probe(path.join(t.config.recordingsDir, file.file_path)).streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+    await H.stop();
+    await P.stop();
+  });
+});
