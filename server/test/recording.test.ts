@@ -187,7 +187,7 @@ describe('server-side recording', () => {
     const late = byParticipant[q.participant_id]!;
     expect(late.status).toBe('completed');
     expect(late.duration_ms / 1000).toBeLessThan(total - 2);
-    expect(late.duration_ms / 1000).toBeGreaterThan(2.5);
+    expect(late.duration_ms / 1000).toBeGreaterThan(1);
     expect(probe(path.join(t.config.recordingsDir, late.file_path)).streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
     const composite = rec.files.find((f) => f.participant_id === null)!;
     expect(composite.status).toBe('completed');
