@@ -27,24 +27,38 @@
  * Child servers are stopped on every exit path (SIGTERM, SIGKILL after 5 s) and
  * temporary directories removed.
  */
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import http from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  BENCH_API_KEY,
+  ROOT,
+  SERVER_MAIN as MAIN,
+  childPids as procChildPids,
+  comm,
+  freePort,
+  integerOption,
+  isAlive,
+  machineMeta,
+  memTotalGb,
+  request,
+  spawnNodeProcess,
+  statusKb,
+  table,
+  tempDir as makeTempDir,
+  onExitKillAndRemove,
+  onTerminationSignals,
+  waitForReady,
+} from './bench-lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
 const BARE = path.join(ROOT, 'scripts', 'bench-bare-server.mjs');
 const require = createRequire(path.join(ROOT, 'package.json'));
 const autocannon = require('autocannon');
 
-const API_KEY = 'bench-api-key-0123456789abcdef';
+const API_KEY = BENCH_API_KEY;
 const TOKEN_BODY = JSON.stringify({ user_id: 'bench-user', room: 'bench-room', role: 'participant' });
 const READY_POLL_MS = 20;
 const READY_TIMEOUT_MS = 60_000;
@@ -81,14 +95,7 @@ try {
 }
 if (args.help) usage(0);
 
-function positiveInt(name, raw, max) {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > max) {
-    console.error(`--${name} must be an integer from 1 to ${max} (got ${JSON.stringify(raw)})`);
-    usage(2);
-  }
-  return n;
-}
+const positiveInt = (name, raw, max) => integerOption(name, raw, 1, max, () => usage(2));
 const opts = {
   duration: positiveInt('duration', args.duration, 600),
   warmup: positiveInt('warmup', args.warmup, 60),
@@ -108,25 +115,6 @@ const tempDirs = new Set();
 const undo = [];
 let currentLoad = null;
 let cleaningUp = null;
-
-/** Running = exists and is not a zombie (orphans are re-parented to PID 1, which may reap late). */
-function isAlive(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function comm(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
 
 /** SIGTERM, then SIGKILL to the whole process group after KILL_AFTER_MS. */
 async function stopChild(proc) {
@@ -204,151 +192,27 @@ async function cleanup() {
   return cleaningUp;
 }
 
-let signalled = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (signalled) {
-      console.error(`\n${sig} again: killing children now`);
-      process.exit(1); // the 'exit' hook SIGKILLs what is left
-    }
-    signalled = true;
-    console.error(`\n${sig}: stopping servers and cleaning up...`);
-    cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  });
-}
+const termination = onTerminationSignals({ doing: 'stopping servers and cleaning up...', cleanup, announceRepeat: true });
 // Last resort for any exit path: no child or temp dir outlives this process.
-process.on('exit', () => {
-  for (const p of children) {
-    for (const target of [-p.pid, p.pid]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  for (const dir of tempDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      /* best effort */
-    }
-  }
-});
+onExitKillAndRemove(function* () {
+  for (const p of children) yield* [-p.pid, p.pid];
+}, tempDirs);
 
 // ---------------------------------------------------------------- helpers
 
-function tempDir(prefix) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  tempDirs.add(dir);
-  return dir;
-}
+const tempDir = (prefix) => makeTempDir(prefix, tempDirs);
+/** Children of pid (ps as fallback when /proc lists none). */
+const childPids = (pid) => procChildPids(pid, { psFallback: true });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
+/** Spawns a node script in its own process group (so a forced kill also reaches the mediasoup worker) and tracks it for cleanup. */
 function spawnNode(name, script, { env, args: extra = [] }) {
-  const child = spawn(process.execPath, [script, ...extra], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // own process group, so a forced kill also reaches the mediasoup worker
-  });
-  let tail = '';
-  const keep = (d) => {
-    tail = (tail + d).slice(-8192);
-  };
-  child.stdout.setEncoding('utf8').on('data', keep);
-  child.stderr.setEncoding('utf8').on('data', keep);
-  const proc = { name, child, pid: child.pid, exitInfo: null, tail: () => tail, descendants: new Set() };
-  proc.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      proc.exitInfo = { code, signal };
-      resolve(proc.exitInfo);
-    });
-    child.once('error', (err) => {
-      proc.exitInfo ??= { code: null, signal: null, error: err.message };
-      resolve(proc.exitInfo);
-    });
-  });
+  const proc = spawnNodeProcess(name, script, { env, args: extra });
+  proc.descendants = new Set();
   children.add(proc);
   return proc;
 }
 
-/** One HTTP request on a fresh connection (no keep-alive pool holding the server open). */
-function request(port, method, urlPath, { headers = {}, body, timeoutMs = 2_000 } = {}) {
-  return new Promise((resolve) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method, path: urlPath, headers, agent: false, timeout: timeoutMs },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode, text }));
-        res.on('error', (err) => resolve({ status: 0, error: err.message }));
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, error: err.message }));
-    req.end(body);
-  });
-}
-
-async function waitReady(proc, port, t0) {
-  let polls = 0;
-  for (;;) {
-    if (proc.exitInfo) throw new Error(`${proc.name} exited (${JSON.stringify(proc.exitInfo)}) before /ready answered 200:\n${proc.tail()}`);
-    const tick = performance.now();
-    polls++;
-    const res = await request(port, 'GET', '/ready', { timeoutMs: 1_000 });
-    if (res.status === 200) return { ms: performance.now() - t0, polls };
-    if (performance.now() - t0 > READY_TIMEOUT_MS) {
-      throw new Error(`${proc.name}: no 200 from /ready within ${READY_TIMEOUT_MS} ms (last: ${res.status || res.error}):\n${proc.tail()}`);
-    }
-    const wait = READY_POLL_MS - (performance.now() - tick);
-    if (wait > 0) await sleep(wait);
-  }
-}
-
-function statusKb(pid, field) {
-  try {
-    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-function childPids(pid) {
-  const pids = new Set();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/)) if (c) pids.add(Number(c));
-      } catch {
-        /* thread gone */
-      }
-    }
-  } catch {
-    /* fall back to ps below */
-  }
-  if (pids.size === 0) {
-    try {
-      for (const c of execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split(/\s+/)) if (c) pids.add(Number(c));
-    } catch {
-      /* no children, or no ps */
-    }
-  }
-  return [...pids];
-}
+const waitReady = (proc, port, t0) => waitForReady(proc, port, t0, { pollMs: READY_POLL_MS, timeoutMs: READY_TIMEOUT_MS });
 
 const mb = (kb) => (kb == null ? null : Math.round((kb / 1024) * 10) / 10);
 
@@ -631,13 +495,6 @@ async function createPostgresDatabase() {
 
 // ---------------------------------------------------------------- report
 
-function table(headers, rows) {
-  const cells = rows.map((r) => r.map((c) => (c == null ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
-}
-
 function report() {
   const m = results.meta;
   const out = [];
@@ -696,15 +553,10 @@ function writeOut() {
 async function main() {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
   const started = performance.now();
-  const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1] ?? os.cpus()[0]?.model ?? 'unknown').trim();
   results.meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpu_model: cpuModel,
-    cpu_cores: os.cpus().length,
+    ...machineMeta(),
     available_parallelism: os.availableParallelism(),
-    mem_total_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    mem_total_gb: memTotalGb(),
     autocannon: require('autocannon/package.json').version,
     fastify: require('fastify/package.json').version,
   };
@@ -718,7 +570,7 @@ async function main() {
   }, budgetMs);
   watchdog.unref();
 
-  log(`bench: Node ${process.version}, ${cpuModel}, ${os.cpus().length} cores`);
+  log(`bench: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores`);
   await switchboardPhase('pglite', tempDir('sb-bench-pglite-'), undefined);
   await barePhase();
   if (opts.postgres) {
@@ -741,7 +593,7 @@ try {
 } finally {
   await cleanup();
 }
-if (!signalled) {
+if (!termination.signalled) {
   report();
   writeOut();
   if (!results.ok) exitCode = 1;

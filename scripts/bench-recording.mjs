@@ -32,23 +32,44 @@
  * SIGTERM then SIGKILL), ffmpeg and mediasoup-worker leftovers, peers and temp dirs are
  * cleaned up on every exit path. Exit code 1 on failure.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, createPrivateKey, randomUUID, sign } from 'node:crypto';
-import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  BENCH_API_KEY,
+  MediaPeer,
+  ROOT,
+  SERVER_MAIN as MAIN,
+  childPids,
+  comm,
+  cpuSeconds,
+  createSigningKey,
+  freeDualPort,
+  httpGet,
+  integerOption,
+  isAlive,
+  killQuietly as killPid,
+  loadavg,
+  machineCpu,
+  machineMeta,
+  memTotalGb,
+  mintRs256,
+  packageVersion,
+  spawnNodeProcess,
+  statFields,
+  switchboardClaims,
+  table,
+  tempDir as makeTempDir,
+  onExitKillAndRemove,
+  onTerminationSignals,
+} from './bench-lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
 const PEER = path.join(ROOT, 'server', 'test', 'helpers', 'media-peer.mjs');
-const API_KEY = 'bench-api-key-0123456789abcdef';
-const CLK_TCK = 100;
+const API_KEY = BENCH_API_KEY;
 const START_TIMEOUT_MS = 30_000;
 const PEER_READY_TIMEOUT_MS = 20_000;
 const SERVER_READY_TIMEOUT_MS = 90_000;
@@ -81,14 +102,7 @@ try {
   usage(2);
 }
 if (args.help) usage(0);
-function int(name, raw, min, max) {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-    usage(2);
-  }
-  return n;
-}
+const int = (name, raw, min, max) => integerOption(name, raw, min, max, () => usage(2));
 function parseScenarios(raw) {
   return raw.split(',').map((s) => {
     const m = /^(\d+)(?:@(\d+)x(\d+)x(\d+))?$/.exec(s.trim());
@@ -118,53 +132,9 @@ const tempDirs = new Set();
 const ffmpegSeen = new Map(); // pid -> starttime (to never kill a reused pid)
 let cleaningUp = null;
 const log = (msg) => console.error(msg);
+const tempDir = (prefix) => makeTempDir(prefix, tempDirs);
 
-function tempDir(prefix) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  tempDirs.add(dir);
-  return dir;
-}
-
-function statFields(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-function isAlive(pid) {
-  const f = statFields(pid);
-  return !!f && f[0] !== 'Z' && f[0] !== 'X';
-}
 const startTime = (pid) => statFields(pid)?.[19] ?? null;
-/** utime + stime of one process, seconds. */
-function cpuSeconds(pid) {
-  const f = statFields(pid);
-  return f ? (Number(f[11]) + Number(f[12])) / CLK_TCK : null;
-}
-function comm(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-function childPids(pid) {
-  const out = new Set();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/)) if (c) out.add(Number(c));
-      } catch {
-        /* thread gone */
-      }
-    }
-  } catch {
-    /* gone */
-  }
-  return [...out];
-}
 /** VmRSS / RssAnon / RssFile in KiB, threads. */
 function memOf(pid) {
   try {
@@ -173,14 +143,6 @@ function memOf(pid) {
     return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile'), threads: kb('Threads') };
   } catch {
     return null;
-  }
-}
-
-function killPid(pid, sig = 'SIGKILL') {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    /* gone */
   }
 }
 
@@ -225,27 +187,12 @@ async function cleanup() {
   return cleaningUp;
 }
 
-let signalled = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    log(`\n${sig}: stopping peers and server, cleaning up...`);
-    cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  });
-}
-process.on('exit', () => {
-  for (const p of peers) killPid(p.child.pid);
-  for (const s of servers) for (const pid of [-s.pid, s.pid, ...s.workerPids]) killPid(pid);
-  for (const [pid, st] of ffmpegSeen) if (isAlive(pid) && startTime(pid) === st) killPid(pid);
-  for (const dir of tempDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      /* best effort */
-    }
-  }
-});
+const termination = onTerminationSignals({ doing: 'stopping peers and server, cleaning up...', cleanup });
+onExitKillAndRemove(function* () {
+  for (const p of peers) yield p.child.pid;
+  for (const s of servers) yield* [-s.pid, s.pid, ...s.workerPids];
+  for (const [pid, st] of ffmpegSeen) if (isAlive(pid) && startTime(pid) === st) yield pid;
+}, tempDirs);
 
 // ---------------------------------------------------------------- helpers
 
@@ -256,167 +203,30 @@ const mean = (xs) => {
   return a.length ? a.reduce((s, v) => s + v, 0) / a.length : null;
 };
 
-function tcpFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-function udpFree(port) {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-async function freeDualPort(lo, hi) {
-  for (let i = 0; i < 200; i++) {
-    const port = lo + Math.floor(Math.random() * (hi - lo));
-    if ((await tcpFree(port)) && (await udpFree(port))) return port;
-  }
-  throw new Error('no free TCP+UDP port found');
-}
-function httpGet(port, urlPath, timeoutMs = 1_000) {
-  return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode, text }));
-      res.on('error', (err) => resolve({ status: 0, error: err.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, error: err.message }));
-    req.end();
-  });
-}
-function machineCpu() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  const idle = f[3] + (f[4] ?? 0);
-  return { busy: total - idle, total };
-}
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
-
 // ---------------------------------------------------------------- tokens
 
 let signingKey = null;
 let kid = '';
-const b64url = (s) => Buffer.from(s).toString('base64url');
 function mintToken(sub, room, role) {
-  const iat = Math.floor(Date.now() / 1000);
-  const header = { alg: 'RS256', typ: 'JWT', kid };
-  const claims = { sub, name: sub, room, role, iat, exp: iat + 3600, jti: randomUUID(), iss: 'switchboard', aud: 'switchboard' };
-  const data = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-  return `${data}.${sign('sha256', Buffer.from(data), signingKey).toString('base64url')}`;
+  return mintRs256(signingKey, kid, switchboardClaims({ sub, name: sub, room, role }, 3600, randomUUID()));
 }
 
 // ---------------------------------------------------------------- media peer controller (IPC)
 
-class Peer {
+class Peer extends MediaPeer {
   constructor(name) {
-    this.name = name;
-    this.nextId = 1;
-    this.pending = new Map();
-    this.errors = [];
-    this.exitInfo = null;
-    this.stopping = false;
-    let tail = '';
-    this.tail = () => tail;
-    this.child = spawn(process.execPath, [PEER], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env } });
-    this.pid = this.child.pid;
-    const keep = (d) => {
-      tail = (tail + d).slice(-4096);
-    };
-    this.child.stdout.setEncoding('utf8').on('data', keep);
-    this.child.stderr.setEncoding('utf8').on('data', keep);
-    peers.add(this);
-    let readyResolve;
-    this.ready = new Promise((resolve) => (readyResolve = resolve));
-    this.child.on('message', (msg) => {
-      if (msg && msg.id !== undefined) {
-        const p = this.pending.get(msg.id);
-        if (!p) return;
-        this.pending.delete(msg.id);
-        clearTimeout(p.timer);
-        if (msg.ok) p.resolve(msg.result);
-        else p.reject(new Error(`[${this.name}] ${msg.error?.message ?? 'failed'}`));
-      } else if (msg?.type === 'ready') {
-        readyResolve(true);
-      } else if (msg?.type === 'error') {
-        this.errors.push({ where: msg.where, message: msg.error?.message });
-        log(`  [peer ${this.name}] ${msg.where}: ${msg.error?.message}`);
-      }
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        peers.delete(this);
-        for (const [id, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(new Error(`[${this.name}] peer exited (code ${code}, signal ${signal})`));
-          this.pending.delete(id);
-        }
-        readyResolve(false);
-        resolve(this.exitInfo);
-      });
-    });
+    super(name, { script: PEER, registry: peers, log, readyTimeoutMs: PEER_READY_TIMEOUT_MS, pollMs: 50 });
   }
-  async waitReady(timeoutMs = PEER_READY_TIMEOUT_MS) {
-    const ok = await Promise.race([this.ready, sleep(timeoutMs).then(() => null)]);
-    if (ok !== true) throw new Error(`[${this.name}] child not ready (${ok === null ? 'timeout' : `exited ${JSON.stringify(this.exitInfo)}`}):\n${this.tail()}`);
-  }
-  request(cmd, a = {}, timeoutMs = 15_000) {
-    if (this.exitInfo || !this.child.connected) return Promise.reject(new Error(`[${this.name}] not running`));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`[${this.name}] '${cmd}' got no reply within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.child.send({ id, cmd, args: a }, (err) => {
-        if (!err) return;
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(new Error(`[${this.name}] IPC send failed: ${err.message}`));
-      });
-    });
-  }
+
   stats(transport = false) {
     return this.request('stats', { transport });
   }
-  async waitFor(pred, timeoutMs, intervalMs = 50, what = 'condition') {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await this.stats();
-      if (pred(s)) return s;
-      if (Date.now() > deadline) throw new Error(`[${this.name}] ${what} not reached within ${timeoutMs} ms`);
-      await sleep(intervalMs);
-    }
-  }
+
   /** A signaling event with its ack; throws on an error ack. */
   async emit(event, payload, timeoutMs = 20_000) {
     const res = await this.request('emit', { event, payload, timeoutMs }, timeoutMs + 2_000);
     if (!res || res.ok !== true) throw new Error(`[${this.name}] ${event} failed: ${JSON.stringify(res?.error ?? res)}`);
     return res;
-  }
-  async stop(timeoutMs = 5_000) {
-    if (this.exitInfo) return;
-    if (this.stopping) return void (await this.exited);
-    this.stopping = true;
-    try {
-      await this.request('stop', {}, timeoutMs);
-    } catch {
-      /* not answered or died first */
-    }
-    const timer = setTimeout(() => this.kill(), timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-  kill() {
-    if (!this.exitInfo) this.child.kill('SIGKILL');
   }
 }
 
@@ -453,34 +263,18 @@ async function startServer() {
   if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
   if (process.env.FFMPEG_PATH) env.FFMPEG_PATH = process.env.FFMPEG_PATH;
   const t0 = performance.now();
-  const child = spawn(process.execPath, [MAIN], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  let tail = '';
-  const keep = (d) => {
-    tail = (tail + d).slice(-16384);
-  };
-  child.stdout.setEncoding('utf8').on('data', keep);
-  child.stderr.setEncoding('utf8').on('data', keep);
-  const srv = { child, pid: child.pid, exitInfo: null, tail: () => tail, workerPids: new Set() };
-  srv.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      srv.exitInfo = { code, signal };
-      resolve(srv.exitInfo);
-    });
-    child.once('error', (err) => {
-      srv.exitInfo ??= { code: null, signal: null, error: err.message };
-      resolve(srv.exitInfo);
-    });
-  });
+  const srv = spawnNodeProcess('switchboard', MAIN, { env, stdin: 'pipe', tailBytes: 16384 });
+  srv.workerPids = new Set();
   servers.add(srv);
   let ready;
   for (;;) {
-    if (srv.exitInfo) throw new Error(`server exited (${JSON.stringify(srv.exitInfo)}) before /ready:\n${tail}`);
+    if (srv.exitInfo) throw new Error(`server exited (${JSON.stringify(srv.exitInfo)}) before /ready:\n${srv.tail()}`);
     const res = await httpGet(port, '/ready');
     if (res.status === 200) {
       ready = res.text;
       break;
     }
-    if (performance.now() - t0 > SERVER_READY_TIMEOUT_MS) throw new Error(`no 200 from /ready within ${SERVER_READY_TIMEOUT_MS} ms:\n${tail}`);
+    if (performance.now() - t0 > SERVER_READY_TIMEOUT_MS) throw new Error(`no 200 from /ready within ${SERVER_READY_TIMEOUT_MS} ms:\n${srv.tail()}`);
     await sleep(50);
   }
   srv.readyMs = Math.round(performance.now() - t0);
@@ -712,13 +506,6 @@ async function scenario(srv, sc, index) {
 
 // ---------------------------------------------------------------- report
 
-function table(headers, rows) {
-  const cells = rows.map((r) => r.map((c) => (c == null ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
-}
-
 const results = { meta: {}, options: { ...opts, out: opts.out ?? null }, rows: [], failures: [] };
 
 function summarise(row) {
@@ -815,21 +602,10 @@ function report() {
 async function main() {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
   const started = performance.now();
-  const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1] ?? os.cpus()[0]?.model ?? 'unknown').trim();
-  const ver = (p) => {
-    try {
-      return JSON.parse(readFileSync(path.join(ROOT, 'node_modules', p, 'package.json'), 'utf8')).version;
-    } catch {
-      return '?';
-    }
-  };
+  const ver = packageVersion;
   results.meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpu_model: cpuModel,
-    cpu_cores: os.cpus().length,
-    mem_total_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    ...machineMeta(),
+    mem_total_gb: memTotalGb(),
     mediasoup: ver('mediasoup'),
     mediasoup_client: ver('mediasoup-client'),
     wrtc: ver('@roamhq/wrtc'),
@@ -839,16 +615,10 @@ async function main() {
     log(`\nbench: exceeded its ${Math.round(budgetMs / 1000)} s budget; aborting`);
     cleanup().finally(() => process.exit(1));
   }, budgetMs).unref();
-  log(`bench-recording: Node ${process.version}, ${cpuModel}, ${os.cpus().length} cores; scenarios ${opts.scenarios.map((s) => s.label).join(', ')}`);
+  log(`bench-recording: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; scenarios ${opts.scenarios.map((s) => s.label).join(', ')}`);
 
   const dir = tempDir('sb-bench-rec-key-');
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  keyFile = path.join(dir, 'jwt-private.pem');
-  writeFileSync(keyFile, pem, { mode: 0o600 });
-  signingKey = createPrivateKey(pem);
-  const jwk = publicKey.export({ format: 'jwk' });
-  kid = createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n })).digest('base64url');
+  ({ keyFile, signingKey, kid } = createSigningKey(dir));
 
   const srv = await startServer();
   results.meta.server_ready_ms = srv.readyMs;
@@ -885,7 +655,7 @@ try {
 } finally {
   await cleanup();
 }
-if (!signalled) {
+if (!termination.signalled) {
   try {
     report();
   } catch (err) {

@@ -43,28 +43,48 @@
  * watchdog. Servers (own process groups, SIGTERM then SIGKILL) and peer children are
  * stopped on every exit path, temporary directories removed. Exit code 1 on failure.
  */
-import { spawn } from 'node:child_process';
-import { createHash, generateKeyPairSync, createPrivateKey, randomUUID, sign } from 'node:crypto';
-import dgram from 'node:dgram';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  BENCH_API_KEY,
+  MediaPeer,
+  ROOT,
+  SERVER_MAIN as MAIN,
+  childPids,
+  comm,
+  cpuSeconds,
+  createSigningKey,
+  freeDualPort,
+  httpGet,
+  integerOption,
+  isAlive,
+  loadavg,
+  machineCpu,
+  machineMeta,
+  median as medianOf,
+  memTotalGb,
+  mintRs256,
+  nearestRank,
+  packageVersion,
+  spawnNodeProcess,
+  switchboardClaims,
+  table,
+  tempDir as makeTempDir,
+  onExitKillAndRemove,
+  onTerminationSignals,
+} from './bench-lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
 const BASELINE = path.join(ROOT, 'scripts', 'bench-sfu-baseline.mjs');
 const PEER = path.join(ROOT, 'server', 'test', 'helpers', 'media-peer.mjs');
 const require = createRequire(path.join(ROOT, 'package.json'));
 
-const API_KEY = 'bench-api-key-0123456789abcdef';
+const API_KEY = BENCH_API_KEY;
 const ROOM = 'bench-sfu';
-const CLK_TCK = 100;
 const FIRST_FRAME_TIMEOUT_MS = 15_000;
 const START_TIMEOUT_MS = 30_000;
 const PEER_READY_TIMEOUT_MS = 20_000;
@@ -100,14 +120,7 @@ try {
   usage(2);
 }
 if (args.help) usage(0);
-function int(name, raw, min, max) {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-    usage(2);
-  }
-  return n;
-}
+const int = (name, raw, min, max) => integerOption(name, raw, min, max, () => usage(2));
 const opts = {
   iterations: int('iterations', args.iterations, 1, 500),
   warmup: int('warmup', args.warmup, 0, 20),
@@ -127,57 +140,7 @@ const tempDirs = new Set();
 let cleaningUp = null;
 
 const log = (msg) => console.error(msg);
-
-function tempDir(prefix) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  tempDirs.add(dir);
-  return dir;
-}
-
-function isAlive(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function childPids(pid) {
-  const out = new Set();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/)) if (c) out.add(Number(c));
-      } catch {
-        /* thread gone */
-      }
-    }
-  } catch {
-    /* gone */
-  }
-  return [...out];
-}
-
-function comm(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-
-/** utime + stime of one process, seconds. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
+const tempDir = (prefix) => makeTempDir(prefix, tempDirs);
 
 async function stopServer(srv, killAfterMs = 15_000) {
   if (!servers.has(srv)) return null;
@@ -232,116 +195,29 @@ async function cleanup() {
   return cleaningUp;
 }
 
-let signalled = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (signalled) process.exit(1);
-    signalled = true;
-    log(`\n${sig}: stopping peers and servers, cleaning up...`);
-    cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  });
-}
-process.on('exit', () => {
-  for (const p of peers) {
-    try {
-      p.child.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  for (const s of servers) {
-    for (const target of [-s.pid, s.pid, ...s.workerPids]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  for (const dir of tempDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      /* best effort */
-    }
-  }
-});
+const termination = onTerminationSignals({ doing: 'stopping peers and servers, cleaning up...', cleanup });
+onExitKillAndRemove(function* () {
+  for (const p of peers) yield p.child.pid;
+  for (const s of servers) yield* [-s.pid, s.pid, ...s.workerPids];
+}, tempDirs);
 
 // ---------------------------------------------------------------- helpers
 
 const r1 = (x) => (x == null || Number.isNaN(x) ? null : Math.round(x * 10) / 10);
 
+/** Median of the finite values. */
+const median = (xs) => medianOf(xs, (x) => x != null && Number.isFinite(x));
+
 function stats(values) {
   const a = values.filter((v) => v != null && Number.isFinite(v)).sort((x, y) => x - y);
   if (!a.length) return { n: 0, p50: null, p95: null, min: null, max: null, mean: null };
-  const q = (p) => a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))];
+  const q = (p) => nearestRank(a, p);
   return { n: a.length, p50: q(50), p95: q(95), min: a[0], max: a[a.length - 1], mean: r1(a.reduce((s, v) => s + v, 0) / a.length) };
 }
 
-function median(xs) {
-  const a = xs.filter((x) => x != null && Number.isFinite(x)).sort((x, y) => x - y);
-  if (!a.length) return null;
-  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
-}
-
-function tcpFree(port) {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-function udpFree(port) {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-/** A port free for TCP and UDP on 127.0.0.1 in [lo, hi) (below mediasoup's default RTC range). */
-async function freeDualPort(lo = 20000, hi = 30000, avoid = new Set()) {
-  for (let i = 0; i < 200; i++) {
-    const port = lo + Math.floor(Math.random() * (hi - lo));
-    if (avoid.has(port)) continue;
-    if ((await tcpFree(port)) && (await udpFree(port))) return port;
-  }
-  throw new Error('no free TCP+UDP port found');
-}
-
-function httpGet(port, urlPath, timeoutMs = 1_000) {
-  return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: urlPath, agent: false, timeout: timeoutMs }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode, text }));
-      res.on('error', (err) => resolve({ status: 0, error: err.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, error: err.message }));
-    req.end();
-  });
-}
-
 function spawnServer(name, script, { env, argv = [] }) {
-  const child = spawn(process.execPath, [script, ...argv], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  let tail = '';
-  const keep = (d) => {
-    tail = (tail + d).slice(-8192);
-  };
-  child.stdout.setEncoding('utf8').on('data', keep);
-  child.stderr.setEncoding('utf8').on('data', keep);
-  const srv = { name, child, pid: child.pid, exitInfo: null, tail: () => tail, workerPids: new Set() };
-  srv.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      srv.exitInfo = { code, signal };
-      resolve(srv.exitInfo);
-    });
-    child.once('error', (err) => {
-      srv.exitInfo ??= { code: null, signal: null, error: err.message };
-      resolve(srv.exitInfo);
-    });
-  });
+  const srv = spawnNodeProcess(name, script, { env, args: argv, stdin: 'pipe' });
+  srv.workerPids = new Set();
   servers.add(srv);
   return srv;
 }
@@ -356,135 +232,23 @@ function serverCpu(srv) {
   return { node: cpuSeconds(srv.pid), worker: [...srv.workerPids].reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0) };
 }
 
-/** Whole-machine CPU jiffies (busy, total) from /proc/stat. */
-function machineCpu() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  const idle = f[3] + (f[4] ?? 0);
-  return { busy: total - idle, total };
-}
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
-
 // ---------------------------------------------------------------- tokens
 
 let signingKey = null;
 let kid = '';
-const b64url = (s) => Buffer.from(s).toString('base64url');
 function mintToken(sub, name, room) {
-  const iat = Math.floor(Date.now() / 1000);
-  const header = { alg: 'RS256', typ: 'JWT', kid };
-  const claims = { sub, name, room, role: 'participant', iat, exp: iat + 3600, jti: randomUUID(), iss: 'switchboard', aud: 'switchboard' };
-  const data = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-  return `${data}.${sign('sha256', Buffer.from(data), signingKey).toString('base64url')}`;
+  return mintRs256(signingKey, kid, switchboardClaims({ sub, name, room, role: 'participant' }, 3600, randomUUID()));
 }
 
 // ---------------------------------------------------------------- media peer controller (IPC)
 
-class Peer {
+class Peer extends MediaPeer {
   constructor(name) {
-    this.name = name;
-    this.nextId = 1;
-    this.pending = new Map();
-    this.errors = [];
-    this.exitInfo = null;
-    this.stopping = false;
-    let tail = '';
-    this.tail = () => tail;
-    this.child = spawn(process.execPath, [PEER], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: { ...process.env } });
-    const keep = (d) => {
-      tail = (tail + d).slice(-4096);
-    };
-    this.child.stdout.setEncoding('utf8').on('data', keep);
-    this.child.stderr.setEncoding('utf8').on('data', keep);
-    peers.add(this);
-    let readyResolve;
-    this.ready = new Promise((resolve) => (readyResolve = resolve));
-    this.child.on('message', (msg) => {
-      if (msg && msg.id !== undefined) {
-        const p = this.pending.get(msg.id);
-        if (!p) return;
-        this.pending.delete(msg.id);
-        clearTimeout(p.timer);
-        if (msg.ok) p.resolve(msg.result);
-        else p.reject(new Error(`[${this.name}] ${msg.error?.message ?? 'failed'}`));
-      } else if (msg?.type === 'ready') {
-        readyResolve(true);
-      } else if (msg?.type === 'error') {
-        this.errors.push({ where: msg.where, message: msg.error?.message });
-        log(`  [peer ${this.name}] ${msg.where}: ${msg.error?.message}`);
-      }
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        peers.delete(this);
-        for (const [id, p] of this.pending) {
-          clearTimeout(p.timer);
-          p.reject(new Error(`[${this.name}] peer exited (code ${code}, signal ${signal})`));
-          this.pending.delete(id);
-        }
-        readyResolve(false);
-        resolve(this.exitInfo);
-      });
-    });
-  }
-
-  async waitReady(timeoutMs = PEER_READY_TIMEOUT_MS) {
-    const ok = await Promise.race([this.ready, sleep(timeoutMs).then(() => null)]);
-    if (ok !== true) throw new Error(`[${this.name}] child not ready (${ok === null ? 'timeout' : `exited ${JSON.stringify(this.exitInfo)}`}):\n${this.tail()}`);
-  }
-
-  /** `beforeSend` runs synchronously right before the IPC message is handed to the channel. */
-  request(cmd, args = {}, timeoutMs = 15_000, beforeSend) {
-    if (this.exitInfo || !this.child.connected) return Promise.reject(new Error(`[${this.name}] not running`));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`[${this.name}] '${cmd}' got no reply within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      beforeSend?.();
-      this.child.send({ id, cmd, args }, (err) => {
-        if (!err) return;
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(new Error(`[${this.name}] IPC send failed: ${err.message}`));
-      });
-    });
+    super(name, { script: PEER, registry: peers, log, readyTimeoutMs: PEER_READY_TIMEOUT_MS, pollMs: 25 });
   }
 
   stats() {
     return this.request('stats', {});
-  }
-
-  /** Polls stats() until pred(stats) is truthy; returns those stats. */
-  async waitFor(pred, timeoutMs, intervalMs = 25, what = 'condition') {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await this.stats();
-      if (pred(s)) return s;
-      if (Date.now() > deadline) throw new Error(`[${this.name}] ${what} not reached within ${timeoutMs} ms`);
-      await sleep(intervalMs);
-    }
-  }
-
-  async stop(timeoutMs = 5_000) {
-    if (this.exitInfo) return;
-    if (this.stopping) return void (await this.exited);
-    this.stopping = true;
-    try {
-      await this.request('stop', {}, timeoutMs);
-    } catch {
-      /* not answered or died first */
-    }
-    const timer = setTimeout(() => this.kill(), timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill() {
-    if (!this.exitInfo) this.child.kill('SIGKILL');
   }
 }
 
@@ -674,13 +438,6 @@ async function iteration(target, index, warm) {
 
 // ---------------------------------------------------------------- report
 
-function table(headers, rows) {
-  const cells = rows.map((r) => r.map((c) => (c == null ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
-}
-
 const METRICS = [
   ['connect_to_first_frame_ms', '(c) connect -> S first video frame'],
   ['produce_to_first_frame_ms', '(a) camera produced -> S first frame'],
@@ -776,21 +533,10 @@ function report() {
 async function main() {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
   const started = performance.now();
-  const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1] ?? os.cpus()[0]?.model ?? 'unknown').trim();
-  const ver = (p) => {
-    try {
-      return JSON.parse(readFileSync(path.join(ROOT, 'node_modules', p, 'package.json'), 'utf8')).version;
-    } catch {
-      return '?';
-    }
-  };
+  const ver = packageVersion;
   results.meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpu_model: cpuModel,
-    cpu_cores: os.cpus().length,
-    mem_total_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    ...machineMeta(),
+    mem_total_gb: memTotalGb(),
     mediasoup: ver('mediasoup'),
     mediasoup_client: ver('mediasoup-client'),
     wrtc: ver('@roamhq/wrtc'),
@@ -802,16 +548,10 @@ async function main() {
     log(`\nbench: exceeded its ${Math.round(budgetMs / 1000)} s budget; aborting`);
     cleanup().finally(() => process.exit(1));
   }, budgetMs).unref();
-  log(`bench-sfu: Node ${process.version}, ${cpuModel}, ${os.cpus().length} cores; ${opts.iterations} joins per target after ${opts.warmup} warm-up`);
+  log(`bench-sfu: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; ${opts.iterations} joins per target after ${opts.warmup} warm-up`);
 
   const dir = tempDir('sb-bench-sfu-key-');
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  keyFile = path.join(dir, 'jwt-private.pem');
-  writeFileSync(keyFile, pem, { mode: 0o600 });
-  signingKey = createPrivateKey(pem);
-  const jwk = publicKey.export({ format: 'jwk' });
-  kid = createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n })).digest('base64url');
+  ({ keyFile, signingKey, kid } = createSigningKey(dir));
 
   const sbSrv = await startSwitchboard();
   const blSrv = await startBaseline(new Set([sbSrv.webRtcPort]));
@@ -866,7 +606,7 @@ try {
 } finally {
   await cleanup();
 }
-if (!signalled) {
+if (!termination.signalled) {
   if (!results.summary.switchboard) {
     try {
       summarise();

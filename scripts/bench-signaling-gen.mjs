@@ -23,12 +23,11 @@
  * Bounded: every wait has a timeout; the process exits when the parent goes away
  * (IPC disconnect) or after MAX_LIFETIME_MS whatever happens.
  */
-import { createPrivateKey, randomUUID, sign } from 'node:crypto';
+import { createPrivateKey, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, mintRs256, switchboardClaims } from './bench-lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(ROOT, 'package.json'));
 const { io } = require('socket.io-client');
 
@@ -49,7 +48,6 @@ lifetime.unref();
 process.on('disconnect', () => process.exit(0));
 
 const now = () => performance.now();
-const b64url = (x) => Buffer.from(x).toString('base64url');
 
 let key = null;
 let kid = '';
@@ -63,11 +61,7 @@ let activeRelay = null;
 const localAddrsSeen = new Set();
 
 function mintToken(sub, name) {
-  const iat = Math.floor(Date.now() / 1000);
-  const header = { alg: 'RS256', typ: 'JWT', kid };
-  const claims = { sub, name, role: 'participant', iat, exp: iat + 4 * 3600, jti: randomUUID(), iss: 'switchboard', aud: 'switchboard' };
-  const data = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-  return `${data}.${sign('sha256', Buffer.from(data), key).toString('base64url')}`;
+  return mintRs256(key, kid, switchboardClaims({ sub, name, role: 'participant' }, 4 * 3600, randomUUID()));
 }
 
 function tokenFor(prefix, i) {

@@ -36,31 +36,49 @@
  * directories removed, databases dropped. Exit code 1 on errors (error acks, failed joins,
  * lost messages).
  */
-import { spawn, fork, execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, fork } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import {
+  BENCH_API_KEY,
+  ROOT,
+  SERVER_MAIN as MAIN,
+  childPids as procChildPids,
+  comm,
+  cpuSeconds,
+  createSigningKey,
+  freePort,
+  integerOption,
+  isAlive,
+  machineMeta,
+  median,
+  memTotalGb,
+  nearestRank,
+  request,
+  statusKb,
+  table,
+  tempDir as makeTempDir,
+  trackChild,
+  onExitKillAndRemove,
+  onTerminationSignals,
+  waitForReady,
+} from './bench-lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAIN = path.join(ROOT, 'dist', 'server', 'main.js');
 const BARE = path.join(ROOT, 'scripts', 'bench-signaling-bare.mjs');
 const GEN = path.join(ROOT, 'scripts', 'bench-signaling-gen.mjs');
 const require = createRequire(path.join(ROOT, 'package.json'));
 
-const API_KEY = 'bench-api-key-0123456789abcdef';
+const API_KEY = BENCH_API_KEY;
 const READY_POLL_MS = 20;
 const READY_TIMEOUT_MS = 90_000;
 const IDLE_MS = 2_000;
 const SERVER_KILL_AFTER_MS = 30_000;
 const SOCKETS_PER_GENERATOR = 15_000; // fd hard limit is 20,000 per process
-const CLK_TCK = 100;
 
 // ---------------------------------------------------------------- options
 
@@ -102,15 +120,8 @@ try {
   usage(2);
 }
 if (args.help) usage(0);
+const int = (name, raw, min, max) => integerOption(name, raw, min, max, () => usage(2));
 
-function int(name, raw, min, max) {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
-    console.error(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
-    usage(2);
-  }
-  return n;
-}
 const opts = {
   connections: int('connections', args.connections, 2, 60_000),
   relaySeconds: int('relay-seconds', args['relay-seconds'], 1, 300),
@@ -145,47 +156,6 @@ const children = new Set();
 const tempDirs = new Set();
 const undo = [];
 let cleaningUp = null;
-
-function isAlive(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function comm(pid) {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-
-function childPids(pid) {
-  const pids = new Set();
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/)) if (c) pids.add(Number(c));
-      } catch {
-        /* thread gone */
-      }
-    }
-  } catch {
-    /* gone */
-  }
-  if (pids.size === 0) {
-    try {
-      for (const c of execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' }).split(/\s+/)) if (c) pids.add(Number(c));
-    } catch {
-      /* none */
-    }
-  }
-  return [...pids];
-}
 
 /** SIGTERM, then SIGKILL to the process group after `killAfterMs`; mediasoup workers left behind are killed. */
 async function stopChild(proc, killAfterMs = SERVER_KILL_AFTER_MS) {
@@ -254,83 +224,22 @@ async function cleanup() {
   return cleaningUp;
 }
 
-let signalled = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (signalled) {
-      console.error(`\n${sig} again: killing children now`);
-      process.exit(1);
-    }
-    signalled = true;
-    console.error(`\n${sig}: stopping servers and generators, cleaning up...`);
-    cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
-  });
-}
-process.on('exit', () => {
+const termination = onTerminationSignals({ doing: 'stopping servers and generators, cleaning up...', cleanup, announceRepeat: true });
+onExitKillAndRemove(function* () {
   for (const p of children) {
-    for (const target of p.detached ? [-p.pid, p.pid] : [p.pid]) {
-      try {
-        process.kill(target, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    for (const pid of p.descendants) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    if (p.detached) yield -p.pid;
+    yield p.pid;
+    yield* p.descendants;
   }
-  for (const dir of tempDirs) {
-    try {
-      rmSync(dir, { recursive: true, force: true });
-    } catch {
-      /* best effort */
-    }
-  }
-});
+}, tempDirs);
 
 // ---------------------------------------------------------------- helpers
 
 const log = (msg) => console.error(msg);
 
-function tempDir(prefix) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
-  tempDirs.add(dir);
-  return dir;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
+/** Tracks a spawned/forked child for cleanup (kind: 'server' | 'generator'). */
 function track(name, child, { kind, detached }) {
-  let tail = '';
-  const keep = (d) => {
-    tail = (tail + d).slice(-8192);
-  };
-  child.stdout?.setEncoding('utf8').on('data', keep);
-  child.stderr?.setEncoding('utf8').on('data', keep);
-  const proc = { name, child, pid: child.pid, kind, detached, exitInfo: null, tail: () => tail, descendants: new Set() };
-  proc.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      proc.exitInfo = { code, signal };
-      resolve(proc.exitInfo);
-    });
-    child.once('error', (err) => {
-      proc.exitInfo ??= { code: null, signal: null, error: err.message };
-      resolve(proc.exitInfo);
-    });
-  });
+  const proc = Object.assign(trackChild(name, child), { kind, detached, descendants: new Set() });
   children.add(proc);
   return proc;
 }
@@ -340,32 +249,11 @@ function spawnNode(name, script, { env, args: extra = [] }) {
   return track(name, child, { kind: 'server', detached: true });
 }
 
-function request(port, method, urlPath, { headers = {}, body, timeoutMs = 2_000 } = {}) {
-  return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: false, timeout: timeoutMs }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode, text }));
-      res.on('error', (err) => resolve({ status: 0, error: err.message }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, error: err.message }));
-    req.end(body);
-  });
-}
-
-async function waitReady(proc, port, t0) {
-  for (;;) {
-    if (proc.exitInfo) throw new Error(`${proc.name} exited (${JSON.stringify(proc.exitInfo)}) before /ready answered 200:\n${proc.tail()}`);
-    const tick = performance.now();
-    const res = await request(port, 'GET', '/ready', { timeoutMs: 1_000 });
-    if (res.status === 200) return performance.now() - t0;
-    if (performance.now() - t0 > READY_TIMEOUT_MS) throw new Error(`${proc.name}: no 200 from /ready within ${READY_TIMEOUT_MS} ms:\n${proc.tail()}`);
-    const wait = READY_POLL_MS - (performance.now() - tick);
-    if (wait > 0) await sleep(wait);
-  }
-}
+const tempDir = (prefix) => makeTempDir(prefix, tempDirs);
+/** Children of pid (ps as fallback when /proc lists none). */
+const childPids = (pid) => procChildPids(pid, { psFallback: true });
+/** Milliseconds from t0 to the first 200 from /ready. */
+const waitReady = async (proc, port, t0) => (await waitForReady(proc, port, t0, { pollMs: READY_POLL_MS, timeoutMs: READY_TIMEOUT_MS })).ms;
 
 function waitListening(proc, timeoutMs = 20_000) {
   return new Promise((resolve, reject) => {
@@ -387,26 +275,6 @@ function waitListening(proc, timeoutMs = 20_000) {
   });
 }
 
-function statusKb(pid, field) {
-  try {
-    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** utime + stime of a process in seconds. */
-function cpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
 const mb = (kb) => (kb == null ? null : Math.round((kb / 1024) * 10) / 10);
 const r1 = (x) => (x == null || Number.isNaN(x) ? null : Math.round(x * 10) / 10);
 const r2 = (x) => (x == null || Number.isNaN(x) ? null : Math.round(x * 100) / 100);
@@ -415,16 +283,10 @@ const r3 = (x) => (x == null || Number.isNaN(x) ? null : Math.round(x * 1000) / 
 function percentiles(values) {
   if (!values.length) return { n: 0, p50: null, p90: null, p99: null, max: null, mean: null };
   const a = Float64Array.from(values).sort();
-  const q = (p) => a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))];
+  const q = (p) => nearestRank(a, p);
   let sum = 0;
   for (const v of a) sum += v;
   return { n: a.length, p50: r3(q(50)), p90: r3(q(90)), p99: r3(q(99)), max: r3(a[a.length - 1]), mean: r3(sum / a.length) };
-}
-
-function median(xs) {
-  const a = xs.filter((x) => x != null).sort((x, y) => x - y);
-  if (!a.length) return null;
-  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
 }
 
 function parseMetrics(text) {
@@ -972,13 +834,6 @@ async function phaseJoins() {
 
 // ---------------------------------------------------------------- report
 
-function table(headers, rows) {
-  const cells = rows.map((r) => r.map((c) => (c == null ? '-' : String(c))));
-  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
-  const line = (r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
-}
-
 function report() {
   const m = results.meta;
   const out = [''];
@@ -1095,14 +950,9 @@ function budgetMs() {
 async function main() {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
   const started = performance.now();
-  const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m)?.[1] ?? os.cpus()[0]?.model ?? 'unknown').trim();
   results.meta = {
-    date: new Date().toISOString(),
-    node: process.version,
-    platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpu_model: cpuModel,
-    cpu_cores: os.cpus().length,
-    mem_total_gb: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    ...machineMeta(),
+    mem_total_gb: memTotalGb(),
     socket_io: require('socket.io/package.json').version,
     socket_io_client: require('socket.io-client/package.json').version,
     n: opts.connections,
@@ -1114,14 +964,11 @@ async function main() {
   }, budgetMs());
   watchdog.unref();
 
-  log(`bench: Node ${process.version}, ${cpuModel}, ${os.cpus().length} cores, N=${opts.connections}, ${G} generators, db ${dbLabel}`);
+  log(`bench: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores, N=${opts.connections}, ${G} generators, db ${dbLabel}`);
   const dir = tempDir('sb-bench-sig-key-');
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  keyFile = path.join(dir, 'jwt-private.pem');
-  writeFileSync(keyFile, pem, { mode: 0o600 });
-  const jwk = publicKey.export({ format: 'jwk' });
-  const kid = createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n })).digest('base64url');
+  const signing = createSigningKey(dir);
+  keyFile = signing.keyFile;
+  const { pem, kid } = signing;
 
   const useLocal = await localAddressWorks();
   results.meta.local_addresses = useLocal;
@@ -1146,7 +993,7 @@ try {
 } finally {
   await cleanup();
 }
-if (!signalled) {
+if (!termination.signalled) {
   report();
   writeOut();
   if (!results.ok) exitCode = 1;

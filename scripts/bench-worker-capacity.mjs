@@ -48,10 +48,9 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ROOT, cpuModel, cpuTicks, statusKb } from './bench-lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SINK = path.join(ROOT, 'scripts', 'bench-worker-capacity-sink.mjs');
 const require = createRequire(path.join(ROOT, 'package.json'));
 const mediasoup = require('mediasoup');
@@ -170,47 +169,22 @@ const AUDIO_SSRC_BASE = 0x22220000;
 
 // ---------------------------------------------------------------- /proc helpers
 
-function procCpuTicks(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    // f[0] is field 3 (state); utime is field 14, stime field 15.
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return NaN;
-  }
-}
-function procCpuSplit(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return { user: Number(f[11]), sys: Number(f[12]) };
-  } catch {
-    return { user: NaN, sys: NaN };
-  }
-}
-function procRssKb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
+/** utime + stime of one process in clock ticks (NaN if gone). */
+const procCpuTicks = (pid) => {
+  const t = cpuTicks(pid);
+  return t ? t.user + t.sys : NaN;
+};
+/** { user, sys } clock ticks of one process (NaN if gone). */
+const procCpuSplit = (pid) => cpuTicks(pid) ?? { user: NaN, sys: NaN };
+/** VmRSS of one process in KiB (NaN if gone). */
+const procRssKb = (pid) => statusKb(pid, 'VmRSS') ?? NaN;
+
 function machineCpu() {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   const [user, nice, system, idle, iowait, irq, softirq, steal] = v;
   const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
   return { total, idle: idle + iowait, softirq: softirq + irq, steal, busy: total - idle - iowait, user, nice, system };
-}
-function cpuModel() {
-  try {
-    const m = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-    return m ? m[1].trim() : os.cpus()[0]?.model;
-  } catch {
-    return os.cpus()[0]?.model;
-  }
 }
 
 // ---------------------------------------------------------------- cleanup
