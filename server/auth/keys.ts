@@ -78,6 +78,3 @@ export function loadSigningKeys(opts: {
   writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
   return describe(privateKey, publicKey, true);
 }
-
-/** Path where development keys live; logged so developers know what to keep or delete. */
-export const devKeyPath = (dataDir: string): string => path.join(dataDir, 'keys', 'jwt-private.pem');

@@ -11,7 +11,7 @@ import type {
   WebRtcTransport,
   Worker,
 } from 'mediasoup/types';
-import { AppError, ErrorCode, badRequest, conflict, forbidden, notFound } from '../errors';
+import { AppError, ErrorCode, badRequest, conflict, notFound } from '../errors';
 import type { MediaSource, ProducerInfo } from '../signaling/protocol';
 import { MEDIA_CODECS } from './codecs';
 import type { WorkerPool } from './workerPool';
@@ -389,14 +389,5 @@ export class Sfu {
   close(room: string): void {
     this.rooms.get(room)?.close();
     this.rooms.delete(room);
-  }
-
-  get roomCount(): number {
-    return this.rooms.size;
-  }
-
-  /** Whether a producer source may be published under these grants. */
-  static checkPublish(canPublish: boolean): void {
-    if (!canPublish) throw forbidden(ErrorCode.PUBLISH_NOT_ALLOWED, 'this token may not publish media');
   }
 }

@@ -8,7 +8,6 @@ import type { FastifyBaseLogger } from 'fastify';
  */
 export class WriteBehind {
   private readonly tails = new Map<string, Promise<void>>();
-  failures = 0;
 
   constructor(
     private readonly log: FastifyBaseLogger,
@@ -22,7 +21,6 @@ export class WriteBehind {
       .then(
         () => undefined,
         (err: unknown) => {
-          this.failures++;
           this.onFailure();
           this.log.error({ err, key, what }, 'database write behind signaling failed');
         },
