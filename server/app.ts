@@ -26,7 +26,10 @@ import { resolveFfmpeg } from './recording/ffmpeg';
 import { PortPairs } from './recording/ports';
 import { Recorder } from './recording/recorder';
 import { recordingControlRoutes } from './recording/controlRoutes';
-import { InMemoryRoomStore, type RoomStore } from './signaling/roomStore';
+import type { Cluster } from './cluster/cluster';
+import { LocalMediaService } from './media/mediaService';
+import { InMemoryRoomStore } from './signaling/roomStore';
+import { SingleNode } from './signaling/topology';
 import { SignalingServer } from './signaling/server';
 
 /**
@@ -40,8 +43,8 @@ export interface AppDeps {
   keys: SigningKeys;
   apiKeys: ApiKeys;
   logger: FastifyBaseLogger;
-  /** Live room state; in memory unless given (the scale-out issue passes a Redis store). */
-  roomStore?: RoomStore;
+  /** A cluster sharing Redis (REDIS_URL): room state, locks, the Socket.IO adapter, media placement. Unset: one node in memory. */
+  cluster?: Cluster;
   /** Collect Node's default process metrics (off in tests that build many apps). */
   defaultMetrics?: boolean;
 }
@@ -54,6 +57,10 @@ export interface App {
   metrics: Metrics;
   /** Set on shutdown: /ready answers 503 so load balancers stop sending traffic. */
   startDraining(): void;
+  /** SIGTERM: stop taking joins, then let calls finish or move to other nodes, for at most timeoutMs. */
+  drain(timeoutMs: number): Promise<void>;
+  /** Starts the cluster membership (heartbeats, forwarded media requests); call once the server listens. */
+  startCluster(): Promise<void>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -138,6 +145,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     log: deps.logger,
     notify: (room, event, payload) => signaling?.io.to(`room:${room}`).emit(event, payload as never),
   });
+  const localMedia = new LocalMediaService(sfu, recorder);
+  const cluster = deps.cluster;
   signaling = new SignalingServer({
     httpServer: app.server,
     sfu,
@@ -145,10 +154,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     config,
     tokens: app.tokens,
     calls,
-    store: deps.roomStore ?? new InMemoryRoomStore(),
+    store: cluster?.store ?? new InMemoryRoomStore(),
     metrics,
     log: deps.logger,
+    topology: cluster ?? new SingleNode(config.cluster.nodeId, localMedia),
+    adapter: cluster?.adapter,
   });
+  const load = () => ({ ...sfu.load(), connections: signaling.connectionCount, workers: deps.workers.alive });
   // Before the HTTP server closes: open WebSockets would keep it from closing.
   app.addHook('preClose', async () => {
     await signaling.close();
@@ -159,7 +171,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(authRoutes, { keys: deps.keys });
   await app.register(callRoutes, { calls });
   await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir });
-  await app.register(recordingControlRoutes, { calls, recorder });
+  await app.register(recordingControlRoutes, { calls, recorder: signaling });
   app.get('/metrics', { config: { rateLimit: false }, logLevel: 'warn', schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
     void reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -174,6 +186,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     startDraining: () => {
       draining = true;
       signaling.startDraining();
+    },
+    drain: async (timeoutMs) => {
+      draining = true;
+      signaling.startDraining();
+      await cluster?.startDraining(load());
+      await signaling.drain(timeoutMs);
+    },
+    startCluster: async () => {
+      await cluster?.start(localMedia, load, (id) => signaling.reapNode(id));
     },
   };
 }

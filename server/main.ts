@@ -10,6 +10,7 @@ import { loadSigningKeys } from './auth/keys';
 import { ConfigError, loadConfig, type Config } from './config/config';
 import { openDatabase, type Database } from './db/database';
 import { WorkerPool } from './media/workerPool';
+import { Cluster } from './cluster/cluster';
 
 const REDACT = ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', '*.token', '*.privateKeyPem'];
 
@@ -41,7 +42,9 @@ async function main(): Promise<void> {
 
   let db: Database | undefined;
   let workers: WorkerPool | undefined;
+  let cluster: Cluster | undefined;
   const closeResources = async (): Promise<void> => {
+    await cluster?.close().catch((err: unknown) => log.error({ err }, 'closing the Redis connections failed'));
     workers?.close();
     await db?.close().catch((err: unknown) => log.error({ err }, 'closing the database failed'));
   };
@@ -55,24 +58,32 @@ async function main(): Promise<void> {
       webRtc: { listenIp: config.mediasoup.listenIp, announcedAddress: config.mediasoup.announcedAddress, basePort: config.mediasoup.webRtcBasePort },
     });
     await workers.start();
+    if (config.cluster.redisUrl) {
+      cluster = await Cluster.connect(config.cluster, log);
+      log.info({ node: config.cluster.nodeId }, 'joined the cluster through Redis');
+    }
 
-    const { app, startDraining } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log });
+    const { app, drain, startCluster } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log, cluster });
+    // Heartbeating (and so placeable) before taking traffic.
+    await startCluster();
     await app.listen({ port: config.port, host: config.host });
-    log.info({ ms: Math.round(performance.now() - startedAt), database: db.kind, workers: workers.size }, 'switchboard is ready');
+    log.info({ ms: Math.round(performance.now() - startedAt), database: db.kind, workers: workers.size, node: config.cluster.nodeId, cluster: Boolean(cluster) }, 'switchboard is ready');
 
     let stopping = false;
     const shutdown = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
-      startDraining();
+      // SIGTERM (an orchestrator) drains: calls finish or move first. SIGINT (a developer) does not wait.
+      const drainMs = signal === 'SIGTERM' ? config.cluster.drainTimeoutMs : 0;
       const force = setTimeout(() => {
         log.error('shutdown timed out; exiting');
         process.exit(1);
-      }, config.shutdownTimeoutMs + 2000);
+      }, drainMs + config.shutdownTimeoutMs + 2000);
       force.unref();
-      app
-        .close()
+      drain(drainMs)
+        .then(() => log.info('drained'))
+        .then(() => app.close())
         .then(closeResources)
         .then(() => {
           log.info('stopped');

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { cpus, networkInterfaces } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { cpus, hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -64,6 +65,24 @@ export interface Config {
     maxPort: number;
   };
   signaling: SignalingConfig;
+  cluster: ClusterConfig;
+}
+
+/** Scale-out: with REDIS_URL set, nodes share room state in Redis and forward media requests to a room's media node. */
+export interface ClusterConfig {
+  /** unset: one node, state in memory. */
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  nodeId: string;
+  /** host:port others reach this node at (reported in the node registry). */
+  nodeAddress: string;
+  heartbeatMs: number;
+  /** A node silent this long is dead: its participants are announced as left, its media rooms move. */
+  nodeTtlMs: number;
+  /** SIGTERM: how long calls may take to finish or move before the node closes. */
+  drainTimeoutMs: number;
+  /** Media requests forwarded to another node. */
+  rpcTimeoutMs: number;
 }
 
 export interface SignalingConfig {
@@ -269,7 +288,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (turnUrls.length > 0 && !turnSecret) r.fail('TURN_SECRET', 'is required when TURN_URLS is set (the static-auth-secret of coturn)');
 
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
-  const config: Config = {
+  const config: Omit<Config, 'cluster'> & { cluster?: ClusterConfig } = {
     env: nodeEnv,
     port: r.int('PORT', 8080, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
@@ -340,6 +359,24 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (rtcMinPort > rtcMaxPort) r.fail('MEDIASOUP_RTC_MIN_PORT', `must not exceed MEDIASOUP_RTC_MAX_PORT (${rtcMaxPort})`, String(rtcMinPort));
 
+  const redisUrl = r.raw('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) r.fail('REDIS_URL', 'must be a redis:// or rediss:// URL', redisUrl);
+  const nodeId = r.string('NODE_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48)}-${randomBytes(3).toString('hex')}`);
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) r.fail('NODE_ID', 'must be 1-64 characters of A-Z a-z 0-9 . _ -', nodeId);
+  const heartbeatMs = r.int('NODE_HEARTBEAT_MS', 2000, 100, 10_000);
+  const nodeTtlMs = r.int('NODE_TTL_MS', 6000, 300, 10_000);
+  if (nodeTtlMs < heartbeatMs * 2) r.fail('NODE_TTL_MS', `must be at least twice NODE_HEARTBEAT_MS (${heartbeatMs})`, String(nodeTtlMs));
+  config.cluster = {
+    redisUrl,
+    redisKeyPrefix: r.string('REDIS_KEY_PREFIX', 'sb:'),
+    nodeId,
+    nodeAddress: r.string('NODE_ADDRESS', `${firstHostAddress()}:${config.port}`),
+    heartbeatMs,
+    nodeTtlMs,
+    drainTimeoutMs: r.int('DRAIN_TIMEOUT_MS', 30_000, 0, 3_600_000),
+    rpcTimeoutMs: r.int('RPC_TIMEOUT_MS', 10_000, 100, 120_000),
+  };
+
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return config;
+  return config as Config;
 }

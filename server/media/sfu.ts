@@ -344,6 +344,13 @@ export class Sfu {
     return this.rooms.get(room);
   }
 
+  /** This node's media load: rooms and participants with media here (the node registry reports it). */
+  load(): { rooms: number; peers: number } {
+    let peers = 0;
+    for (const r of this.rooms.values()) peers += r.peers.size;
+    return { rooms: this.rooms.size, peers };
+  }
+
   /** The room's media, created on first use (a router on the least-loaded worker). */
   open(room: string): Promise<RoomMedia> {
     const existing = this.rooms.get(room);

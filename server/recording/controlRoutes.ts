@@ -3,7 +3,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { authorizeCall } from '../calls/policy';
 import type { CallService } from '../calls/service';
 import { errorResponses, Uuid } from '../http/schemas';
-import type { Recorder } from './recorder';
+import type { FinishedRecording, RecordingMode } from './recorder';
+
+/** Starts and stops a room's recording on the node that carries its media. */
+export interface RecordingControl {
+  startRecording(room: string, callId: string, by: string | null, mode?: RecordingMode): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }>;
+  stopRecording(room: string, reason: string): Promise<FinishedRecording | null>;
+}
 
 /**
  * Start and stop a call's recording over REST: the API key, or a host or
@@ -13,7 +19,7 @@ import type { Recorder } from './recorder';
 const Params = Type.Object({ id: Uuid }, { additionalProperties: false });
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
 
-export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; recorder: Recorder }> = async (app, { calls, recorder }) => {
+export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; recorder: RecordingControl }> = async (app, { calls, recorder }) => {
   app.post(
     '/calls/:id/recordings',
     {
@@ -40,7 +46,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
       authorizeCall(principal, 'end', call.roomId);
-      return reply.status(201).send(await recorder.start(call.roomId, call.id, null, request.body.mode));
+      return reply.status(201).send(await recorder.startRecording(call.roomId, call.id, null, request.body.mode));
     },
   );
 
@@ -62,7 +68,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
       authorizeCall(principal, 'end', call.roomId);
-      const finished = await recorder.stop(call.roomId, 'stopped');
+      const finished = await recorder.stopRecording(call.roomId, 'stopped');
       return finished ? { stopped: true, recording: finished } : { stopped: false };
     },
   );

@@ -282,7 +282,10 @@ export interface ServerToClientEvents {
   'recording-started': (e: { recording_id: string; call_id: string; mode: 'participant' | 'composite'; started_at: string; by: string | null }) => void;
   'recording-finished': (e: RecordingFinished) => void;
   /** The media server behind the room was replaced (a worker died): close all transports and negotiate again. */
+  /** The room's media was re-created (reason worker-died, node-lost, node-draining): negotiate transports again. */
   'media-reset': (e: { call_id: string; reason: string }) => void;
+  /** This node is shutting down: the connection closes next; connect again (through the load balancer) and rejoin with the same token to resume. */
+  'server-draining': (e: { reconnect: true }) => void;
   /** An error for a message sent without an acknowledgement callback, or for the connection itself (AUTH_TIMEOUT). */
   'signaling-error': (e: { code: string; message: string; event?: string }) => void;
 }

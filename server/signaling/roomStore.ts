@@ -16,6 +16,10 @@ export interface RoomRecord {
   createdAt: number;
   /** Users removed by a host or moderator; they cannot rejoin this call. */
   removedUsers: string[];
+  /** The node whose mediasoup routers carry this room (SFU mode); null in p2p mode. */
+  mediaNode: string | null;
+  /** When the room became empty (its end is scheduled); null while anyone is in it. */
+  emptySince: number | null;
 }
 
 export interface ParticipantRecord {
@@ -36,6 +40,10 @@ export interface ParticipantRecord {
   heldTracks: Track[];
   joinedAt: number;
   clientIp: string | null;
+  /** The node holding its socket (or, while disconnected, the node it was on). */
+  nodeId: string;
+  /** When its socket went away (grace period running); null while connected. */
+  disconnectedAt: number | null;
 }
 
 export interface RoomStore {
@@ -52,6 +60,11 @@ export interface RoomStore {
   deleteParticipant(room: string, id: string): Promise<void>;
   /** Total participants on this store (for metrics). */
   countAllParticipants(): Promise<number>;
+  /** Participants whose nodeId is `nodeId`, in any room. */
+  participantsOnNode(nodeId: string): Promise<Array<{ room: string; id: string }>>;
+  /** Rooms whose mediaNode is `nodeId`. */
+  roomsWithMediaOn(nodeId: string): Promise<string[]>;
+  listRooms(): Promise<string[]>;
 }
 
 /** The single-node store: maps in this process. Copies on the way in and out, like a remote store would. */
@@ -109,6 +122,20 @@ export class InMemoryRoomStore implements RoomStore {
 
   async countAllParticipants(): Promise<number> {
     return this.participantCount;
+  }
+
+  async participantsOnNode(nodeId: string): Promise<Array<{ room: string; id: string }>> {
+    const out: Array<{ room: string; id: string }> = [];
+    for (const [room, r] of this.rooms) for (const p of r.participants.values()) if (p.nodeId === nodeId) out.push({ room, id: p.id });
+    return out;
+  }
+
+  async roomsWithMediaOn(nodeId: string): Promise<string[]> {
+    return [...this.rooms.values()].filter((r) => r.record.mediaNode === nodeId).map((r) => r.record.room);
+  }
+
+  async listRooms(): Promise<string[]> {
+    return [...this.rooms.keys()];
   }
 }
 

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Principal } from '../auth/roles';
 import type { TokenService } from '../auth/tokens';
 import type { CallService } from '../calls/service';
 import type { Config } from '../config/config';
 import { AppError, ErrorCode, conflict, forbidden, notFound, unauthorized, unavailable } from '../errors';
 import type { Metrics } from '../metrics/metrics';
-import { KeyedMutex } from './keyedMutex';
+import type { RoomLocks } from './keyedMutex';
+import type { Topology } from './topology';
 import { applyHold, applyMute, authorize, callIdMismatch, mayCreateRoom, validateDtmf } from './policy';
 import {
   CLIENT_EVENTS,
@@ -43,9 +44,10 @@ import { TokenBucket } from './rateLimiter';
 import type { ParticipantRecord, RoomRecord, RoomStore } from './roomStore';
 import { compileValidators, type PayloadValidators } from './schemas';
 import { WriteBehind } from './writeBehind';
-import { SOURCE_TRACK, type RoomMedia, type Sfu } from '../media/sfu';
+import { SOURCE_TRACK, type Sfu } from '../media/sfu';
+import type { MediaService } from '../media/mediaService';
 import { turnCredentials } from '../media/turn';
-import type { Recorder, RecordingMode } from '../recording/recorder';
+import type { FinishedRecording, Recorder, RecordingMode } from '../recording/recorder';
 
 /**
  * The signaling server: Socket.IO on the HTTP server's port, speaking the
@@ -68,6 +70,10 @@ export interface SignalingDeps {
   store: RoomStore;
   metrics: Metrics;
   log: FastifyBaseLogger;
+  /** One node, or a cluster sharing Redis. */
+  topology: Topology;
+  /** The Socket.IO adapter (Redis in a cluster); unset: in memory. */
+  adapter?: ServerOptions['adapter'];
 }
 
 const roomKey = (room: string) => `room:${room}`;
@@ -103,7 +109,14 @@ export function participantState(p: ParticipantRecord): ParticipantState {
 export class SignalingServer {
   readonly io: IO;
   private readonly cfg: Config['signaling'];
-  private readonly locks = new KeyedMutex();
+  private get locks(): RoomLocks {
+    return this.deps.topology.locks;
+  }
+  private get nodeId(): string {
+    return this.deps.topology.nodeId;
+  }
+  /** Draining with another node to take over: dropped sessions keep their place (they resume elsewhere). */
+  private handingOff = false;
   /** Rooms being opened right now (counted against MAX_ROOMS). */
   private opening = 0;
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
@@ -116,8 +129,14 @@ export class SignalingServer {
   private readonly handlers: Record<ClientEvent, Handler>;
   private connections = 0;
   private draining = false;
-  private get media(): Sfu {
+  /** This node's SFU (the rooms whose media it carries). */
+  get sfu(): Sfu {
     return this.deps.sfu;
+  }
+
+  /** The media service of a room's media node (this node's for a p2p room: nothing there). */
+  private mediaOf(room: RoomRecord): MediaService {
+    return this.deps.topology.media(room.mediaNode ?? this.nodeId);
   }
 
   constructor(private readonly deps: SignalingDeps) {
@@ -127,6 +146,7 @@ export class SignalingServer {
     this.writes = new WriteBehind(deps.log, () => deps.metrics.dbWriteFailures.inc());
     this.io = new Server(deps.httpServer, {
       serveClient: false,
+      ...(deps.adapter ? { adapter: deps.adapter } : {}),
       maxHttpBufferSize: this.cfg.maxMessageBytes,
       cors: config.corsOrigins === '*' ? { origin: true } : config.corsOrigins.length ? { origin: config.corsOrigins } : undefined,
     });
@@ -145,45 +165,54 @@ export class SignalingServer {
       'remove-participant': (s, p) => this.onRemove(s, p),
       'end-call': (s, p) => this.onEndCall(s, p),
       'set-role': (s, p) => this.onSetRole(s, p),
-      'get-router-rtp-capabilities': async (s) => ({ rtp_capabilities: (await this.sfuRoom(s)).media.primary.rtpCapabilities }),
-      'create-transport': (s, p) => this.onCreateTransport(s, p),
+      'get-router-rtp-capabilities': async (s) => {
+        const { room, media } = await this.sfuRoom(s);
+        return { rtp_capabilities: await media.rtpCapabilities(room.room) };
+      },
+      'create-transport': async (s, p: CreateTransportPayload) => {
+        const { room, media, me } = await this.sfuRoom(s);
+        return media.createTransport(room.room, me.id, p.direction);
+      },
       'connect-transport': async (s, p: ConnectTransportPayload) => {
-        const { media, me } = await this.sfuRoom(s);
-        await media.connectTransport(me.id, p.transport_id, p.dtls_parameters);
+        const { room, media, me } = await this.sfuRoom(s);
+        await media.connectTransport(room.room, me.id, p.transport_id, p.dtls_parameters);
         return {};
       },
       'restart-ice': async (s, p: TransportIdPayload) => {
-        const { media, me } = await this.sfuRoom(s);
-        return { ice_parameters: await media.restartIce(me.id, p.transport_id) };
+        const { room, media, me } = await this.sfuRoom(s);
+        return { ice_parameters: await media.restartIce(room.room, me.id, p.transport_id) };
       },
       produce: (s, p) => this.onProduce(s, p),
-      consume: (s, p) => this.onConsume(s, p),
+      consume: async (s, p: ConsumePayload) => {
+        const { room, media, me } = await this.sfuRoom(s);
+        return media.consume(room.room, me.id, { transportId: p.transport_id, producerId: p.producer_id, rtpCapabilities: p.rtp_capabilities });
+      },
       'resume-consumer': async (s, p: ConsumerIdPayload) => {
-        const { media, me } = await this.sfuRoom(s);
-        await media.resumeConsumer(me.id, p.consumer_id, (source) => me.heldTracks.includes(SOURCE_TRACK[source]));
+        const { room, media, me } = await this.sfuRoom(s);
+        await media.resumeConsumer(room.room, me.id, p.consumer_id, me.heldTracks);
         return {};
       },
       'pause-producer': (s, p) => this.onProducerPause(s, p, true),
       'resume-producer': (s, p) => this.onProducerPause(s, p, false),
       'close-producer': async (s, p: ProducerIdPayload) => {
-        const { media, me } = await this.sfuRoom(s);
-        media.producerOf(me.id, p.producer_id).close();
+        const { room, media, me } = await this.sfuRoom(s);
+        await media.closeProducer(room.room, me.id, p.producer_id);
         return {};
       },
       'set-preferred-layers': async (s, p: PreferredLayersPayload) => {
-        const { media, me } = await this.sfuRoom(s);
-        await media.setPreferredLayers(me.id, p.consumer_id, p.spatial_layer, p.temporal_layer);
+        const { room, media, me } = await this.sfuRoom(s);
+        await media.setPreferredLayers(room.room, me.id, p.consumer_id, p.spatial_layer, p.temporal_layer);
         return {};
       },
       'start-recording': async (s, p: { call_id: string; mode?: RecordingMode }) => {
         const { room, me } = await this.joined(s, p.call_id);
         authorize((await this.current(room.room, me.id)).role, 'record');
-        return this.deps.recorder.start(room.room, room.callId, me.id, p.mode);
+        return this.mediaOf(room).startRecording(room.room, room.callId, me.id, p.mode);
       },
       'stop-recording': async (s, p: { call_id: string }) => {
         const { room, me } = await this.joined(s, p.call_id);
         authorize((await this.current(room.room, me.id)).role, 'record');
-        const finished = await this.deps.recorder.stop(room.room, 'stopped');
+        const finished = await this.mediaOf(room).stopRecording(room.room, 'stopped');
         return finished ? { stopped: true, recording: finished } : { stopped: false };
       },
     };
@@ -194,10 +223,12 @@ export class SignalingServer {
         (except ? to.except(participantKey(except)) : to).emit(event as 'new-producer', payload as never);
       },
       mediaReset: (room) => {
-        void this.locks.run(room, async () => {
-          const r = await deps.store.getRoom(room);
-          if (r) this.io.to(roomKey(room)).emit('media-reset', { call_id: r.callId, reason: 'worker-died' });
-        });
+        void this.locks
+          .run(room, async () => {
+            const r = await deps.store.getRoom(room);
+            if (r) this.io.to(roomKey(room)).emit('media-reset', { call_id: r.callId, reason: 'worker-died' });
+          })
+          .catch((err: unknown) => deps.log.error({ err }, 'announcing a media reset failed'));
       },
     };
     this.io.use((socket, next) => this.handshake(socket, next));
@@ -386,17 +417,27 @@ export class SignalingServer {
       // call stays outside any node-wide lock, so openings run in parallel.
       const ticket = this.opening++;
       try {
-        if ((await store.countRooms()) + ticket >= this.cfg.maxRooms) throw unavailable(ErrorCode.TOO_MANY_ROOMS, 'this node has reached MAX_ROOMS');
+        if ((await store.countRooms()) + ticket >= this.cfg.maxRooms) throw unavailable(ErrorCode.TOO_MANY_ROOMS, 'MAX_ROOMS rooms are in progress');
         const call = await calls.openForRoom(payload.room, mayCreateRoom(principal.role, this.cfg.autoCreateRooms), payload.mode ?? 'sfu');
         if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, 'this room has no call in progress, and this token may not start one');
-        if (call.mode === 'sfu') await this.media.open(payload.room);
-        room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, mode: call.mode, createdAt: Date.now(), removedUsers: [] };
+        // The room's media goes to the least-loaded node, which may not be this one.
+        let mediaNode: string | null = null;
+        if (call.mode === 'sfu') {
+          mediaNode = await this.deps.topology.placeRoom();
+          await this.deps.topology.media(mediaNode).open(payload.room);
+        }
+        room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, mode: call.mode, createdAt: Date.now(), removedUsers: [], mediaNode, emptySince: null };
         await store.putRoom(room);
       } finally {
         this.opening--;
       }
     }
     if (room.removedUsers.includes(principal.userId)) throw forbidden(ErrorCode.REMOVED_FROM_CALL, 'you were removed from this call');
+    if (room.emptySince !== null) {
+      // Its end was scheduled (here or on another node): someone is back.
+      room.emptySince = null;
+      await store.putRoom(room);
+    }
 
     const participants = await store.listParticipants(room.room);
     const same = participants.find((p) => p.userId === principal.userId);
@@ -406,6 +447,8 @@ export class SignalingServer {
       const previousSocket = same.socketId;
       this.cancelGrace(same.id);
       same.socketId = socket.id;
+      same.nodeId = this.nodeId;
+      same.disconnectedAt = null;
       await store.putParticipant(same);
       if (previousSocket && previousSocket !== socket.id) this.kick(previousSocket, room.callId, 'replaced', null);
       return this.admit(socket, room, same, true);
@@ -431,6 +474,8 @@ export class SignalingServer {
       heldTracks: [],
       joinedAt: Date.now(),
       clientIp: this.clientIp(socket),
+      nodeId: this.nodeId,
+      disconnectedAt: null,
     };
     await store.putParticipant(me);
     const callId = room.callId;
@@ -475,7 +520,7 @@ export class SignalingServer {
       recording: room.recording,
       mode: room.mode,
       participants: participants.sort((a, b) => a.joinedAt - b.joinedAt).map(participantState),
-      producers: this.media.get(room.room)?.producers() ?? [],
+      producers: room.mode === 'sfu' && room.mediaNode ? await this.mediaOf(room).producers(room.room).catch(() => []) : [],
       ice_servers: this.iceServersFor(userId),
     };
   }
@@ -504,9 +549,15 @@ export class SignalingServer {
     const { store, calls } = this.deps;
     await store.deleteParticipant(room.room, p.id);
     this.cancelGrace(p.id);
-    // Its recording is finalised while its media still flows, then its media closes.
-    await this.deps.recorder.participantLeaving(room.room, p.id);
-    this.media.get(room.room)?.closePeer(p.id);
+    // The room as stored now (the caller's copy may predate a media move).
+    room = (await store.getRoom(room.room)) ?? room;
+    if (room.mediaNode) {
+      // Its recording is finalised while its media still flows, then its media closes.
+      const media = this.mediaOf(room);
+      const warn = (err: unknown) => this.deps.log.warn({ err, room: room.room }, 'closing a leaving participant\'s media failed');
+      await media.participantLeaving(room.room, p.id).catch(warn);
+      await media.closePeer(room.room, p.id).catch(warn);
+    }
     this.writes.enqueue(p.id, 'participant left', () => calls.recordLeave(p.id, new Date()));
     const others = this.io.to(roomKey(room.room));
     (p.socketId ? others.except(p.socketId) : others).emit('peer-left', { call_id: room.callId, participant_id: p.id, reason });
@@ -519,7 +570,7 @@ export class SignalingServer {
       }
       if (reason === 'removed' || reason === 'replaced') this.kick(p.socketId, room.callId, message ?? reason, by);
     }
-    if ((await store.countParticipants(room.room)) === 0) this.scheduleEmpty(room);
+    if ((await store.countParticipants(room.room)) === 0) await this.scheduleEmptyLocked(room);
     void this.refreshGauges();
   }
 
@@ -544,21 +595,24 @@ export class SignalingServer {
     if (!p || p.socketId !== socketId) return; // replaced by a newer connection, or gone
     const r = await store.getRoom(room);
     if (!r) return;
-    if (this.cfg.reconnectGraceMs === 0 || this.draining) return this.removeLocked(r, p, 'disconnected', null);
+    if (this.cfg.reconnectGraceMs === 0 || (this.draining && !this.handingOff)) return this.removeLocked(r, p, 'disconnected', null);
+    const stamp = Date.now();
     p.socketId = null;
+    p.disconnectedAt = stamp;
     await store.putParticipant(p);
-    const timer = setTimeout(() => void this.expireGrace(room, participantId), this.cfg.reconnectGraceMs);
+    const timer = setTimeout(() => void this.expireGrace(room, participantId, stamp), this.cfg.reconnectGraceMs);
     timer.unref();
     this.graceTimers.set(participantId, timer);
   }
 
-  private expireGrace(room: string, participantId: string): Promise<void> {
+  /** The grace period of one disconnection ends: still away (and not away again since, on another node's watch) means gone. */
+  private expireGrace(room: string, participantId: string, stamp: number): Promise<void> {
     this.graceTimers.delete(participantId);
     return this.locks
       .run(room, async () => {
         const p = await this.deps.store.getParticipant(room, participantId);
         const r = await this.deps.store.getRoom(room);
-        if (p && r && p.socketId === null) await this.removeLocked(r, p, 'disconnected', null);
+        if (p && r && p.socketId === null && p.disconnectedAt === stamp) await this.removeLocked(r, p, 'disconnected', null);
       })
       .catch((err: unknown) => this.deps.log.error({ err }, 'ending a reconnection grace period failed'));
   }
@@ -568,14 +622,23 @@ export class SignalingServer {
     this.graceTimers.delete(participantId);
   }
 
-  private scheduleEmpty(room: RoomRecord): void {
+  /** Under the room's lock: the room is empty; its call ends after EMPTY_ROOM_TIMEOUT unless someone comes back. */
+  private async scheduleEmptyLocked(room: RoomRecord): Promise<void> {
+    const stamp = Date.now();
+    await this.deps.store.putRoom({ ...room, emptySince: stamp });
+    this.startEmptyTimer(room, stamp, this.cfg.emptyRoomTimeoutMs);
+  }
+
+  /** The stamp makes the timer specific to this emptiness: a later one (perhaps timed on another node) is not ended early. */
+  private startEmptyTimer(room: RoomRecord, stamp: number, delayMs: number): void {
     this.clearEmptyTimer(room.room);
     const timer = setTimeout(() => {
       this.emptyTimers.delete(room.room);
       void this.locks
         .run(room.room, async () => {
           const { store, calls } = this.deps;
-          if ((await store.countParticipants(room.room)) !== 0 || (await store.getRoom(room.room))?.callId !== room.callId) return;
+          const current = await store.getRoom(room.room);
+          if (current?.callId !== room.callId || current.emptySince !== stamp || (await store.countParticipants(room.room)) !== 0) return;
           // Ended and forgotten under the room's lock: a join meanwhile waits,
           // then opens a new call instead of entering the one being ended.
           await calls.end(room.callId).catch((err: unknown) => {
@@ -584,7 +647,7 @@ export class SignalingServer {
           await this.endRoomLocked(room.room, room.callId);
         })
         .catch((err: unknown) => this.deps.log.error({ err }, 'ending an empty room failed'));
-    }, this.cfg.emptyRoomTimeoutMs);
+    }, delayMs);
     timer.unref();
     this.emptyTimers.set(room.room, timer);
   }
@@ -604,7 +667,8 @@ export class SignalingServer {
     const room = await store.getRoom(roomName);
     if (!room || room.callId !== callId) return;
     // First the recording, while media still flows and everyone can still be told.
-    await this.deps.recorder.stop(roomName, 'call-ended');
+    const media = this.mediaOf(room);
+    await media.stopRecording(roomName, 'call-ended').catch((err: unknown) => this.deps.log.warn({ err, room: roomName }, 'stopping the recording of an ended call failed'));
     const participants = await store.listParticipants(roomName);
     this.io.to(roomKey(roomName)).emit('call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
     this.io.in(roomKey(roomName)).socketsLeave(roomKey(roomName));
@@ -613,7 +677,7 @@ export class SignalingServer {
       this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
     }
     this.clearEmptyTimer(roomName);
-    this.media.close(roomName);
+    if (room.mediaNode) await media.close(roomName).catch((err: unknown) => this.deps.log.warn({ err, room: roomName }, 'closing the media of an ended call failed'));
     await store.deleteRoom(roomName);
     void this.refreshGauges();
   }
@@ -655,7 +719,7 @@ export class SignalingServer {
       target.mutedTracks = next.muted;
       target.lockedTracks = next.locked;
       await store.putParticipant(target);
-      await this.applyMedia(room.room, target);
+      await this.applyMedia(room, target);
       this.io.to(roomKey(room.room)).emit('mute-changed', {
         call_id: room.callId,
         participant_id: target.id,
@@ -679,7 +743,7 @@ export class SignalingServer {
       current.heldTracks = applyHold(current.heldTracks, payload.track, hold, TRACKS);
       held = current.heldTracks;
       await this.deps.store.putParticipant(current);
-      await this.applyMedia(room.room, current);
+      await this.applyMedia(room, current);
       this.io.to(roomKey(room.room)).emit('hold-changed', { call_id: room.callId, participant_id: me.id, held_tracks: current.heldTracks });
     });
     return { held_tracks: held };
@@ -744,18 +808,10 @@ export class SignalingServer {
 
   // ---- SFU media ------------------------------------------------------------------------------
   /** The joined room's media; MODE_MISMATCH in a p2p room. */
-  private async sfuRoom(socket: Sock): Promise<{ room: RoomRecord; me: ParticipantRecord; media: RoomMedia }> {
+  private async sfuRoom(socket: Sock): Promise<{ room: RoomRecord; me: ParticipantRecord; media: MediaService }> {
     const { room, me } = await this.joined(socket);
     if (room.mode !== 'sfu') throw conflict(ErrorCode.MODE_MISMATCH, 'this call is peer-to-peer (mode p2p): use offer/answer/ice-candidate');
-    const media = this.media.get(room.room);
-    if (!media) throw unavailable(ErrorCode.MEDIA_UNAVAILABLE, 'the media server of this room is being replaced; wait for media-reset');
-    return { room, me, media };
-  }
-
-  private async onCreateTransport(socket: Sock, p: CreateTransportPayload): Promise<object> {
-    const { media, me } = await this.sfuRoom(socket);
-    const t = await media.createTransport(me.id, p.direction);
-    return { transport_id: t.id, ice_parameters: t.iceParameters, ice_candidates: t.iceCandidates, dtls_parameters: t.dtlsParameters };
+    return { room, me, media: this.mediaOf(room) };
   }
 
   private async onProduce(socket: Sock, p: ProducePayload): Promise<object> {
@@ -771,48 +827,26 @@ export class SignalingServer {
         this.io.to(roomKey(room.room)).emit('mute-changed', { call_id: room.callId, participant_id: me.id, track, muted: true, locked: false, by: me.id });
       }
       const paused = current.mutedTracks.includes(track) || current.heldTracks.includes(track);
-      const producer = await media.produce(me.id, { transportId: p.transport_id, kind: p.kind, rtpParameters: p.rtp_parameters, source: p.source, paused });
-      this.media.notifier.toRoom(room.room, 'new-producer', { producer_id: producer.id, participant_id: me.id, kind: producer.kind, source: p.source, paused }, me.id);
+      const producer = await media.produce(room.room, me.id, { transportId: p.transport_id, kind: p.kind, rtpParameters: p.rtp_parameters, source: p.source, paused });
+      this.io.to(roomKey(room.room)).except(participantKey(me.id)).emit('new-producer', { producer_id: producer.producer_id, participant_id: me.id, kind: producer.kind, source: p.source, paused });
       // Being recorded: record this track from now on (not awaited: the producer is usable already).
-      void this.deps.recorder.producerAdded(room.room, me.id).catch((err: unknown) => this.deps.log.error({ err }, 'recording a new producer failed'));
-      return { producer_id: producer.id, paused };
+      void media.producerAdded(room.room, me.id).catch((err: unknown) => this.deps.log.error({ err }, 'recording a new producer failed'));
+      return { producer_id: producer.producer_id, paused };
     });
-  }
-
-  private async onConsume(socket: Sock, p: ConsumePayload): Promise<object> {
-    const { media, me } = await this.sfuRoom(socket);
-    const { consumer, producer, producerParticipantId } = await media.consume(me.id, { transportId: p.transport_id, producerId: p.producer_id, rtpCapabilities: p.rtp_capabilities });
-    return {
-      consumer_id: consumer.id,
-      producer_id: producer.id,
-      participant_id: producerParticipantId,
-      kind: consumer.kind,
-      source: (producer.appData as { source: string }).source,
-      rtp_parameters: consumer.rtpParameters,
-      paused: true,
-      producer_paused: producer.paused,
-    };
   }
 
   /** Pausing or resuming a producer is muting or unmuting its track: the same rules, the same state. */
   private async onProducerPause(socket: Sock, p: ProducerIdPayload, pause: boolean): Promise<object> {
     const { room, media } = await this.sfuRoom(socket);
-    const found = media.findProducer(p.producer_id);
+    const found = await media.findProducer(room.room, p.producer_id);
     if (!found) throw notFound(ErrorCode.PRODUCER_NOT_FOUND, `no producer ${p.producer_id} in this room`);
-    const source = (found.producer.appData as { source: keyof typeof SOURCE_TRACK }).source;
-    return this.onMute(socket, { call_id: room.callId, track: SOURCE_TRACK[source], participant_id: found.participantId }, pause);
+    return this.onMute(socket, { call_id: room.callId, track: SOURCE_TRACK[found.source], participant_id: found.participantId }, pause);
   }
 
   /** Makes a participant's producers and consumers match its mute and hold state. */
-  private async applyMedia(roomName: string, p: ParticipantRecord): Promise<void> {
-    const media = this.media.get(roomName);
-    const peer = media?.peers.get(p.id);
-    if (!media || !peer) return;
-    for (const producer of peer.producers.values()) {
-      const track = SOURCE_TRACK[(producer.appData as { source: keyof typeof SOURCE_TRACK }).source];
-      await media.setProducerPaused(producer, p.mutedTracks.includes(track) || p.heldTracks.includes(track));
-    }
-    await media.setReceiving(p.id, (source) => p.heldTracks.includes(SOURCE_TRACK[source]));
+  private async applyMedia(room: RoomRecord, p: ParticipantRecord): Promise<void> {
+    if (room.mode !== 'sfu' || !room.mediaNode) return;
+    await this.mediaOf(room).applyState(room.room, p.id, p.mutedTracks, p.heldTracks);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
@@ -821,13 +855,121 @@ export class SignalingServer {
     return this.writes.flush();
   }
 
-  /** Shutdown: refuse new connections and joins, disconnect everyone, record them as left. */
+  // ---- recording over REST ------------------------------------------------------------------
+  /** Starts a room's recording on its media node (REST; the node serving the request may be another). */
+  async startRecording(roomName: string, callId: string, by: string | null, mode?: RecordingMode): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
+    const room = await this.deps.store.getRoom(roomName);
+    return (room && room.callId === callId ? this.mediaOf(room) : this.deps.topology.media(this.nodeId)).startRecording(roomName, callId, by, mode);
+  }
+
+  async stopRecording(roomName: string, reason: string): Promise<FinishedRecording | null> {
+    const room = await this.deps.store.getRoom(roomName);
+    return (room ? this.mediaOf(room) : this.deps.topology.media(this.nodeId)).stopRecording(roomName, reason);
+  }
+
+  // ---- other nodes -----------------------------------------------------------------------------
+  /**
+   * A node stopped heartbeating (this node claimed the clean-up): its media
+   * rooms move to a live node (media-reset), then its participants are
+   * announced as left. Media first, so that closing their media does not wait
+   * on the dead node.
+   */
+  async reapNode(deadId: string): Promise<{ rooms: number; participants: number }> {
+    const { store } = this.deps;
+    const rooms = await store.roomsWithMediaOn(deadId);
+    for (const room of rooms) await this.moveMedia(room, deadId, 'node-lost').catch((err: unknown) => this.deps.log.error({ err, room }, 'moving media off a dead node failed'));
+    const participants = await store.participantsOnNode(deadId);
+    for (const { room, id } of participants) {
+      await this.locks
+        .run(room, async () => {
+          const [p, r] = await Promise.all([store.getParticipant(room, id), store.getRoom(room)]);
+          if (p && r && p.nodeId === deadId) await this.removeLocked(r, p, 'disconnected', null);
+        })
+        .catch((err: unknown) => this.deps.log.error({ err, room }, 'removing a dead node\'s participant failed'));
+    }
+    await this.resumeEmptyTimers();
+    return { rooms: rooms.length, participants: participants.length };
+  }
+
+  /** Empty rooms whose end was timed by a node that is gone: time them here. */
+  private async resumeEmptyTimers(): Promise<void> {
+    const { store } = this.deps;
+    for (const name of await store.listRooms()) {
+      if (this.emptyTimers.has(name)) continue;
+      const room = await store.getRoom(name);
+      if (room?.emptySince != null) this.startEmptyTimer(room, room.emptySince, Math.max(0, room.emptySince + this.cfg.emptyRoomTimeoutMs - Date.now()));
+    }
+  }
+
+  /**
+   * Moves a room's media off `fromNode` to the least-loaded other node: its
+   * recording stops (finalised when the node is draining; lost with a dead
+   * one), the new routers open, and the room is told to negotiate again.
+   */
+  private async moveMedia(roomName: string, fromNode: string, reason: 'node-lost' | 'node-draining'): Promise<void> {
+    const { store, topology } = this.deps;
+    await this.locks.run(roomName, async () => {
+      const room = await store.getRoom(roomName);
+      if (!room || room.mediaNode !== fromNode) return;
+      if (reason === 'node-draining') await topology.media(fromNode).stopRecording(roomName, 'node-draining').catch(() => null);
+      else if (room.recording) await this.deps.calls.setRecording(room.callId, false).catch(() => undefined);
+      const to = await topology.placeRoom(fromNode);
+      await topology.media(to).open(roomName);
+      await store.putRoom({ ...room, mediaNode: to, recording: reason === 'node-lost' ? false : room.recording });
+      if (fromNode === this.nodeId) await topology.media(fromNode).close(roomName);
+      this.deps.log.info({ room: roomName, from: fromNode, to, reason }, 'room media moved');
+      this.io.to(roomKey(roomName)).emit('media-reset', { call_id: room.callId, reason });
+    });
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+  /**
+   * SIGTERM: no new connections or joins. With another node alive, the calls
+   * move: the media this node carries is re-placed (media-reset), and every
+   * connection here is told (server-draining) and closed, so its client
+   * reconnects through the load balancer and resumes on another node within
+   * the grace period. Alone, the node lets its calls finish. Either way it
+   * waits until nobody is left on it, or the timeout.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + timeoutMs;
+    const { store, topology } = this.deps;
+    if (await topology.peerAvailable()) {
+      this.handingOff = true;
+      for (const room of await store.roomsWithMediaOn(this.nodeId)) {
+        await this.moveMedia(room, this.nodeId, 'node-draining').catch((err: unknown) => this.deps.log.error({ err, room }, 'moving media off this node failed'));
+      }
+      for (const socket of this.io.sockets.sockets.values()) socket.emit('server-draining', { reconnect: true });
+      // The transport closes (not the Socket.IO session): socket.io-client reconnects by itself.
+      setTimeout(() => {
+        for (const socket of this.io.sockets.sockets.values()) socket.conn.close();
+      }, 100).unref();
+    }
+    while (Date.now() < deadline && (await store.participantsOnNode(this.nodeId)).length > 0) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Shutdown: refuse new connections and joins, disconnect everyone, record those still here as left. */
   async close(): Promise<void> {
     this.draining = true;
+    this.handingOff = false;
     // Finalise every recording while media still flows.
     await this.deps.recorder.stopAll();
     for (const t of [...this.graceTimers.values(), ...this.emptyTimers.values(), ...this.authTimers.values()]) clearTimeout(t);
-    this.io.disconnectSockets(true);
+    this.io.local.disconnectSockets(true);
+    await this.locks.idle();
+    const { store } = this.deps;
+    for (const { room, id } of await store.participantsOnNode(this.nodeId).catch(() => [])) {
+      await this.locks
+        .run(room, async () => {
+          const [p, r] = await Promise.all([store.getParticipant(room, id), store.getRoom(room)]);
+          if (p && r && p.nodeId === this.nodeId) await this.removeLocked(r, p, 'disconnected', null);
+        })
+        .catch((err: unknown) => this.deps.log.warn({ err, room }, 'removing a participant at shutdown failed'));
+    }
+    for (const t of this.emptyTimers.values()) clearTimeout(t);
     await new Promise<void>((resolve) => void this.io.close(() => resolve()));
     await this.locks.idle();
     await this.writes.flush();
@@ -835,5 +977,9 @@ export class SignalingServer {
 
   startDraining(): void {
     this.draining = true;
+  }
+
+  get connectionCount(): number {
+    return this.connections;
   }
 }

@@ -270,7 +270,7 @@ describe('recording and server shutdown', () => {
     const proc = spawn(process.execPath, [path.resolve(__dirname, '../../dist/server/main.js')], {
       env: {
         PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, RECORDINGS_DIR: recordings.dir,
-        JWT_PRIVATE_KEY_FILE: path.join(data.dir, 'key.pem'), MEDIASOUP_WORKERS: '1', MEDIASOUP_LISTEN_IP: '127.0.0.1', LOG_LEVEL: 'error', API_KEYS: 'shutdown-test-api-key-0123456789',
+        JWT_PRIVATE_KEY_FILE: path.join(data.dir, 'key.pem'), MEDIASOUP_WORKERS: '1', MEDIASOUP_LISTEN_IP: '127.0.0.1', LOG_LEVEL: 'error', API_KEYS: 'shutdown-test-api-key-0123456789', DRAIN_TIMEOUT_MS: '1000',
         ...media.env,
       },
       stdio: ['ignore', 'inherit', 'inherit'],

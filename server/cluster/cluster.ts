@@ -1,0 +1,152 @@
+import { createAdapter } from '@socket.io/redis-adapter';
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis } from 'ioredis';
+import type { ClusterConfig } from '../config/config';
+import type { MediaService } from '../media/mediaService';
+import type { Topology } from '../signaling/topology';
+import { NodeRegistry, pickNode, type NodeInfo, type NodeLoad } from './nodes';
+import { RedisRoomLocks } from './redisLocks';
+import { RedisRoomStore } from './redisRoomStore';
+import { MediaRpc } from './rpc';
+
+/**
+ * A node of a cluster sharing Redis (REDIS_URL):
+ * - Socket.IO's Redis adapter carries server-to-client events to sockets on any node;
+ * - room state is in Redis (RedisRoomStore), changed under Redis locks (RedisRoomLocks);
+ * - each node heartbeats its id, address and load (NodeRegistry); a new room's
+ *   media goes to the least-loaded node, and media requests for it are
+ *   forwarded there (MediaRpc);
+ * - a node silent for NODE_TTL_MS is cleaned up after by one survivor (onNodeDead).
+ *
+ * Redis connections: one for commands and publishing, one subscriber for the
+ * adapter, one subscriber for media requests.
+ */
+export class Cluster implements Topology {
+  readonly store: RedisRoomStore;
+  readonly locks: RedisRoomLocks;
+  readonly registry: NodeRegistry;
+  readonly adapter: ReturnType<typeof createAdapter>;
+  readonly nodeId: string;
+  private rpc: MediaRpc | undefined;
+  private live: NodeInfo[] = [];
+  /** Rooms this node placed since the last heartbeat, per node: the load figures lag behind. */
+  private readonly pending = new Map<string, number>();
+  private readonly reaped = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+  private draining = false;
+  private readonly startedAt = Date.now();
+
+  private constructor(
+    private readonly cfg: ClusterConfig,
+    private readonly redis: Redis,
+    private readonly adapterSub: Redis,
+    private readonly rpcSub: Redis,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.nodeId = cfg.nodeId;
+    this.store = new RedisRoomStore(redis, cfg.redisKeyPrefix);
+    this.locks = new RedisRoomLocks(redis, cfg.redisKeyPrefix);
+    this.registry = new NodeRegistry(redis, cfg.redisKeyPrefix, cfg.nodeTtlMs);
+    this.adapter = createAdapter(redis, adapterSub, { key: `${cfg.redisKeyPrefix}socket.io` });
+  }
+
+  /** Connects to Redis (failing clearly when it does not answer). */
+  static async connect(cfg: ClusterConfig, log: FastifyBaseLogger): Promise<Cluster> {
+    const url = cfg.redisUrl!;
+    const open = async (name: string): Promise<Redis> => {
+      const r = new Redis(url, { lazyConnect: true, connectionName: `switchboard:${cfg.nodeId}:${name}`, maxRetriesPerRequest: 3 });
+      r.on('error', (err: Error) => log.warn({ err: err.message, connection: name }, 'redis connection error'));
+      try {
+        await r.connect();
+      } catch (err) {
+        r.disconnect();
+        throw new Error(`REDIS_URL: cannot connect to Redis (${(err as Error).message})`);
+      }
+      return r;
+    };
+    const redis = await open('cmd');
+    const [adapterSub, rpcSub] = await Promise.all([open('adapter'), open('rpc')]);
+    return new Cluster(cfg, redis, adapterSub, rpcSub, log);
+  }
+
+  /**
+   * Starts serving media requests for other nodes and heartbeating. `load`
+   * reports this node's load; `onNodeDead` cleans up after a dead node (it
+   * runs on the one node that claims it), and first after this node's own
+   * previous life when it restarts with the same NODE_ID.
+   */
+  async start(local: MediaService, load: () => NodeLoad, onNodeDead: (id: string) => Promise<unknown>): Promise<void> {
+    this.rpc = new MediaRpc(this.redis, this.rpcSub, this.cfg.redisKeyPrefix, this.nodeId, local, this.cfg.rpcTimeoutMs, this.log);
+    await this.rpc.start();
+    const beat = async (): Promise<void> => {
+      const info: NodeInfo = { id: this.nodeId, address: this.cfg.nodeAddress, startedAt: this.startedAt, draining: this.draining, load: load() };
+      await this.registry.heartbeat(info);
+      const { live, dead } = await this.registry.scan();
+      this.live = live;
+      this.pending.clear();
+      for (const id of dead) {
+        if (this.reaped.has(id) || !(await this.registry.claim(id, this.nodeId, 60_000))) continue;
+        this.reaped.add(id);
+        this.rpc?.forget(id);
+        const started = Date.now();
+        try {
+          const r = await onNodeDead(id);
+          await this.registry.remove(id);
+          this.log.warn({ node: id, ...(r as object), ms: Date.now() - started }, 'cleaned up after a dead node');
+        } catch (err) {
+          this.log.error({ err, node: id }, 'cleaning up after a dead node failed');
+        } finally {
+          this.reaped.delete(id);
+        }
+      }
+    };
+    // Leftovers of this node's previous life (same NODE_ID, crashed) go first.
+    await beat();
+    await onNodeDead(this.nodeId).catch((err: unknown) => this.log.error({ err }, 'cleaning up after this node\'s previous run failed'));
+    this.timer = setInterval(() => {
+      this.ticking = this.ticking.then(beat).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
+    }, this.cfg.heartbeatMs);
+  }
+
+  media(nodeId: string): MediaService {
+    if (!this.rpc) throw new Error('cluster not started');
+    return this.rpc.at(nodeId);
+  }
+
+  async placeRoom(exclude?: string): Promise<string> {
+    if (this.live.length === 0) this.live = (await this.registry.scan()).live;
+    const candidates = this.live.filter((n) => n.id !== exclude && !(n.id === this.nodeId && this.draining));
+    const chosen = pickNode(candidates, this.pending)?.id ?? (exclude === this.nodeId ? undefined : this.nodeId);
+    if (!chosen) throw new Error('no node can take this room');
+    this.pending.set(chosen, (this.pending.get(chosen) ?? 0) + 1);
+    return chosen;
+  }
+
+  async peerAvailable(): Promise<boolean> {
+    const { live } = await this.registry.scan();
+    this.live = live;
+    return live.some((n) => n.id !== this.nodeId && !n.draining && n.load.workers > 0);
+  }
+
+  /** SIGTERM: the next heartbeat says so; no room is placed here any more. */
+  async startDraining(load: NodeLoad): Promise<void> {
+    this.draining = true;
+    await this.registry
+      .heartbeat({ id: this.nodeId, address: this.cfg.nodeAddress, startedAt: this.startedAt, draining: true, load })
+      .catch((err: unknown) => this.log.warn({ err }, 'announcing the drain failed'));
+  }
+
+  /** Stops heartbeating (the survivors clean up after this node once its TTL passes) and closes Redis. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.ticking;
+    this.rpc?.close();
+    await Promise.all([this.redis, this.adapterSub, this.rpcSub].map((r) => r.quit().catch(() => r.disconnect())));
+  }
+
+  /** Figures for the benchmark and /metrics. */
+  get rpcCounts(): { sent: number; served: number } {
+    return { sent: this.rpc?.sent ?? 0, served: this.rpc?.served ?? 0 };
+  }
+}

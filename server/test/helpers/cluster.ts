@@ -1,0 +1,151 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { createPostgresDatabase, mediaPorts, tempDir } from './env';
+
+/**
+ * Several real server processes (dist/server/main.js) sharing the machine's
+ * Redis (a key prefix of their own) and one PostgreSQL database, each with its
+ * own HTTP port, media ports and NODE_ID: a cluster on one machine.
+ */
+const MAIN = path.resolve(__dirname, '..', '..', '..', 'dist', 'server', 'main.js');
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const CLUSTER_API_KEY = 'cluster-test-api-key-0123456789';
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface Node {
+  id: string;
+  port: number;
+  url: string;
+  child: ChildProcess;
+  out(): string;
+  exited: Promise<number | null>;
+  /** ms timestamp of exit (for drain timing). */
+  exitedAt(): number | null;
+}
+
+export interface TestCluster {
+  nodes: Node[];
+  prefix: string;
+  redis: Redis;
+  databaseUrl: string;
+  token(body: { user_id: string; room?: string; role?: string; display_name?: string }, via?: Node): Promise<string>;
+  /** The stored record of a room (mediaNode, …). */
+  room(name: string): Promise<{ callId: string; mediaNode: string | null } | null>;
+  close(): Promise<void>;
+}
+
+export async function startCluster(count: number, env: Record<string, string> = {}): Promise<TestCluster> {
+  const db = await createPostgresDatabase();
+  const prefix = `sbtest-${randomUUID().slice(0, 8)}:`;
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const redis = new Redis(REDIS_URL);
+  const dirs: Array<{ remove(): void }> = [];
+  const releases: Array<() => Promise<void>> = [];
+  const nodes: Node[] = [];
+  for (let i = 0; i < count; i++) {
+    const ports = await mediaPorts();
+    releases.push(ports.release);
+    const port = await freePort();
+    const data = tempDir();
+    dirs.push(data);
+    const id = `node-${i}`;
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: data.dir,
+        RECORDINGS_DIR: path.join(data.dir, 'recordings'),
+        DATABASE_URL: db.url,
+        REDIS_URL,
+        REDIS_KEY_PREFIX: prefix,
+        NODE_ID: id,
+        NODE_ADDRESS: `127.0.0.1:${port}`,
+        JWT_PRIVATE_KEY: pem,
+        API_KEYS: CLUSTER_API_KEY,
+        MEDIASOUP_WORKERS: '1',
+        MEDIASOUP_LISTEN_IP: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        ...ports.env,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let exitedAt: number | null = null;
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on('exit', (code) => {
+        exitedAt = Date.now();
+        resolve(code);
+      }),
+    );
+    nodes.push({ id, port, url: `http://127.0.0.1:${port}`, child, out: () => out, exited, exitedAt: () => exitedAt });
+  }
+  await Promise.all(nodes.map((n) => waitReady(n)));
+
+  const token: TestCluster['token'] = async (body, via = nodes.find((n) => n.child.exitCode === null && n.child.signalCode === null)!) => {
+    const res = await fetch(`${via.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': CLUSTER_API_KEY },
+      body: JSON.stringify(body),
+    });
+    if (res.status !== 201) throw new Error(`token: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { token: string }).token;
+  };
+  return {
+    nodes,
+    prefix,
+    redis,
+    databaseUrl: db.url,
+    token,
+    room: async (name) => {
+      const raw = await redis.get(`${prefix}room:${name.replace(/%/g, '%25').replace(/:/g, '%3A')}`);
+      return raw ? (JSON.parse(raw) as { callId: string; mediaNode: string | null }) : null;
+    },
+    close: async () => {
+      for (const n of nodes) n.child.kill('SIGKILL');
+      await Promise.all(nodes.map((n) => n.exited));
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+      redis.disconnect();
+      await db.drop();
+      for (const r of releases) await r();
+      for (const d of dirs) d.remove();
+    },
+  };
+}
+
+export async function waitReady(n: Node, ms = 30_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (n.child.exitCode !== null) throw new Error(`${n.id} exited: ${n.out()}`);
+    try {
+      if ((await fetch(`${n.url}/ready`)).status === 200) return;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > until) throw new Error(`${n.id} not ready in ${ms} ms: ${n.out()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
