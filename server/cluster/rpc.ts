@@ -85,8 +85,21 @@ export class MediaRpc {
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });
+    // The timer may fire while publish is still pending (a Redis stall), or after
+    // it failed: neither may leave a rejection unhandled (that ends the process).
+    result.catch(() => undefined);
     this.sent++;
-    const receivers = await this.pub.publish(`${this.prefix}rpc:${nodeId}`, JSON.stringify(req));
+    let receivers: number;
+    try {
+      receivers = await this.pub.publish(`${this.prefix}rpc:${nodeId}`, JSON.stringify(req));
+    } catch (err) {
+      const p = this.pending.get(id);
+      if (p) {
+        clearTimeout(p.timer);
+        this.pending.delete(id);
+      }
+      throw err;
+    }
     if (receivers === 0) {
       const p = this.pending.get(id);
       if (p) {
