@@ -117,6 +117,7 @@ export class SignalingServer {
   }
   /** Draining with another node to take over: dropped sessions keep their place (they resume elsewhere). */
   private handingOff = false;
+  private closing = false;
   /** Rooms being opened right now (counted against MAX_ROOMS). */
   private opening = 0;
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
@@ -551,7 +552,9 @@ export class SignalingServer {
     this.cancelGrace(p.id);
     // The room as stored now (the caller's copy may predate a media move).
     room = (await store.getRoom(room.room)) ?? room;
-    if (room.mediaNode) {
+    // Shutting down, another node's media is left to that node: its transports close by
+    // themselves when the client goes (DTLS), and that node may be shutting down too.
+    if (room.mediaNode && !(this.closing && room.mediaNode !== this.nodeId)) {
       // Its recording is finalised while its media still flows, then its media closes.
       const media = this.mediaOf(room);
       const warn = (err: unknown) => this.deps.log.warn({ err, room: room.room }, 'closing a leaving participant\'s media failed');
@@ -954,6 +957,7 @@ export class SignalingServer {
   /** Shutdown: refuse new connections and joins, disconnect everyone, record those still here as left. */
   async close(): Promise<void> {
     this.draining = true;
+    this.closing = true;
     this.handingOff = false;
     // Finalise every recording while media still flows.
     await this.deps.recorder.stopAll();
