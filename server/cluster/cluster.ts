@@ -2,6 +2,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import type { ClusterConfig } from '../config/config';
+import { ErrorCode, unavailable } from '../errors';
 import type { MediaService } from '../media/mediaService';
 import type { Topology } from '../signaling/topology';
 import { NodeRegistry, pickNode, type NodeInfo, type NodeLoad } from './nodes';
@@ -114,11 +115,12 @@ export class Cluster implements Topology {
     return this.rpc.at(nodeId);
   }
 
-  async placeRoom(exclude?: string): Promise<string> {
-    if (this.live.length === 0) this.live = (await this.registry.scan()).live;
-    const candidates = this.live.filter((n) => n.id !== exclude && !(n.id === this.nodeId && this.draining));
-    const chosen = pickNode(candidates, this.pending)?.id ?? (exclude === this.nodeId ? undefined : this.nodeId);
-    if (!chosen) throw new Error('no node can take this room');
+  async placeRoom(exclude: string[] = []): Promise<string> {
+    // A retry after a failed placement reads the registry afresh (the cached list is up to a heartbeat old).
+    if (this.live.length === 0 || exclude.length > 0) this.live = (await this.registry.scan()).live;
+    const candidates = this.live.filter((n) => !exclude.includes(n.id) && !(n.id === this.nodeId && this.draining));
+    const chosen = pickNode(candidates, this.pending)?.id ?? (exclude.includes(this.nodeId) || this.draining ? undefined : this.nodeId);
+    if (!chosen) throw unavailable(ErrorCode.MEDIA_UNAVAILABLE, 'no media node can take this room now; try again');
     this.pending.set(chosen, (this.pending.get(chosen) ?? 0) + 1);
     return chosen;
   }

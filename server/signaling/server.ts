@@ -423,10 +423,7 @@ export class SignalingServer {
         if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, 'this room has no call in progress, and this token may not start one');
         // The room's media goes to the least-loaded node, which may not be this one.
         let mediaNode: string | null = null;
-        if (call.mode === 'sfu') {
-          mediaNode = await this.deps.topology.placeRoom();
-          await this.deps.topology.media(mediaNode).open(payload.room);
-        }
+        if (call.mode === 'sfu') mediaNode = await this.openMedia(payload.room, []);
         room = { room: payload.room, callId: call.id, status: 'active', recording: call.recording, mode: call.mode, createdAt: Date.now(), removedUsers: [], mediaNode, emptySince: null };
         await store.putRoom(room);
       } finally {
@@ -503,6 +500,22 @@ export class SignalingServer {
     socket.emit('joined', { participant_id: me.id, room_state });
     void this.refreshGauges();
     return { participant_id: me.id, room_state, resumed };
+  }
+
+  /** Places a room's media and opens it there; a node that turns out gone (its registry entry lagging) is skipped. */
+  private async openMedia(room: string, exclude: string[]): Promise<string> {
+    const tried = [...exclude];
+    for (let attempt = 0; ; attempt++) {
+      const node = await this.deps.topology.placeRoom(tried);
+      try {
+        await this.deps.topology.media(node).open(room);
+        return node;
+      } catch (err) {
+        if (attempt >= 2 || !(err instanceof AppError && err.code === ErrorCode.MEDIA_UNAVAILABLE)) throw err;
+        this.deps.log.warn({ room, node }, 'media node unavailable; placing the room elsewhere');
+        tried.push(node);
+      }
+    }
   }
 
   /** The configured ICE servers, plus TURN with per-user time-limited credentials when TURN is set up. */
@@ -916,8 +929,7 @@ export class SignalingServer {
       if (!room || room.mediaNode !== fromNode) return;
       if (reason === 'node-draining') await topology.media(fromNode).stopRecording(roomName, 'node-draining').catch(() => null);
       else if (room.recording) await this.deps.calls.setRecording(room.callId, false).catch(() => undefined);
-      const to = await topology.placeRoom(fromNode);
-      await topology.media(to).open(roomName);
+      const to = await this.openMedia(roomName, [fromNode]);
       await store.putRoom({ ...room, mediaNode: to, recording: reason === 'node-lost' ? false : room.recording });
       if (fromNode === this.nodeId) await topology.media(fromNode).close(roomName);
       this.deps.log.info({ room: roomName, from: fromNode, to, reason }, 'room media moved');

@@ -11,8 +11,8 @@ export interface Topology {
   readonly locks: RoomLocks;
   /** The media service of a node: this process's, or one forwarding to it. */
   media(nodeId: string): MediaService;
-  /** The node that carries a new room's media (the least loaded; never `exclude`). */
-  placeRoom(exclude?: string): Promise<string>;
+  /** The node that carries a new room's media (the least loaded; never one of `exclude`). */
+  placeRoom(exclude?: string[]): Promise<string>;
   /** Whether another live node can take over this node's calls (drain). */
   peerAvailable(): Promise<boolean>;
 }
