@@ -281,7 +281,6 @@ export interface ServerToClientEvents {
   'transport-state': (e: { transport_id: string; state: string }) => void;
   'recording-started': (e: { recording_id: string; call_id: string; mode: 'participant' | 'composite'; started_at: string; by: string | null }) => void;
   'recording-finished': (e: RecordingFinished) => void;
-  /** The media server behind the room was replaced (a worker died): close all transports and negotiate again. */
   /** The room's media was re-created (reason worker-died, node-lost, node-draining): negotiate transports again. */
   'media-reset': (e: { call_id: string; reason: string }) => void;
   /** This node is shutting down: the connection closes next; connect again (through the load balancer) and rejoin with the same token to resume. */

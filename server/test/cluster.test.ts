@@ -209,7 +209,9 @@ describe('three nodes sharing Redis and PostgreSQL', () => {
     expect(await draining.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(draining.out()).toContain('"msg":"drained"');
-    await watcher.none('peer-left', 300);
+    await watcher.none('peer-left', 300).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- draining node's log ---\n${draining.out().slice(-6000)}\n--- staying node's log ---\n${staying.out().slice(-4000)}`);
+    });
     // The media works on its new node.
     expect((await D2.ok('create-transport', { direction: 'recv' })).transport_id).toEqual(expect.any(String));
   });
