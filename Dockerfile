@@ -13,7 +13,8 @@ COPY package.json package-lock.json tsconfig.json tsconfig.build.json prisma.con
 COPY prisma ./prisma
 COPY scripts ./scripts
 COPY server ./server
-RUN bash scripts/setup.sh \
+COPY client ./client
+RUN SWITCHBOARD_NO_BROWSER=1 bash scripts/setup.sh \
  && npm prune --omit=dev --no-audit --no-fund \
  && rm -rf server/generated node_modules/.cache
 

@@ -9,8 +9,9 @@
 #      download where it works, else an offline build cached by its inputs.
 #   5. The Prisma client (prisma generate), when the schema changed.
 #   6. The TypeScript build (dist/).
-# Environment: SWITCHBOARD_SKIP_APT=1 skips step 1; SWITCHBOARD_CACHE_DIR moves the
-# build cache (default ~/.cache/switchboard).
+# Environment: SWITCHBOARD_SKIP_APT=1 skips step 1; SWITCHBOARD_NO_BROWSER=1 leaves out
+# Chromium (only the browser test uses it; the Docker build sets it);
+# SWITCHBOARD_CACHE_DIR moves the build cache (default ~/.cache/switchboard).
 set -euo pipefail
 ORIGINAL_PATH="$PATH"
 
@@ -23,6 +24,8 @@ t0=$(date +%s)
 # Debian packages: ffmpeg for recording; the rest builds the mediasoup worker offline.
 APT_PKGS=(ffmpeg pkg-config ninja-build meson g++ make python3 libssl-dev libuv1-dev libsrtp2-dev
   libusrsctp-dev libabsl-dev libflatbuffers-dev flatbuffers-compiler ca-certificates)
+# Debian's Chromium: the web client's browser test drives it (playwright-core).
+[ "${SWITCHBOARD_NO_BROWSER:-0}" = 1 ] || APT_PKGS+=(chromium)
 NODE_MIN_MAJOR=22
 NODE_INSTALL=node@24
 

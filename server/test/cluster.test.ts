@@ -114,6 +114,9 @@ describe('three nodes sharing Redis and PostgreSQL', () => {
     expect(['node-0', 'node-1', 'node-2']).toContain(media);
     const s = await sub.waitFor((st) => frames(st, p.participant_id) > 30, 20_000);
     expect(frames(s, p.participant_id)).toBeGreaterThan(30);
+    // Leave (rather than drop, which would hold their places for the grace period and delay a later drain).
+    await sub.ok('leave', {});
+    await pub.ok('leave', {});
     await pub.stop();
     await sub.stop();
   });
@@ -207,7 +210,7 @@ describe('three nodes sharing Redis and PostgreSQL', () => {
     // With nobody left on it, the draining node exits cleanly, well before DRAIN_TIMEOUT_MS.
     const started = Date.now();
     expect(await draining.exited).toBe(0);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    if (Date.now() - started >= 10_000) throw new Error(`the drain took ${Date.now() - started} ms:\n${draining.out().slice(-6000)}`);
     expect(draining.out()).toContain('"msg":"drained"');
     await watcher.none('peer-left', 300).catch((err: Error) => {
       throw new Error(`${err.message}\n--- draining node's log ---\n${draining.out().slice(-6000)}\n--- staying node's log ---\n${staying.out().slice(-4000)}`);
