@@ -31,6 +31,7 @@ import { LocalMediaService } from './media/mediaService';
 import { InMemoryRoomStore } from './signaling/roomStore';
 import { SingleNode } from './signaling/topology';
 import { SignalingServer } from './signaling/server';
+import { webRoutes } from './web/routes';
 
 /**
  * Builds the HTTP application from already-opened resources. main.ts opens and
@@ -172,6 +173,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(callRoutes, { calls });
   await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir });
   await app.register(recordingControlRoutes, { calls, recorder: signaling });
+  await app.register(webRoutes, { pages: config.web.enabled, devTokens: config.web.devTokens, maxTtlSeconds: config.jwt.maxTtlSeconds });
   app.get('/metrics', { config: { rateLimit: false }, logLevel: 'warn', schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
     void reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -80,7 +80,7 @@ export interface SwitchboardEvents {
   joined: { state: RoomState; resumed: boolean };
   'participant-joined': ParticipantState;
   'participant-left': { participant: ParticipantState | undefined; participantId: string; reason: string };
-  /** Mute, hold, role or connection changes of a participant (its new state). */
+  /** Mute, hold or role changes of a participant (its new state). */
   'participant-updated': ParticipantState;
   track: RemoteTrack;
   'track-ended': { participantId: string; source: MediaSource; producerId: string };
@@ -126,6 +126,8 @@ export class SwitchboardClient {
   private readonly producers = new Map<MediaSource, Producer>();
   /** What was published (to publish again after a media reset). */
   private readonly published = new Map<MediaSource, MediaStreamTrack>();
+  /** Tracks the SDK opened itself (camera, microphone, screen): it stops them when the call is over for this client. */
+  private readonly owned = new Set<MediaStreamTrack>();
   private readonly consumers = new Map<string, Consumer>();
   private joinOptions: { displayName?: string; capabilities?: Record<string, unknown> } = {};
   private iceServers: IceServer[] = [];
@@ -237,7 +239,15 @@ export class SwitchboardClient {
     for (const p of state.participants) this.participants.set(p.participant_id, p);
     this.emit('joined', { state, resumed });
     if (state.mode !== 'sfu') return;
-    if (resumed && this.device) return; // media kept flowing through the reconnect
+    if (resumed && this.device) {
+      // Media kept flowing through the reconnect; catch up with what was published or closed meanwhile.
+      const live = new Set(state.producers.map((p) => p.producer_id));
+      for (const producerId of [...this.remoteTracks.keys()]) if (!live.has(producerId)) this.dropConsumer(producerId);
+      void this.enqueueMedia(async () => {
+        for (const p of state.producers) if (p.participant_id !== participantId) await this.consume(p);
+      }, true);
+      return;
+    }
     if (rejoinedAsNew) this.resetMedia();
     await this.enqueueMedia(async () => {
       await this.ensureDevice();
@@ -250,7 +260,7 @@ export class SwitchboardClient {
     if (!this.callId) return;
     const callId = this.callId;
     this.resetMedia();
-    this.published.clear();
+    this.releaseTracks();
     this.callId = null;
     this.room = null;
     this.participantId = null;
@@ -263,15 +273,26 @@ export class SwitchboardClient {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.resetMedia();
+    this.releaseTracks();
     this.socket.disconnect();
     this.emit('connection', { state: 'closed' });
   }
 
   // ---- media -----------------------------------------------------------------------------
-  private enqueueMedia<T>(fn: () => Promise<T>): Promise<T> {
+  /** Media work runs one at a time; `report`: nobody awaits it, so a failure becomes an 'error' event. */
+  private enqueueMedia<T>(fn: () => Promise<T>, report = false): Promise<T> {
     const next = this.mediaQueue.then(fn, fn);
-    this.mediaQueue = next.catch((err: unknown) => this.emit('error', asError(err)));
+    this.mediaQueue = next.catch((err: unknown) => {
+      if (report) this.emit('error', asError(err));
+    });
     return next;
+  }
+
+  /** The call is over for this client: stop the tracks the SDK opened, forget what was published. */
+  private releaseTracks(): void {
+    for (const t of this.owned) t.stop();
+    this.owned.clear();
+    this.published.clear();
   }
 
   private async ensureDevice(): Promise<Device> {
@@ -356,6 +377,7 @@ export class SwitchboardClient {
   async publishCamera(constraints: MediaTrackConstraints | boolean = true): Promise<MediaStreamTrack> {
     const stream = await userMedia({ video: constraints });
     const track = stream.getVideoTracks()[0]!;
+    this.owned.add(track);
     await this.publishTrack(track, 'camera');
     return track;
   }
@@ -364,6 +386,7 @@ export class SwitchboardClient {
   async publishMicrophone(constraints: MediaTrackConstraints | boolean = true): Promise<MediaStreamTrack> {
     const stream = await userMedia({ audio: constraints });
     const track = stream.getAudioTracks()[0]!;
+    this.owned.add(track);
     await this.publishTrack(track, 'mic');
     return track;
   }
@@ -371,8 +394,14 @@ export class SwitchboardClient {
   /** Shares the screen (getDisplayMedia). */
   async publishScreen(): Promise<MediaStreamTrack> {
     if (typeof navigator === 'undefined' || !navigator.mediaDevices?.getDisplayMedia) throw new SwitchboardError('MEDIA_DEVICE_UNAVAILABLE', 'screen sharing is not available here');
-    const stream = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    let stream: MediaStream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    } catch (err) {
+      throw mediaError(err);
+    }
     const track = stream.getVideoTracks()[0]!;
+    this.owned.add(track);
     await this.publishTrack(track, 'screen');
     return track;
   }
@@ -384,6 +413,7 @@ export class SwitchboardClient {
     const producer = this.producers.get(source);
     this.producers.delete(source);
     track?.stop();
+    if (track) this.owned.delete(track);
     if (producer && !producer.closed) {
       producer.close();
       await this.request('close-producer', { producer_id: producer.id }).catch(() => undefined);
@@ -399,7 +429,10 @@ export class SwitchboardClient {
     if ([...this.consumers.values()].some((c) => c.producerId === p.producer_id)) return;
     const device = await this.ensureDevice();
     const t = await this.transport('recv');
-    const res = (await this.request('consume', { transport_id: t.id, producer_id: p.producer_id, rtp_capabilities: device.rtpCapabilities as never })) as Ok<{
+    const res = (await this.request('consume', { transport_id: t.id, producer_id: p.producer_id, rtp_capabilities: device.rtpCapabilities as never }).catch((err: unknown) => {
+      if (err instanceof SwitchboardError && err.code === 'PRODUCER_NOT_FOUND') return null; // closed meanwhile
+      throw err;
+    })) as Ok<{
       consumer_id: string;
       producer_id: string;
       participant_id: string;
@@ -407,8 +440,17 @@ export class SwitchboardClient {
       source: MediaSource;
       rtp_parameters: never;
       producer_paused: boolean;
-    }>;
+    }> | null;
+    if (!res) return;
     const consumer = await t.consume({ id: res.consumer_id, producerId: res.producer_id, kind: res.kind, rtpParameters: res.rtp_parameters });
+    try {
+      await this.request('resume-consumer', { consumer_id: consumer.id });
+    } catch (err) {
+      consumer.close();
+      // Its producer went away meanwhile (the sender left or stopped): nothing to receive, not an error.
+      if (err instanceof SwitchboardError && ['CONSUMER_NOT_FOUND', 'PRODUCER_NOT_FOUND', 'MEDIA_REQUEST_FAILED'].includes(err.code)) return;
+      throw err;
+    }
     this.consumers.set(consumer.id, consumer);
     const remote: RemoteTrack = {
       participantId: res.participant_id,
@@ -419,7 +461,6 @@ export class SwitchboardClient {
       paused: res.producer_paused,
     };
     this.remoteTracks.set(res.producer_id, remote);
-    await this.request('resume-consumer', { consumer_id: consumer.id });
     this.emit('track', remote);
   }
 
@@ -571,6 +612,7 @@ export class SwitchboardClient {
     s.on('dtmf', (e) => this.emit('dtmf', { from: e.from, tones: e.tones }));
     s.on('removed', (e) => {
       this.resetMedia();
+      this.releaseTracks();
       this.room = null;
       this.callId = null;
       this.participantId = null;
@@ -582,12 +624,13 @@ export class SwitchboardClient {
       this.emit('call-state', { status: e.status, recording: e.recording });
       if (e.status === 'ended') {
         this.resetMedia();
+        this.releaseTracks();
         this.room = null;
         this.callId = null;
         this.participantId = null;
       }
     });
-    s.on('new-producer', (p) => void this.enqueueMedia(() => this.consume(p)));
+    s.on('new-producer', (p) => void this.enqueueMedia(() => this.consume(p), true));
     s.on('producer-closed', (e) => this.dropConsumer(e.producer_id));
     s.on('consumer-closed', (e) => this.dropConsumer(e.producer_id));
     const paused = (producerId: string, value: boolean) => {
@@ -615,8 +658,9 @@ export class SwitchboardClient {
       void this.enqueueMedia(async () => {
         await this.ensureDevice();
         for (const [source, track] of this.published) await this.produce(source, track);
-      });
+      }, true);
     });
+    s.on('server-draining', () => this.emit('connection', { state: 'reconnecting', reason: 'server-draining' }));
     s.on('offer', (e) => this.emit('offer', { from: e.from, sdp: e.sdp }));
     s.on('answer', (e) => this.emit('answer', { from: e.from, sdp: e.sdp }));
     s.on('ice-candidate', (e) => this.emit('ice-candidate', { from: e.from, candidate: e.candidate, sdpMid: e.sdpMid, sdpMLineIndex: e.sdpMLineIndex }));
@@ -638,12 +682,17 @@ async function userMedia(constraints: MediaStreamConstraints): Promise<MediaStre
   try {
     return await navigator.mediaDevices.getUserMedia(constraints);
   } catch (err) {
-    const name = (err as { name?: string }).name;
-    if (name === 'NotAllowedError' || name === 'SecurityError') throw new SwitchboardError('MEDIA_PERMISSION_DENIED', 'access to the camera or microphone was denied');
-    if (name === 'NotFoundError' || name === 'OverconstrainedError') throw new SwitchboardError('MEDIA_DEVICE_NOT_FOUND', 'no camera or microphone was found');
-    if (name === 'NotReadableError') throw new SwitchboardError('MEDIA_DEVICE_BUSY', 'the camera or microphone is in use by another application');
-    throw new SwitchboardError('MEDIA_DEVICE_UNAVAILABLE', (err as Error).message);
+    throw mediaError(err);
   }
+}
+
+/** A browser's media error (getUserMedia, getDisplayMedia) as a SwitchboardError with a stable code. */
+function mediaError(err: unknown): SwitchboardError {
+  const name = (err as { name?: string }).name;
+  if (name === 'NotAllowedError' || name === 'SecurityError') return new SwitchboardError('MEDIA_PERMISSION_DENIED', 'access to the camera, microphone or screen was denied');
+  if (name === 'NotFoundError' || name === 'OverconstrainedError') return new SwitchboardError('MEDIA_DEVICE_NOT_FOUND', 'no camera or microphone was found');
+  if (name === 'NotReadableError') return new SwitchboardError('MEDIA_DEVICE_BUSY', 'the camera or microphone is in use by another application');
+  return new SwitchboardError('MEDIA_DEVICE_UNAVAILABLE', (err as Error)?.message ?? String(err));
 }
 
 /** The `exp` of a JWT (seconds), without verifying it; null when unreadable. */

@@ -66,6 +66,15 @@ export interface Config {
   };
   signaling: SignalingConfig;
   cluster: ClusterConfig;
+  web: WebConfig;
+}
+
+/** The web client served by this server (dist/web, built by npm run build). */
+export interface WebConfig {
+  /** WEB_CLIENT: serve the call page (/) and the recordings admin page (/admin). */
+  enabled: boolean;
+  /** DEV_TOKENS: POST /dev/token mints a token for anyone, so the call page works without a backend. Never in production. */
+  devTokens: boolean;
 }
 
 /** Scale-out: with REDIS_URL set, nodes share room state in Redis and forward media requests to a room's media node. */
@@ -288,6 +297,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (turnUrls.length > 0 && !turnSecret) r.fail('TURN_SECRET', 'is required when TURN_URLS is set (the static-auth-secret of coturn)');
 
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
+  const devTokens = r.bool('DEV_TOKENS', nodeEnv !== 'production');
+  if (devTokens && nodeEnv === 'production') {
+    r.fail('DEV_TOKENS', 'must not be true in production: anyone could mint tokens through POST /dev/token (your backend issues them with POST /auth/token)');
+  }
   const config: Omit<Config, 'cluster'> & { cluster?: ClusterConfig } = {
     env: nodeEnv,
     port: r.int('PORT', 8080, 0, 65535),
@@ -346,6 +359,10 @@ export function loadConfig(env: Env = process.env): Config {
       emptyRoomTimeoutMs: r.int('EMPTY_ROOM_TIMEOUT_SECONDS', 20, 0, 86_400) * 1000,
       autoCreateRooms: r.oneOf('AUTO_CREATE_ROOMS', 'any', ['any', 'host', 'none'] as const),
       iceServers: r.iceServers('ICE_SERVERS'),
+    },
+    web: {
+      enabled: r.bool('WEB_CLIENT', true),
+      devTokens,
     },
   };
   if (config.recording.maxPort - config.recording.minPort < 3) {

@@ -130,4 +130,21 @@ describe('configuration', () => {
       tmp.remove();
     }
   });
+
+  it('serves the web client; dev tokens outside production only', () => {
+    expect(loadConfig({}).web).toEqual({ enabled: true, devTokens: true });
+    expect(loadConfig({ WEB_CLIENT: 'false', DEV_TOKENS: 'false' }).web).toEqual({ enabled: false, devTokens: false });
+    expect(problemsOf({ NODE_ENV: 'production', DEV_TOKENS: 'true' })).toContainEqual(expect.stringMatching(/^DEV_TOKENS: .*anyone could mint tokens/));
+  });
+
+  it('reads the cluster settings and bounds the node TTL', () => {
+    const c = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', NODE_ID: 'node-a', NODE_HEARTBEAT_MS: '1000', NODE_TTL_MS: '5000' }).cluster;
+    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', nodeId: 'node-a', heartbeatMs: 1000, nodeTtlMs: 5000, redisKeyPrefix: 'sb:', drainTimeoutMs: 30000, rpcTimeoutMs: 10000 });
+    expect(loadConfig({}).cluster.redisUrl).toBeUndefined();
+    expect(loadConfig({}).cluster.nodeId).toMatch(/^[A-Za-z0-9._-]+-[0-9a-f]{6}$/);
+    expect(problemsOf({ REDIS_URL: 'http://x' })[0]).toMatch(/^REDIS_URL: /);
+    expect(problemsOf({ NODE_ID: 'has space' })[0]).toMatch(/^NODE_ID: /);
+    expect(problemsOf({ NODE_TTL_MS: '20000' })[0]).toMatch(/^NODE_TTL_MS: /);
+    expect(problemsOf({ NODE_HEARTBEAT_MS: '4000', NODE_TTL_MS: '6000' })[0]).toMatch(/^NODE_TTL_MS: .*twice/);
+  });
 });
