@@ -10,6 +10,8 @@ import type { SigningKeys } from './auth/keys';
 import { authPlugin } from './auth/plugin';
 import { authRoutes } from './auth/routes';
 import { callRoutes } from './calls/routes';
+import { InvitationService } from './calls/invitations';
+import { invitationRoutes } from './calls/invitationRoutes';
 import { recordingRoutes } from './recording/routes';
 import { CallService } from './calls/service';
 import type { Config } from './config/config';
@@ -147,6 +149,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     notify: (room, event, payload) => signaling?.io.to(`room:${room}`).emit(event, payload as never),
   });
   const localMedia = new LocalMediaService(sfu, recorder);
+  const invitations = new InvitationService(deps.db.prisma, { retentionDays: config.signaling.inboxRetentionDays, maxItems: config.signaling.inboxMaxItems });
   const cluster = deps.cluster;
   signaling = new SignalingServer({
     httpServer: app.server,
@@ -159,6 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metrics,
     log: deps.logger,
     topology: cluster ?? new SingleNode(config.cluster.nodeId, localMedia),
+    invitations,
     adapter: cluster?.adapter,
   });
   const load = () => ({ ...sfu.load(), connections: signaling.connectionCount, workers: deps.workers.alive });
@@ -171,6 +175,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(healthRoutes, { db: deps.db, workers: deps.workers, ffmpeg, isDraining: () => draining });
   await app.register(authRoutes, { keys: deps.keys });
   await app.register(callRoutes, { calls });
+  await app.register(invitationRoutes, { calls, invitations, signaling });
   await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir });
   await app.register(recordingControlRoutes, { calls, recorder: signaling });
   await app.register(webRoutes, { pages: config.web.enabled, devTokens: config.web.devTokens, maxTtlSeconds: config.jwt.maxTtlSeconds });

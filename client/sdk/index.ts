@@ -15,6 +15,8 @@ import { Device } from 'mediasoup-client';
 import type { BuiltinHandlerName, Consumer, Producer, RtpCapabilities, Transport } from 'mediasoup-client/types';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import type {
+  ChatMessage,
+  Sender,
   CallStatus,
   ClientToServerEvents,
   IceServer,
@@ -28,6 +30,8 @@ import type {
 } from '../../server/signaling/protocol';
 
 export type {
+  ChatMessage,
+  Sender,
   CallStatus,
   ClientToServerEvents,
   MediaSource,
@@ -62,6 +66,8 @@ export interface SwitchboardOptions {
   handlerName?: BuiltinHandlerName;
   /** How long a request waits for its acknowledgement (default 10 s). */
   timeoutMs?: number;
+  /** Acknowledge inbox items (missed calls, messages) once the listeners have run (default true). */
+  autoAckInbox?: boolean;
 }
 
 export interface RemoteTrack {
@@ -98,6 +104,17 @@ export interface SwitchboardEvents {
   answer: { from: string; sdp: string };
   'ice-candidate': { from: string; candidate: string; sdpMid: string | null; sdpMLineIndex: number | null };
   error: SwitchboardError;
+  /** Ringing: accept(invitationId) then join(room), or decline(invitationId). */
+  'incoming-call': { invitationId: string; callId: string; room: string; from: Sender; expiresAt: string };
+  /** Stop ringing (answered on this or another device, expired, or the call ended). */
+  'incoming-call-ended': { invitationId: string; callId: string; reason: string };
+  /** An answer to an invitation you (or your backend) sent. */
+  'invitation-answered': { invitationId: string; callId: string; userId: string; answer: 'accepted' | 'declined' | 'expired'; reason: string | null };
+  /** Inbox items: acknowledged automatically after the listeners ran (autoAckInbox, default true), else call ackInbox. */
+  'missed-call': { id: string; invitationId: string; callId: string; room: string; from: Sender; invitedAt: string };
+  'inbox-message': { id: string; from: Sender; callId: string | null; text: string; sentAt: string };
+  /** In-call chat. */
+  message: ChatMessage;
 }
 
 type Listener<T> = (payload: T) => void;
@@ -546,6 +563,43 @@ export class SwitchboardClient {
     await this.request('ice-candidate', { call_id: this.requireCall(), to, ...c });
   }
 
+  // ---- invitations, inbox, chat ------------------------------------------------------------------
+  /** Rings users into the current call (host, moderator). */
+  async invite(userIds: string[], timeoutSeconds?: number): Promise<Array<{ invitation_id: string | null; user_id: string; status: string }>> {
+    const r = await this.request('invite', { call_id: this.requireCall(), user_ids: userIds, ...(timeoutSeconds ? { timeout_seconds: timeoutSeconds } : {}) });
+    return r.invitations as Array<{ invitation_id: string | null; user_id: string; status: string }>;
+  }
+
+  /** Accepts an invitation (the other devices stop ringing) and joins its room. */
+  async accept(invitationId: string, options: { displayName?: string; join?: boolean } = {}): Promise<{ callId: string; room: string }> {
+    const r = await this.request('accept', { invitation_id: invitationId });
+    const out = { callId: r.call_id as string, room: r.room as string };
+    if (options.join !== false) await this.join(out.room, options.displayName ? { displayName: options.displayName } : {});
+    return out;
+  }
+
+  async decline(invitationId: string, reason?: string): Promise<void> {
+    await this.request('decline', { invitation_id: invitationId, ...(reason ? { reason } : {}) });
+  }
+
+  /** Acknowledges inbox items so they are not delivered again. */
+  async ackInbox(ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const r = await this.request('ack-inbox', { ids });
+    return r.acked as number;
+  }
+
+  /** Chat: to the room, or privately to a user of the call (who gets it in its inbox, even offline). */
+  async sendMessage(text: string, toUserId?: string): Promise<{ messageId: string; sentAt: string }> {
+    const r = await this.request('message', { call_id: this.requireCall(), text, ...(toUserId ? { to_user_id: toUserId } : {}) });
+    return { messageId: r.message_id as string, sentAt: r.sent_at as string };
+  }
+
+  private inboxItem(id: string): void {
+    if (this.opts.autoAckInbox === false) return;
+    this.ackInbox([id]).catch((err: unknown) => this.emit('error', asError(err)));
+  }
+
   /** My own state as the server has it. */
   get me(): ParticipantState | undefined {
     return this.participantId ? this.participants.get(this.participantId) : undefined;
@@ -665,6 +719,28 @@ export class SwitchboardClient {
     s.on('answer', (e) => this.emit('answer', { from: e.from, sdp: e.sdp }));
     s.on('ice-candidate', (e) => this.emit('ice-candidate', { from: e.from, candidate: e.candidate, sdpMid: e.sdpMid, sdpMLineIndex: e.sdpMLineIndex }));
     s.on('signaling-error', (e) => this.emit('error', new SwitchboardError(e.code, e.message)));
+    s.on('incoming-call', (e) => this.emit('incoming-call', { invitationId: e.invitation_id, callId: e.call_id, room: e.room, from: e.from, expiresAt: e.expires_at }));
+    s.on('incoming-call-ended', (e) => this.emit('incoming-call-ended', { invitationId: e.invitation_id, callId: e.call_id, reason: e.reason }));
+    s.on('invitation-accepted', (e) => this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'accepted', reason: null }));
+    s.on('invitation-declined', (e) => this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'declined', reason: e.reason }));
+    s.on('invitation-expired', (e) => this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'expired', reason: null }));
+    // Inbox items may arrive twice (two devices, a reconnect before the acknowledgement): once per id here.
+    const seen = new Set<string>();
+    s.on('missed-call', (e) => {
+      if (!seen.has(e.id)) {
+        seen.add(e.id);
+        this.emit('missed-call', { id: e.id, invitationId: e.invitation_id, callId: e.call_id, room: e.room, from: e.from, invitedAt: e.invited_at });
+      }
+      this.inboxItem(e.id);
+    });
+    s.on('inbox-message', (e) => {
+      if (!seen.has(e.id)) {
+        seen.add(e.id);
+        this.emit('inbox-message', { id: e.id, from: e.from, callId: e.call_id, text: e.text, sentAt: e.sent_at });
+      }
+      this.inboxItem(e.id);
+    });
+    s.on('message', (e) => this.emit('message', e));
   }
 }
 

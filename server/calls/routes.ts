@@ -72,7 +72,7 @@ function baseJson(call: CallRow) {
   };
 }
 
-function callJson(call: CallWithParticipants, principal: Principal): Static<typeof CallOut> {
+export function callJson(call: CallWithParticipants, principal: Principal): Static<typeof CallOut> {
   return {
     ...baseJson(call),
     participants: call.participants.map((p) => ({

@@ -116,6 +116,12 @@ export interface SignalingConfig {
   /** Who may open a room that has no call: anyone, hosts and moderators, or nobody (REST only). */
   autoCreateRooms: 'any' | 'host' | 'none';
   iceServers: Array<{ urls: string | string[]; username?: string; credential?: string }>;
+  /** How long an invitation rings before it expires (a missed call). */
+  invitationTimeoutMs: number;
+  /** Unacknowledged inbox items older than this are dropped. */
+  inboxRetentionDays: number;
+  /** Per user; past it the oldest items go. */
+  inboxMaxItems: number;
 }
 
 export class ConfigError extends Error {
@@ -359,6 +365,9 @@ export function loadConfig(env: Env = process.env): Config {
       emptyRoomTimeoutMs: r.int('EMPTY_ROOM_TIMEOUT_SECONDS', 20, 0, 86_400) * 1000,
       autoCreateRooms: r.oneOf('AUTO_CREATE_ROOMS', 'any', ['any', 'host', 'none'] as const),
       iceServers: r.iceServers('ICE_SERVERS'),
+      invitationTimeoutMs: r.int('INVITATION_TIMEOUT_SECONDS', 30, 1, 600) * 1000,
+      inboxRetentionDays: r.int('INBOX_RETENTION_DAYS', 30, 1, 3650),
+      inboxMaxItems: r.int('INBOX_MAX_ITEMS', 500, 1, 100_000),
     },
     web: {
       enabled: r.bool('WEB_CLIENT', true),

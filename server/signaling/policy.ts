@@ -16,6 +16,7 @@ import type { Track } from './protocol';
  * | end the call for everyone                 | yes  | yes       | no          |
  * | change a participant's role               | yes  | no        | no          |
  * | start and stop recording                  | yes  | yes       | no          |
+ * | invite users to the call                  | yes  | yes       | no          |
  *
  * Moderation mute (the Janus videoroom and Zoom choice, not LiveKit's): a track
  * muted by a host or moderator is *locked*; its owner cannot unmute it
@@ -24,11 +25,11 @@ import type { Track } from './protocol';
  * the owner's client, told by mute-changed (locked: false), unmutes when its user
  * chooses to.
  */
-export type ModerationAction = 'mute-other' | 'remove' | 'end-call' | 'set-role' | 'record';
+export type ModerationAction = 'mute-other' | 'remove' | 'end-call' | 'set-role' | 'record' | 'invite';
 
 const ALLOWED: Record<Role, readonly ModerationAction[]> = {
-  host: ['mute-other', 'remove', 'end-call', 'set-role', 'record'],
-  moderator: ['mute-other', 'remove', 'end-call', 'record'],
+  host: ['mute-other', 'remove', 'end-call', 'set-role', 'record', 'invite'],
+  moderator: ['mute-other', 'remove', 'end-call', 'record', 'invite'],
   participant: [],
 };
 

@@ -223,6 +223,38 @@ export interface ClientToServerEvents {
   /** mode 'participant' (default): a file per participant; 'composite': also one file mixing everyone. */
   'start-recording': (payload: { call_id: string; mode?: 'participant' | 'composite' }, ack: Ack<{ recording_id: string; started_at: string; mode: string }>) => void;
   'stop-recording': (payload: { call_id: string }, ack: Ack<{ stopped: boolean; recording?: RecordingFinished }>) => void;
+  // invitations, inbox, chat
+  invite: (payload: InvitePayload, ack: Ack<InviteOk>) => void;
+  accept: (payload: { invitation_id: string }, ack: Ack<{ invitation_id: string; call_id: string; room: string }>) => void;
+  decline: (payload: { invitation_id: string; reason?: string }, ack: Ack) => void;
+  'ack-inbox': (payload: { ids: string[] }, ack: Ack<{ acked: number }>) => void;
+  message: (payload: MessagePayload, ack: Ack<{ message_id: string; sent_at: string }>) => void;
+}
+
+export interface InvitePayload {
+  call_id: string;
+  user_ids: string[];
+  timeout_seconds?: number;
+}
+export interface InviteOk {
+  invitations: Array<{ invitation_id: string | null; user_id: string; status: 'ringing' | 'offline' | 'in-call' }>;
+  expires_at: string;
+}
+export interface MessagePayload {
+  call_id: string;
+  text: string;
+  to_user_id?: string;
+}
+/** Who invited or wrote: a user, or null for your backend (REST with the API key). */
+export type Sender = { user_id: string; display_name: string | null } | null;
+export interface ChatMessage {
+  message_id: string;
+  call_id: string;
+  from: string | null;
+  from_user_id: string;
+  display_name: string | null;
+  text: string;
+  sent_at: string;
 }
 
 export interface RecordingFile {
@@ -252,6 +284,7 @@ export const CLIENT_EVENTS: readonly ClientEvent[] = [
   'get-router-rtp-capabilities', 'create-transport', 'connect-transport', 'restart-ice', 'produce', 'consume',
   'resume-consumer', 'pause-producer', 'resume-producer', 'close-producer', 'set-preferred-layers',
   'start-recording', 'stop-recording',
+  'invite', 'accept', 'decline', 'ack-inbox', 'message',
 ];
 
 // ---- server → client ---------------------------------------------------------------
@@ -285,6 +318,16 @@ export interface ServerToClientEvents {
   'media-reset': (e: { call_id: string; reason: string }) => void;
   /** This node is shutting down: the connection closes next; connect again (through the load balancer) and rejoin with the same token to resume. */
   'server-draining': (e: { reconnect: true }) => void;
+  // invitations, inbox, chat
+  'incoming-call': (e: { invitation_id: string; call_id: string; room: string; from: Sender; expires_at: string }) => void;
+  'incoming-call-ended': (e: { invitation_id: string; call_id: string; reason: 'accepted' | 'declined' | 'expired' | 'call-ended' }) => void;
+  'invitation-accepted': (e: { invitation_id: string; call_id: string; user_id: string }) => void;
+  'invitation-declined': (e: { invitation_id: string; call_id: string; user_id: string; reason: string | null }) => void;
+  'invitation-expired': (e: { invitation_id: string; call_id: string; user_id: string }) => void;
+  /** Inbox items: sent until a device acknowledges them with ack-inbox. */
+  'missed-call': (e: { id: string; invitation_id: string; call_id: string; room: string; from: Sender; invited_at: string }) => void;
+  'inbox-message': (e: { id: string; from: Sender; call_id: string | null; text: string; sent_at: string }) => void;
+  message: (e: ChatMessage) => void;
   /** An error for a message sent without an acknowledgement callback, or for the connection itself (AUTH_TIMEOUT). */
   'signaling-error': (e: { code: string; message: string; event?: string }) => void;
 }

@@ -86,6 +86,14 @@ export function payloadSchemas(limits: { maxSdpBytes: number }): Record<ClientEv
     'pause-producer': Type.Object({ producer_id: Id }, strict),
     'resume-producer': Type.Object({ producer_id: Id }, strict),
     'close-producer': Type.Object({ producer_id: Id }, strict),
+    invite: Type.Object(
+      { call_id: Id, user_ids: Type.Array(Type.String({ minLength: 1, maxLength: 255 }), { minItems: 1, maxItems: 50 }), timeout_seconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 600 })) },
+      strict,
+    ),
+    accept: Type.Object({ invitation_id: Id }, strict),
+    decline: Type.Object({ invitation_id: Id, reason: Type.Optional(Type.String({ maxLength: 200 })) }, strict),
+    'ack-inbox': Type.Object({ ids: Type.Array(Type.String({ minLength: 1, maxLength: 20 }), { minItems: 1, maxItems: 500 }) }, strict),
+    message: Type.Object({ call_id: Id, text: Type.String({ minLength: 1, maxLength: 2000 }), to_user_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }, strict),
     'start-recording': Type.Object({ call_id: Id, mode: Type.Optional(Type.Union([Type.Literal('participant'), Type.Literal('composite')])) }, strict),
     'stop-recording': Type.Object({ call_id: Id }, strict),
     'set-preferred-layers': Type.Object(

@@ -5,6 +5,7 @@ import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Principal } from '../auth/roles';
 import type { TokenService } from '../auth/tokens';
 import type { CallService } from '../calls/service';
+import type { InboxEntry, InvitationRow, InvitationService } from '../calls/invitations';
 import type { Config } from '../config/config';
 import { AppError, ErrorCode, conflict, forbidden, notFound, unauthorized, unavailable } from '../errors';
 import type { Metrics } from '../metrics/metrics';
@@ -26,6 +27,9 @@ import {
   type TransportIdPayload,
   type DtmfPayload,
   type EndCallPayload,
+  type InvitePayload,
+  type MessagePayload,
+  type Sender,
   type HoldPayload,
   type IceCandidatePayload,
   type JoinPayload,
@@ -72,6 +76,7 @@ export interface SignalingDeps {
   log: FastifyBaseLogger;
   /** One node, or a cluster sharing Redis. */
   topology: Topology;
+  invitations: InvitationService;
   /** The Socket.IO adapter (Redis in a cluster); unset: in memory. */
   adapter?: ServerOptions['adapter'];
 }
@@ -79,6 +84,8 @@ export interface SignalingDeps {
 const roomKey = (room: string) => `room:${room}`;
 /** Every socket of a participant joins this Socket.IO room, so media notifications find its current socket. */
 const participantKey = (participantId: string) => `p:${participantId}`;
+/** Every connection of a user joins this Socket.IO room: invitations and the inbox reach all its devices, on any node. */
+const userKey = (userId: string) => `u:${userId}`;
 const KNOWN = new Set<string>(CLIENT_EVENTS);
 
 function connectError(code: string, message: string): Error {
@@ -123,6 +130,9 @@ export class SignalingServer {
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
   private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
   private readonly authTimers = new Map<string, NodeJS.Timeout>();
+  /** Ringing invitations timed on this node. */
+  private readonly inviteTimers = new Map<string, NodeJS.Timeout>();
+  private readonly purgeTimer: NodeJS.Timeout;
   /** Sockets with a join in flight. */
   private readonly joining = new Set<string>();
   private readonly writes: WriteBehind;
@@ -210,6 +220,16 @@ export class SignalingServer {
         authorize((await this.current(room.room, me.id)).role, 'record');
         return this.mediaOf(room).startRecording(room.room, room.callId, me.id, p.mode);
       },
+      invite: async (s, p: InvitePayload) => {
+        const { room, me } = await this.joined(s, p.call_id);
+        authorize((await this.current(room.room, me.id)).role, 'invite');
+        if (p.user_ids.includes(me.userId)) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'you cannot invite yourself');
+        return this.invite(room.callId, room.room, p.user_ids, { user_id: me.userId, display_name: me.displayName }, p.timeout_seconds);
+      },
+      accept: (s, p: { invitation_id: string }) => this.answer(s, p.invitation_id, 'accepted'),
+      decline: (s, p: { invitation_id: string; reason?: string }) => this.answer(s, p.invitation_id, 'declined', p.reason),
+      'ack-inbox': async (s, p: { ids: string[] }) => ({ acked: await this.deps.invitations.ack(this.user(s).userId, p.ids) }),
+      message: (s, p: MessagePayload) => this.onMessage(s, p),
       'stop-recording': async (s, p: { call_id: string }) => {
         const { room, me } = await this.joined(s, p.call_id);
         authorize((await this.current(room.room, me.id)).role, 'record');
@@ -232,6 +252,9 @@ export class SignalingServer {
           .catch((err: unknown) => deps.log.error({ err }, 'announcing a media reset failed'));
       },
     };
+    // Acknowledged and expired inbox items are purged hourly.
+    this.purgeTimer = setInterval(() => void deps.invitations.purge().catch((err: unknown) => deps.log.warn({ err }, 'purging inboxes failed')), 3_600_000);
+    this.purgeTimer.unref();
     this.io.use((socket, next) => this.handshake(socket, next));
     this.io.on('connection', (socket) => this.onConnection(socket));
     deps.calls.on('call-state-changed', (c) => {
@@ -271,6 +294,7 @@ export class SignalingServer {
   private onConnection(socket: Sock): void {
     this.connections++;
     this.deps.metrics.connections.inc();
+    if (socket.data.principal) void this.reachable(socket);
     const bucket = new TokenBucket(this.cfg.rateLimitPerSecond, this.cfg.rateLimitBurst);
     if (!socket.data.principal) {
       const timer = setTimeout(() => {
@@ -380,9 +404,11 @@ export class SignalingServer {
     if (current && current.kind === 'user' && current.userId !== principal.userId) {
       throw conflict(ErrorCode.ALREADY_AUTHENTICATED, 'this connection is authenticated as another user');
     }
+    const first = !current;
     socket.data.principal = principal;
     clearTimeout(this.authTimers.get(socket.id));
     this.authTimers.delete(socket.id);
+    if (first) void this.reachable(socket);
     return { user_id: principal.userId, role: principal.role, room: principal.room ?? null };
   }
 
@@ -693,6 +719,7 @@ export class SignalingServer {
       this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
     }
     this.clearEmptyTimer(roomName);
+    void this.stopRinging(callId).catch((err: unknown) => this.deps.log.warn({ err }, 'stopping the invitations of an ended call failed'));
     if (room.mediaNode) await media.close(roomName).catch((err: unknown) => this.deps.log.warn({ err, room: roomName }, 'closing the media of an ended call failed'));
     await store.deleteRoom(roomName);
     void this.refreshGauges();
@@ -871,6 +898,134 @@ export class SignalingServer {
     return this.writes.flush();
   }
 
+  // ---- invitations, inbox, chat ---------------------------------------------------------------
+  /** An authenticated user connection: reachable as its user, and sent what waits in its inbox. */
+  private async reachable(socket: Sock): Promise<void> {
+    const p = socket.data.principal;
+    if (!p || p.kind !== 'user') return;
+    await socket.join(userKey(p.userId));
+    try {
+      for (const item of await this.deps.invitations.pending(p.userId)) this.sendInboxItem(socket.id, item);
+    } catch (err) {
+      this.deps.log.error({ err }, 'delivering an inbox failed');
+    }
+  }
+
+  private sendInboxItem(to: string, item: InboxEntry): void {
+    if (item.kind === 'missed-call') this.io.to(to).emit('missed-call', { id: item.id, ...(item.payload as Omit<Parameters<ServerToClientEvents['missed-call']>[0], 'id'>) });
+    else this.io.to(to).emit('inbox-message', { id: item.id, ...(item.payload as Omit<Parameters<ServerToClientEvents['inbox-message']>[0], 'id'>) });
+  }
+
+  /** Puts an item in a user's inbox and sends it to the devices connected now (they acknowledge it). */
+  async toInbox(userId: string, kind: InboxEntry['kind'], payload: Record<string, unknown>): Promise<InboxEntry> {
+    const item = await this.deps.invitations.push(userId, kind, payload);
+    this.sendInboxItem(userKey(userId), item);
+    return item;
+  }
+
+  private async online(userId: string): Promise<boolean> {
+    return (await this.io.in(userKey(userId)).fetchSockets()).length > 0;
+  }
+
+  /**
+   * Rings users into a call (signaling's invite, and REST). A user in the call
+   * already is not rung; an offline one gets a missed call in its inbox at once.
+   */
+  async invite(callId: string, roomName: string, userIds: string[], from: Sender, timeoutSeconds?: number): Promise<{ invitations: Array<{ invitation_id: string | null; user_id: string; status: 'ringing' | 'offline' | 'in-call' }>; expires_at: string }> {
+    const { invitations } = this.deps;
+    const expiresAt = new Date(Date.now() + (timeoutSeconds !== undefined ? timeoutSeconds * 1000 : this.cfg.invitationTimeoutMs));
+    const inCall = new Set((await this.deps.store.listParticipants(roomName)).map((p) => p.userId));
+    const out: Array<{ invitation_id: string | null; user_id: string; status: 'ringing' | 'offline' | 'in-call' }> = [];
+    for (const userId of [...new Set(userIds)]) {
+      if (inCall.has(userId)) {
+        out.push({ invitation_id: null, user_id: userId, status: 'in-call' });
+        continue;
+      }
+      const existing = await invitations.ringing(callId, userId);
+      if (existing) {
+        out.push({ invitation_id: existing.id, user_id: userId, status: 'ringing' });
+        continue;
+      }
+      const online = await this.online(userId);
+      const inv = await invitations.create({ callId, roomId: roomName, userId, inviterUserId: from?.user_id ?? null, inviterName: from?.display_name ?? null, status: online ? 'ringing' : 'missed', expiresAt });
+      if (online) {
+        this.io.to(userKey(userId)).emit('incoming-call', { invitation_id: inv.id, call_id: callId, room: roomName, from, expires_at: expiresAt.toISOString() });
+        const timer = setTimeout(() => void this.expireInvitation(inv.id), Math.max(0, expiresAt.getTime() - Date.now()));
+        timer.unref();
+        this.inviteTimers.set(inv.id, timer);
+      } else {
+        await this.toInbox(userId, 'missed-call', missedCall(inv));
+      }
+      out.push({ invitation_id: inv.id, user_id: userId, status: online ? 'ringing' : 'offline' });
+    }
+    return { invitations: out, expires_at: expiresAt.toISOString() };
+  }
+
+  /** Tells the inviter (all its devices) and the call's room. */
+  private toInviter(inv: InvitationRow) {
+    return this.io.to(inv.inviterUserId ? [roomKey(inv.roomId), userKey(inv.inviterUserId)] : roomKey(inv.roomId));
+  }
+
+  private async expireInvitation(id: string): Promise<void> {
+    this.inviteTimers.delete(id);
+    try {
+      const inv = await this.deps.invitations.settle(id, 'expired');
+      if (!inv) return; // answered meanwhile
+      this.io.to(userKey(inv.userId)).emit('incoming-call-ended', { invitation_id: inv.id, call_id: inv.callId, reason: 'expired' });
+      this.toInviter(inv).emit('invitation-expired', { invitation_id: inv.id, call_id: inv.callId, user_id: inv.userId });
+      await this.toInbox(inv.userId, 'missed-call', missedCall(inv));
+    } catch (err) {
+      this.deps.log.error({ err }, 'expiring an invitation failed');
+    }
+  }
+
+  /** accept / decline, from any device of the invitee; the first answer wins, the others stop ringing. */
+  private async answer(socket: Sock, invitationId: string, status: 'accepted' | 'declined', reason?: string): Promise<object> {
+    const user = this.user(socket);
+    const { invitations } = this.deps;
+    const mine = await invitations.mine(invitationId, user.userId);
+    const inv = await invitations.settle(mine.id, status, reason);
+    if (!inv) return invitations.notPending(await invitations.mine(invitationId, user.userId));
+    clearTimeout(this.inviteTimers.get(inv.id));
+    this.inviteTimers.delete(inv.id);
+    this.io.to(userKey(inv.userId)).emit('incoming-call-ended', { invitation_id: inv.id, call_id: inv.callId, reason: status });
+    if (status === 'accepted') {
+      this.toInviter(inv).emit('invitation-accepted', { invitation_id: inv.id, call_id: inv.callId, user_id: inv.userId });
+      return { invitation_id: inv.id, call_id: inv.callId, room: inv.roomId };
+    }
+    this.toInviter(inv).emit('invitation-declined', { invitation_id: inv.id, call_id: inv.callId, user_id: inv.userId, reason: reason ?? null });
+    return {};
+  }
+
+  /** The call ended: its ringing invitations stop. */
+  private async stopRinging(callId: string): Promise<void> {
+    for (const ringing of await this.deps.invitations.ringingOfCall(callId)) {
+      const inv = await this.deps.invitations.settle(ringing.id, 'call-ended');
+      if (!inv) continue;
+      clearTimeout(this.inviteTimers.get(inv.id));
+      this.inviteTimers.delete(inv.id);
+      this.io.to(userKey(inv.userId)).emit('incoming-call-ended', { invitation_id: inv.id, call_id: inv.callId, reason: 'call-ended' });
+    }
+  }
+
+  /** In-call chat: to the room (kept with the call), or privately to a user of the call (through its inbox). */
+  private async onMessage(socket: Sock, p: MessagePayload): Promise<object> {
+    const { room, me } = await this.joined(socket, p.call_id);
+    const { invitations } = this.deps;
+    if (p.to_user_id !== undefined) {
+      if (p.to_user_id === me.userId) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'you cannot message yourself');
+      if (!(await invitations.knowsCall(room.callId, p.to_user_id))) throw notFound(ErrorCode.USER_NOT_IN_CALL, 'that user is neither in this call nor invited to it');
+    }
+    const msg = await invitations.addMessage({ callId: room.callId, participantId: me.id, userId: me.userId, displayName: me.displayName, toUserId: p.to_user_id ?? null, text: p.text });
+    if (p.to_user_id !== undefined) {
+      await this.toInbox(p.to_user_id, 'message', { from: { user_id: me.userId, display_name: me.displayName }, call_id: room.callId, text: p.text, sent_at: msg.sent_at });
+    } else {
+      const { to_user_id: _private, ...chat } = msg;
+      this.io.to(roomKey(room.room)).emit('message', chat);
+    }
+    return { message_id: msg.message_id, sent_at: msg.sent_at };
+  }
+
   // ---- recording over REST ------------------------------------------------------------------
   /** Starts a room's recording on its media node (REST; the node serving the request may be another). */
   async startRecording(roomName: string, callId: string, by: string | null, mode?: RecordingMode): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
@@ -970,10 +1125,11 @@ export class SignalingServer {
   async close(): Promise<void> {
     this.draining = true;
     this.closing = true;
+    clearInterval(this.purgeTimer);
     this.handingOff = false;
     // Finalise every recording while media still flows.
     await this.deps.recorder.stopAll();
-    for (const t of [...this.graceTimers.values(), ...this.emptyTimers.values(), ...this.authTimers.values()]) clearTimeout(t);
+    for (const t of [...this.graceTimers.values(), ...this.emptyTimers.values(), ...this.authTimers.values(), ...this.inviteTimers.values()]) clearTimeout(t);
     this.io.local.disconnectSockets(true);
     await this.locks.idle();
     const { store } = this.deps;
@@ -998,4 +1154,14 @@ export class SignalingServer {
   get connectionCount(): number {
     return this.connections;
   }
+}
+
+function missedCall(inv: InvitationRow): Record<string, unknown> {
+  return {
+    invitation_id: inv.id,
+    call_id: inv.callId,
+    room: inv.roomId,
+    from: inv.inviterUserId ? { user_id: inv.inviterUserId, display_name: inv.inviterName } : null,
+    invited_at: inv.createdAt.toISOString(),
+  };
 }

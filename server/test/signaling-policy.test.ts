@@ -18,9 +18,9 @@ const codeOf = (fn: () => unknown): string | undefined => {
 
 describe('permission matrix', () => {
   const expected: Record<Role, Record<ModerationAction, boolean>> = {
-    host: { 'mute-other': true, remove: true, 'end-call': true, 'set-role': true, record: true },
-    moderator: { 'mute-other': true, remove: true, 'end-call': true, 'set-role': false, record: true },
-    participant: { 'mute-other': false, remove: false, 'end-call': false, 'set-role': false, record: false },
+    host: { 'mute-other': true, remove: true, 'end-call': true, 'set-role': true, record: true, invite: true },
+    moderator: { 'mute-other': true, remove: true, 'end-call': true, 'set-role': false, record: true, invite: true },
+    participant: { 'mute-other': false, remove: false, 'end-call': false, 'set-role': false, record: false, invite: false },
   };
   for (const role of ROLES) {
     for (const [action, allowed] of Object.entries(expected[role]) as Array<[ModerationAction, boolean]>) {
