@@ -10,6 +10,7 @@ import type { SigningKeys } from './auth/keys';
 import { authPlugin } from './auth/plugin';
 import { authRoutes } from './auth/routes';
 import { callRoutes } from './calls/routes';
+import { DomainEvents } from './events';
 import { InvitationService } from './calls/invitations';
 import { invitationRoutes } from './calls/invitationRoutes';
 import { recordingRoutes } from './recording/routes';
@@ -54,6 +55,8 @@ export interface AppDeps {
 
 export interface App {
   app: FastifyInstance;
+  /** What happened in calls (webhooks listen). */
+  events: DomainEvents;
   calls: CallService;
   signaling: SignalingServer;
   recorder: Recorder;
@@ -133,6 +136,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   const calls = new CallService(deps.db.prisma);
+  // What happened in calls, for integrations (webhooks).
+  const events = new DomainEvents();
+  calls.on('call-state-changed', (c) => {
+    if (c.change !== 'status') return;
+    if (c.status === 'active') events.emit('call.started', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
+    else if (c.status === 'ended') events.emit('call.ended', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
+  });
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
   const sfu = new Sfu(deps.workers, config.mediasoup.consumersPerRouter, deps.logger);
   const ffmpeg = resolveFfmpeg(config.recording.ffmpegPath);
@@ -146,7 +156,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ffmpeg,
     ports: new PortPairs(config.recording.minPort, config.recording.maxPort),
     log: deps.logger,
-    notify: (room, event, payload) => signaling?.io.to(`room:${room}`).emit(event, payload as never),
+    notify: (room, event, payload) => {
+      signaling?.io.to(`room:${room}`).emit(event, payload as never);
+      const p = payload as { call_id: string; recording_id?: string; mode?: string; by?: string | null };
+      const at = new Date().toISOString();
+      if (event === 'recording-started') events.emit('recording.started', { call_id: p.call_id, room, recording_id: p.recording_id ?? '', mode: p.mode ?? 'participant', by: p.by ?? null, at });
+      else events.emit('recording.finished', { call_id: p.call_id, room, recording: payload, at });
+    },
   });
   const localMedia = new LocalMediaService(sfu, recorder);
   const invitations = new InvitationService(deps.db.prisma, { retentionDays: config.signaling.inboxRetentionDays, maxItems: config.signaling.inboxMaxItems });
@@ -163,6 +179,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     log: deps.logger,
     topology: cluster ?? new SingleNode(config.cluster.nodeId, localMedia),
     invitations,
+    events,
     adapter: cluster?.adapter,
   });
   const load = () => ({ ...sfu.load(), connections: signaling.connectionCount, workers: deps.workers.alive });
@@ -186,6 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   return {
     app,
+    events,
     calls,
     signaling,
     recorder,

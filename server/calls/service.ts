@@ -13,7 +13,8 @@ export type CallWithParticipants = Prisma.CallGetPayload<{ include: { participan
 export type CallWithCount = Prisma.CallGetPayload<{ include: { _count: { select: { participants: true } } } }>;
 
 export interface CallEvents {
-  'call-state-changed': [call: { id: string; roomId: string; status: CallStatus; recording: boolean }];
+  /** `change`: what changed, the status (created → active → ended) or the recording flag. */
+  'call-state-changed': [call: { id: string; roomId: string; status: CallStatus; recording: boolean; change: 'status' | 'recording' }];
 }
 
 export type CallMode = 'sfu' | 'p2p';
@@ -153,7 +154,7 @@ export class CallService extends EventEmitter<CallEvents> {
   /** The recording flag; emits call-state-changed when it changes. */
   async setRecording(id: string, recording: boolean): Promise<void> {
     const { count } = await this.prisma.call.updateMany({ where: { id, recording: !recording, status: { not: 'ended' } }, data: { recording } });
-    if (count > 0) this.emitState(await this.prisma.call.findUniqueOrThrow({ where: { id } }));
+    if (count > 0) this.emitState(await this.prisma.call.findUniqueOrThrow({ where: { id } }), 'recording');
   }
 
   /** created → active when its first participant joins. */
@@ -224,12 +225,13 @@ export class CallService extends EventEmitter<CallEvents> {
     return call;
   }
 
-  private emitState(call: { id: string; roomId: string; status: string; recording: boolean }): void {
+  private emitState(call: { id: string; roomId: string; status: string; recording: boolean }, change: 'status' | 'recording' = 'status'): void {
     this.emit('call-state-changed', {
       id: call.id,
       roomId: call.roomId,
       status: call.status as CallStatus,
       recording: call.recording,
+      change,
     });
   }
 }

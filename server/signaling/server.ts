@@ -5,6 +5,7 @@ import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Principal } from '../auth/roles';
 import type { TokenService } from '../auth/tokens';
 import type { CallService } from '../calls/service';
+import type { DomainEvents } from '../events';
 import type { InboxEntry, InvitationRow, InvitationService } from '../calls/invitations';
 import type { Config } from '../config/config';
 import { AppError, ErrorCode, conflict, forbidden, notFound, unauthorized, unavailable } from '../errors';
@@ -77,6 +78,8 @@ export interface SignalingDeps {
   /** One node, or a cluster sharing Redis. */
   topology: Topology;
   invitations: InvitationService;
+  /** Integrations (webhooks) listen here. */
+  events?: DomainEvents;
   /** The Socket.IO adapter (Redis in a cluster); unset: in memory. */
   adapter?: ServerOptions['adapter'];
 }
@@ -507,6 +510,7 @@ export class SignalingServer {
       calls.recordJoin({ id: me.id, callId, userId: me.userId, displayName: me.displayName, role: me.role, clientIp: me.clientIp, joinedAt: new Date(me.joinedAt), metadata: { capabilities: me.capabilities } }),
     );
     socket.to(roomKey(room.room)).emit('peer-joined', { call_id: callId, participant: participantState(me) });
+    this.deps.events?.emit('participant.joined', { call_id: callId, room: room.room, participant_id: me.id, user_id: me.userId, display_name: me.displayName, role: me.role, at: new Date(me.joinedAt).toISOString() });
     return this.admit(socket, room, me, false);
   }
 
@@ -603,6 +607,7 @@ export class SignalingServer {
     this.writes.enqueue(p.id, 'participant left', () => calls.recordLeave(p.id, new Date()));
     const others = this.io.to(roomKey(room.room));
     (p.socketId ? others.except(p.socketId) : others).emit('peer-left', { call_id: room.callId, participant_id: p.id, reason });
+    this.deps.events?.emit('participant.left', { call_id: room.callId, room: room.room, participant_id: p.id, user_id: p.userId, reason, at: new Date().toISOString() });
     if (p.socketId) {
       this.io.in(p.socketId).socketsLeave(roomKey(room.room));
       const local = this.io.sockets.sockets.get(p.socketId);
@@ -715,6 +720,7 @@ export class SignalingServer {
     this.io.to(roomKey(roomName)).emit('call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
     this.io.in(roomKey(roomName)).socketsLeave(roomKey(roomName));
     for (const p of participants) {
+      this.deps.events?.emit('participant.left', { call_id: callId, room: roomName, participant_id: p.id, user_id: p.userId, reason: 'call-ended', at: new Date().toISOString() });
       this.cancelGrace(p.id);
       this.writes.enqueue(p.id, 'participant left', () => this.deps.calls.recordLeave(p.id, new Date()));
     }
@@ -973,6 +979,7 @@ export class SignalingServer {
       if (!inv) return; // answered meanwhile
       this.io.to(userKey(inv.userId)).emit('incoming-call-ended', { invitation_id: inv.id, call_id: inv.callId, reason: 'expired' });
       this.toInviter(inv).emit('invitation-expired', { invitation_id: inv.id, call_id: inv.callId, user_id: inv.userId });
+      this.deps.events?.emit('invitation.answered', { call_id: inv.callId, room: inv.roomId, invitation_id: inv.id, user_id: inv.userId, answer: 'expired', reason: null, at: new Date().toISOString() });
       await this.toInbox(inv.userId, 'missed-call', missedCall(inv));
     } catch (err) {
       this.deps.log.error({ err }, 'expiring an invitation failed');
@@ -989,6 +996,7 @@ export class SignalingServer {
     clearTimeout(this.inviteTimers.get(inv.id));
     this.inviteTimers.delete(inv.id);
     this.io.to(userKey(inv.userId)).emit('incoming-call-ended', { invitation_id: inv.id, call_id: inv.callId, reason: status });
+    this.deps.events?.emit('invitation.answered', { call_id: inv.callId, room: inv.roomId, invitation_id: inv.id, user_id: inv.userId, answer: status, reason: reason ?? null, at: new Date().toISOString() });
     if (status === 'accepted') {
       this.toInviter(inv).emit('invitation-accepted', { invitation_id: inv.id, call_id: inv.callId, user_id: inv.userId });
       return { invitation_id: inv.id, call_id: inv.callId, room: inv.roomId };
