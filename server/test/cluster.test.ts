@@ -103,6 +103,28 @@ describe('three nodes sharing Redis and PostgreSQL', () => {
     expect(await c.room(room)).toBeNull();
   });
 
+  it('rings a user connected to another node, and delivers a missed call to one that connects to a third', async () => {
+    const room = 'cluster-invite';
+    const H = client(n[0]!, await c.token({ user_id: 'hosta', room, role: 'host', display_name: 'Hosta' }));
+    const I = client(n[2]!, await c.token({ user_id: 'ivy' }));
+    await Promise.all([H.connected(), I.connected()]);
+    await H.join(room);
+    const ack = await H.ok('invite', { call_id: H.callId, user_ids: ['ivy', 'olga'] });
+    expect(ack.invitations).toEqual([
+      expect.objectContaining({ user_id: 'ivy', status: 'ringing' }),
+      expect.objectContaining({ user_id: 'olga', status: 'offline' }),
+    ]);
+    const ring = await I.next('incoming-call');
+    expect(ring).toMatchObject({ call_id: H.callId, room, from: { user_id: 'hosta' } });
+    expect(await I.ok('accept', { invitation_id: ring.invitation_id })).toMatchObject({ call_id: H.callId, room });
+    expect(await H.next('invitation-accepted')).toMatchObject({ user_id: 'ivy' });
+    const O = client(n[1]!, await c.token({ user_id: 'olga' }));
+    const missed = await O.next('missed-call');
+    expect(missed).toMatchObject({ call_id: H.callId, room, from: { user_id: 'hosta' } });
+    expect(await O.ok('ack-inbox', { ids: [missed.id] })).toMatchObject({ acked: 1 });
+    await H.ok('end-call', { call_id: H.callId });
+  });
+
   it('carries media between a publisher and a subscriber on different nodes', async () => {
     const room = 'cluster-media';
     const pub = spawnPeer({ name: 'pub' });
