@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client';
 import { conflict, ErrorCode, notFound } from '../errors';
+import type { ChatMessage } from '../signaling/protocol';
 
 /**
  * Invitations (ringing users into a call), the inbox (what waits for a user
@@ -33,14 +34,8 @@ export interface InboxEntry {
   createdAt: Date;
 }
 
-export interface MessageRow {
-  message_id: string;
-  call_id: string;
-  from: string | null;
-  from_user_id: string;
-  display_name: string | null;
-  text: string;
-  sent_at: string;
+/** A stored message: the chat message as sent to the room, and its addressee when private. */
+export interface MessageRow extends ChatMessage {
   to_user_id: string | null;
 }
 

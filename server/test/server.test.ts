@@ -1,25 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
-import { createPostgresDatabase, tempDir } from './helpers/env';
+import { createPostgresDatabase, freePort, tempDir } from './helpers/env';
 
 /**
  * The real entry point (dist/server/main.js, built by `npm test`'s pretest) as a
  * separate process: the same thing `npm start` runs.
  */
 const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'server', 'main.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 interface Proc {
   child: ChildProcess;

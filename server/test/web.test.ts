@@ -3,8 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { freePort } from './helpers/cluster';
-import { mediaPorts, tempDir } from './helpers/env';
+import { freePort, mediaPorts, tempDir } from './helpers/env';
 import { Client } from './helpers/signaling';
 
 /**

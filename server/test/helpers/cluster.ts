@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { createPostgresDatabase, mediaPorts, tempDir } from './env';
+import { createPostgresDatabase, freePort, mediaPorts, tempDir } from './env';
+
+export { freePort };
 
 /**
  * Several real server processes (dist/server/main.js) sharing the machine's
@@ -13,17 +14,6 @@ import { createPostgresDatabase, mediaPorts, tempDir } from './env';
 const MAIN = path.resolve(__dirname, '..', '..', '..', 'dist', 'server', 'main.js');
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CLUSTER_API_KEY = 'cluster-test-api-key-0123456789';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 export interface Node {
   id: string;

@@ -99,3 +99,15 @@ export async function mediaPorts(): Promise<{ env: Record<string, string>; relea
   }
   throw new Error('no free media port block');
 }
+
+/** A TCP port free on 127.0.0.1 right now (for a server process a test starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
