@@ -6,4 +6,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
   testTimeout: 60000,
   maxWorkers: 2,
+  // A worker that has run many files holds a large heap (each file's module registry);
+  // recycle it rather than let later files (and their forced collections) pay for it.
+  workerIdleMemoryLimit: '1GB',
 };
