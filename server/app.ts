@@ -14,6 +14,8 @@ import { DomainEvents } from './events';
 import { InvitationService } from './calls/invitations';
 import { invitationRoutes } from './calls/invitationRoutes';
 import { recordingRoutes } from './recording/routes';
+import { uploadRoutes } from './uploads/routes';
+import { UploadService } from './uploads/service';
 import { CallService } from './calls/service';
 import type { Config } from './config/config';
 import type { Database } from './db/database';
@@ -35,6 +37,11 @@ import { InMemoryRoomStore } from './signaling/roomStore';
 import { SingleNode } from './signaling/topology';
 import { SignalingServer } from './signaling/server';
 import { webRoutes } from './web/routes';
+import { fastifyTrustProxy } from './http/trustProxy';
+import { loadTls, tlsServerOptions, type TlsMaterial } from './tls/tls';
+import type { WebhookTuning } from './webhooks/dispatcher';
+import { webhookRoutes } from './webhooks/routes';
+import { createWebhooks, type Webhooks } from './webhooks/webhooks';
 
 /**
  * Builds the HTTP application from already-opened resources. main.ts opens and
@@ -51,6 +58,10 @@ export interface AppDeps {
   cluster?: Cluster;
   /** Collect Node's default process metrics (off in tests that build many apps). */
   defaultMetrics?: boolean;
+  /** Webhook dispatcher tuning (tests: a faster backoff). */
+  webhookTuning?: WebhookTuning;
+  /** Serve HTTPS/WSS with this certificate; unset: config.tls's (loaded here), or plain HTTP without it. */
+  tls?: TlsMaterial;
 }
 
 export interface App {
@@ -60,6 +71,8 @@ export interface App {
   calls: CallService;
   signaling: SignalingServer;
   recorder: Recorder;
+  /** Uploads of recordings made in browsers (its sweep runs while the app is open). */
+  uploads: UploadService;
   metrics: Metrics;
   /** Set on shutdown: /ready answers 503 so load balancers stop sending traffic. */
   startDraining(): void;
@@ -67,16 +80,23 @@ export interface App {
   drain(timeoutMs: number): Promise<void>;
   /** Starts the cluster membership (heartbeats, forwarded media requests); call once the server listens. */
   startCluster(): Promise<void>;
+  /** The webhook outbox and dispatcher (both undefined unless WEBHOOK_URLS is set). */
+  webhooks: Webhooks;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config } = deps;
+  const tls = deps.tls ?? (config.tls ? loadTls(config.tls) : undefined);
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustProxy,
+    // With TLS the server is an https.Server (a tls.Server: main.ts swaps its certificate
+    // on reload); Socket.IO attaches to it all the same, so signaling is WSS.
+    ...(tls ? { https: tlsServerOptions(tls) } : {}),
+    // The same trust rule as signaling's client_ip (server/http/trustProxy.ts).
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     // genReqId reads x-request-id itself: a caller's id is used only when it is a
     // sane token, so arbitrary input never reaches logs or response headers.
     requestIdHeader: false,
@@ -104,7 +124,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }
 
   if (config.corsOrigins === '*' || config.corsOrigins.length > 0) {
-    await app.register(fastifyCors, { origin: config.corsOrigins === '*' ? true : config.corsOrigins });
+    await app.register(fastifyCors, {
+      origin: config.corsOrigins === '*' ? true : config.corsOrigins,
+      // PATCH and the upload-* headers: browser uploads of recordings (server/uploads).
+      methods: ['GET', 'HEAD', 'POST', 'PATCH'],
+      exposedHeaders: ['upload-offset', 'upload-length', 'location'],
+    });
   }
 
   await app.register(fastifySwagger, {
@@ -143,6 +168,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (c.status === 'active') events.emit('call.started', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
     else if (c.status === 'ended') events.emit('call.ended', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
   });
+  // WEBHOOK_URLS set: every event is stored in the webhook outbox from now on.
+  const webhooks = createWebhooks({ config: config.webhooks, prisma: deps.db.prisma, events, log: deps.logger, tuning: deps.webhookTuning });
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
   const sfu = new Sfu(deps.workers, config.mediasoup.consumersPerRouter, deps.logger);
   const ffmpeg = resolveFfmpeg(config.recording.ffmpegPath);
@@ -194,8 +221,58 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(callRoutes, { calls });
   await app.register(invitationRoutes, { calls, invitations, signaling });
   await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir });
+  const uploads = new UploadService({
+    prisma: deps.db.prisma,
+    recordingsDir: config.recordingsDir,
+    limits: config.uploads,
+    log: deps.logger,
+    // A finished client-side recording is a recording.finished event, as the server's are.
+    onCompleted: (u) => {
+      void deps.db.prisma.call
+        .findUnique({ where: { id: u.callId }, select: { roomId: true } })
+        .then((call) => {
+          const recording = {
+            recording_id: u.uploadId,
+            call_id: u.callId,
+            status: 'completed',
+            mode: 'client',
+            reason: 'uploaded',
+            duration: Math.round((u.endedAt.getTime() - u.startedAt.getTime()) / 100) / 10,
+            files: [{
+              id: u.recordingId,
+              participant_id: u.participantId,
+              user_id: u.userId,
+              segment: 0,
+              status: 'completed',
+              file_path: u.filePath,
+              file_name: u.fileName,
+              mime_type: u.mimeType,
+              size_bytes: u.sizeBytes,
+              sha256: u.sha256,
+              duration_ms: null,
+              error: null,
+            }],
+          };
+          events.emit('recording.finished', { call_id: u.callId, room: call?.roomId ?? '', recording, at: u.endedAt.toISOString() });
+        })
+        .catch((err: unknown) => deps.logger.warn({ err, upload: u.uploadId }, 'could not announce a finished client upload'));
+    },
+  });
+  await app.register(uploadRoutes, { uploads });
+  uploads.startSweeping();
+  app.addHook('onClose', async () => uploads.stopSweeping());
   await app.register(recordingControlRoutes, { calls, recorder: signaling });
   await app.register(webRoutes, { pages: config.web.enabled, devTokens: config.web.devTokens, maxTtlSeconds: config.jwt.maxTtlSeconds });
+  await app.register(webhookRoutes, { prisma: deps.db.prisma, onRequeued: () => webhooks.dispatcher?.wake() });
+  // Sending starts with the app (ready/listen). It stops on close, after preClose has
+  // closed signaling (whose last participant.left events are still stored), before
+  // the database closes.
+  app.addHook('onReady', async () => {
+    webhooks.start();
+  });
+  app.addHook('onClose', async () => {
+    await webhooks.stop();
+  });
   app.get('/metrics', { config: { rateLimit: false }, logLevel: 'warn', schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
     void reply.type(metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -207,6 +284,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     calls,
     signaling,
     recorder,
+    uploads,
     metrics,
     startDraining: () => {
       draining = true;
@@ -221,5 +299,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     startCluster: async () => {
       await cluster?.start(localMedia, load, (id) => signaling.reapNode(id));
     },
+    webhooks,
   };
 }

@@ -2,7 +2,10 @@
  * Entry point: read the configuration, open the database, load keys, start the
  * media workers, serve HTTP. SIGTERM/SIGINT drain and close everything in the
  * reverse order. Every failure to start is one clear line and exit code 1.
+ * With TLS_CERT/TLS_KEY it serves HTTPS/WSS and SIGHUP (or a change of the files)
+ * reloads the certificate without dropping connections.
  */
+import type { Server as TlsServer } from 'node:tls';
 import pino from 'pino';
 import { buildApp } from './app';
 import { ApiKeys, devApiKey } from './auth/apiKeys';
@@ -11,6 +14,7 @@ import { ConfigError, loadConfig, type Config } from './config/config';
 import { openDatabase, type Database } from './db/database';
 import { WorkerPool } from './media/workerPool';
 import { Cluster } from './cluster/cluster';
+import { loadTls, TlsReloader } from './tls/tls';
 
 const REDACT = ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', '*.token', '*.privateKeyPem'];
 
@@ -39,6 +43,12 @@ async function main(): Promise<void> {
     apiKeyList = [dev.key];
     log.warn({ file: dev.file, generated: dev.generated }, 'API_KEYS is not set: using the development API key stored in this file');
   }
+  if (config.env === 'production' && !config.tls && config.trustProxy === false) {
+    log.warn(
+      { tls: false, trustProxy: false },
+      '!!! INSECURE: serving plain HTTP in production: tokens, API keys and media keys travel in clear. Configure TLS_CERT/TLS_KEY, or run behind a TLS-terminating proxy and set TRUST_PROXY !!!',
+    );
+  }
 
   let db: Database | undefined;
   let workers: WorkerPool | undefined;
@@ -63,17 +73,28 @@ async function main(): Promise<void> {
       log.info({ node: config.cluster.nodeId }, 'joined the cluster through Redis');
     }
 
-    const { app, drain, startCluster } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log, cluster });
+    const tls = config.tls ? loadTls(config.tls) : undefined;
+    const { app, drain, startCluster } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log, cluster, tls });
     // Heartbeating (and so placeable) before taking traffic.
     await startCluster();
     await app.listen({ port: config.port, host: config.host });
-    log.info({ ms: Math.round(performance.now() - startedAt), database: db.kind, workers: workers.size, node: config.cluster.nodeId, cluster: Boolean(cluster) }, 'switchboard is ready');
+    let tlsReloader: TlsReloader | undefined;
+    if (config.tls && tls) {
+      // New handshakes get a reloaded certificate; open connections (calls) keep theirs.
+      tlsReloader = new TlsReloader({ server: app.server as unknown as TlsServer, config: config.tls, current: tls, log });
+      const watched = tlsReloader.watch();
+      process.on('SIGHUP', () => tlsReloader?.reload('SIGHUP'));
+      log.info({ subject: tls.subject, fingerprint256: tls.fingerprint256, validTo: tls.validTo, watchedDirs: watched }, 'serving HTTPS and WSS; SIGHUP reloads the certificate');
+      if (Date.parse(tls.validTo) < Date.now()) log.warn({ validTo: tls.validTo }, 'the TLS certificate has expired');
+    }
+    log.info({ ms: Math.round(performance.now() - startedAt), database: db.kind, workers: workers.size, node: config.cluster.nodeId, cluster: Boolean(cluster), tls: Boolean(tls) }, 'switchboard is ready');
 
     let stopping = false;
     const shutdown = (signal: string): void => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
+      tlsReloader?.close();
       // SIGTERM (an orchestrator) drains: calls finish or move first. SIGINT (a developer) does not wait.
       const drainMs = signal === 'SIGTERM' ? config.cluster.drainTimeoutMs : 0;
       const force = setTimeout(() => {

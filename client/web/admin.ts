@@ -10,7 +10,7 @@ interface Recording {
   call_id: string;
   session_id: string;
   participant_id: string | null;
-  kind: 'participant' | 'composite';
+  kind: 'participant' | 'composite' | 'client';
   segment: number;
   status: string;
   mime_type: string;

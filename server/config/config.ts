@@ -3,6 +3,8 @@ import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { cpus, hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
+import { badTrustEntry, type TrustProxy } from '../http/trustProxy';
+import { loadTls, pemSource, TlsError, type TlsConfig } from '../tls/tls';
 
 /**
  * All configuration comes from environment variables, read once at start-up.
@@ -35,7 +37,10 @@ export interface Config {
   bodyLimitBytes: number;
   /** REST requests per client IP per window; 0 disables the limit. */
   rateLimit: { max: number; windowSeconds: number };
-  trustProxy: boolean;
+  /** TRUST_PROXY: trust X-Forwarded-For from every peer (true), none (false), or the peers in this list (addresses, CIDRs). */
+  trustProxy: TrustProxy;
+  /** TLS_CERT + TLS_KEY (+ TLS_CA): serve HTTPS and WSS; undefined: plain HTTP. Checked at load (a matching pair). */
+  tls: TlsConfig | undefined;
   shutdownTimeoutMs: number;
   mediasoup: {
     numWorkers: number;
@@ -64,9 +69,31 @@ export interface Config {
     minPort: number;
     maxPort: number;
   };
+  /** Recordings made in the browser and uploaded (server/uploads). */
+  uploads: {
+    /** UPLOAD_MAX_BYTES: the largest file (size_bytes) accepted. */
+    maxBytes: number;
+    /** UPLOAD_CHUNK_MAX_BYTES: the largest body of one PATCH. */
+    chunkMaxBytes: number;
+    /** UPLOAD_TYPES: accepted mime types, without parameters (lower case). */
+    types: string[];
+  };
   signaling: SignalingConfig;
   cluster: ClusterConfig;
   web: WebConfig;
+  webhooks: WebhooksConfig;
+}
+
+/** Signed webhooks (server/webhooks): every call event is POSTed to each URL. */
+export interface WebhooksConfig {
+  /** WEBHOOK_URLS: http(s) endpoints; empty: no webhooks. */
+  urls: string[];
+  /** WEBHOOK_SECRET: HMAC-SHA256 key of the webhook-signature header (≥ 32 characters; required with urls). */
+  secret: string | undefined;
+  /** After this many failed attempts a delivery is `failed`. */
+  maxAttempts: number;
+  /** Per request. */
+  timeoutMs: number;
 }
 
 /** The web client served by this server (dist/web, built by npm run build). */
@@ -213,6 +240,44 @@ class Reader {
     return parsed as Config['signaling']['iceServers'];
   }
 
+  /** true/false, or a comma-separated list of trusted proxy addresses and CIDRs (and loopback, linklocal, uniquelocal). */
+  trustProxy(name: string): TrustProxy {
+    const v = this.raw(name);
+    if (v === undefined) return false;
+    if (/^(1|true|yes|on)$/i.test(v)) return true;
+    if (/^(0|false|no|off)$/i.test(v)) return false;
+    const entries = this.list(name);
+    for (const entry of entries) {
+      const why = badTrustEntry(entry);
+      if (why) {
+        this.fail(name, `must be true, false, or comma-separated addresses/CIDRs of trusted proxies (${entry}: ${why})`, v);
+        return false;
+      }
+    }
+    return entries.length > 0 ? entries : false;
+  }
+
+  /** TLS_CERT and TLS_KEY (each a file path or an inline PEM), TLS_CA optional: both or neither, and a matching pair. */
+  tls(): TlsConfig | undefined {
+    const cert = this.raw('TLS_CERT');
+    const key = this.raw('TLS_KEY');
+    const ca = this.raw('TLS_CA');
+    if (!cert && !key) {
+      if (ca) this.fail('TLS_CA', 'is used only with TLS_CERT and TLS_KEY');
+      return undefined;
+    }
+    if (!cert) return this.fail('TLS_CERT', 'is required when TLS_KEY is set (set both, or neither for plain HTTP)');
+    if (!key) return this.fail('TLS_KEY', 'is required when TLS_CERT is set (set both, or neither for plain HTTP)');
+    const config: TlsConfig = { cert: pemSource('TLS_CERT', cert), key: pemSource('TLS_KEY', key), ...(ca ? { ca: pemSource('TLS_CA', ca) } : {}) };
+    try {
+      loadTls(config);
+    } catch (err) {
+      if (err instanceof TlsError) return this.fail(err.variable, err.message);
+      throw err;
+    }
+    return config;
+  }
+
   /** A PEM given inline (NAME) or as a file (NAME_FILE); both set is an error. */
   pem(name: string, label: 'PRIVATE KEY' | 'PUBLIC KEY'): string | undefined {
     const inline = this.raw(name);
@@ -241,6 +306,18 @@ function firstHostAddress(): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
+}
+
+export const DEFAULT_UPLOAD_TYPES = ['video/webm', 'audio/webm', 'video/mp4', 'audio/ogg', 'audio/mp4'];
+
+/** UPLOAD_TYPES: comma-separated `type/subtype`, no parameters (a client's `;codecs=…` is always allowed). */
+function uploadTypes(r: Reader): string[] {
+  const given = r.list('UPLOAD_TYPES');
+  if (given.length === 0) return [...DEFAULT_UPLOAD_TYPES];
+  for (const t of given) {
+    if (!/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i.test(t)) r.fail('UPLOAD_TYPES', 'must be comma-separated mime types like video/webm (no parameters)', t);
+  }
+  return [...new Set(given.map((t) => t.toLowerCase()))];
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -302,6 +379,22 @@ export function loadConfig(env: Env = process.env): Config {
   const turnSecret = r.raw('TURN_SECRET');
   if (turnUrls.length > 0 && !turnSecret) r.fail('TURN_SECRET', 'is required when TURN_URLS is set (the static-auth-secret of coturn)');
 
+  const webhookUrls: string[] = [];
+  for (const u of r.list('WEBHOOK_URLS')) {
+    let url: URL | undefined;
+    try {
+      url = new URL(u);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) r.fail('WEBHOOK_URLS', 'must be comma-separated http:// or https:// URLs', u);
+    else if (url.username || url.password) r.fail('WEBHOOK_URLS', 'must not contain credentials (user:password@); requests are authenticated by webhook-signature', url.host);
+    else if (!webhookUrls.includes(url.href)) webhookUrls.push(url.href);
+  }
+  const webhookSecret = r.raw('WEBHOOK_SECRET');
+  if (webhookSecret !== undefined && webhookSecret.length < 32) r.fail('WEBHOOK_SECRET', 'must be at least 32 characters long');
+  else if (webhookSecret === undefined && r.list('WEBHOOK_URLS').length > 0) r.fail('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set (the key that signs every webhook; at least 32 characters)');
+
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
   const devTokens = r.bool('DEV_TOKENS', nodeEnv !== 'production');
   if (devTokens && nodeEnv === 'production') {
@@ -329,7 +422,8 @@ export function loadConfig(env: Env = process.env): Config {
       max: r.int('RATE_LIMIT_MAX', 1200, 0, 10_000_000),
       windowSeconds: r.int('RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
     },
-    trustProxy: r.bool('TRUST_PROXY', false),
+    trustProxy: r.trustProxy('TRUST_PROXY'),
+    tls: r.tls(),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     mediasoup: {
       numWorkers,
@@ -352,6 +446,11 @@ export function loadConfig(env: Env = process.env): Config {
       minPort: r.int('RECORDING_MIN_PORT', 50000, 1024, 65534),
       maxPort: r.int('RECORDING_MAX_PORT', 50999, 1025, 65535),
     },
+    uploads: {
+      maxBytes: r.int('UPLOAD_MAX_BYTES', 2 * 1024 ** 3, 1, 2 ** 40),
+      chunkMaxBytes: r.int('UPLOAD_CHUNK_MAX_BYTES', 64 * 1024 ** 2, 1024, 1024 ** 3),
+      types: uploadTypes(r),
+    },
     signaling: {
       maxConnections: r.int('MAX_CONNECTIONS', 10_000, 1, 1_000_000),
       maxRooms: r.int('MAX_ROOMS', 10_000, 1, 1_000_000),
@@ -372,6 +471,12 @@ export function loadConfig(env: Env = process.env): Config {
     web: {
       enabled: r.bool('WEB_CLIENT', true),
       devTokens,
+    },
+    webhooks: {
+      urls: webhookUrls,
+      secret: webhookSecret,
+      maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 12, 1, 100),
+      timeoutMs: r.int('WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
     },
   };
   if (config.recording.maxPort - config.recording.minPort < 3) {

@@ -19,13 +19,13 @@ import { fileEtag, ifRangeAllows, openRecordingFile, parseRange, removeRecording
  * its own room; nobody else (403).
  */
 export const RECORDING_STATUSES = ['recording', 'completed', 'failed', 'empty', 'interrupted'] as const;
-export const RECORDING_KINDS = ['participant', 'composite'] as const;
+export const RECORDING_KINDS = ['participant', 'composite', 'client'] as const;
 
 const Status = Type.Union(RECORDING_STATUSES.map((s) => Type.Literal(s)), {
   description: 'recording: being written; completed; failed; empty: nothing was recorded; interrupted: the server stopped mid-way',
 });
 const Kind = Type.Union(RECORDING_KINDS.map((k) => Type.Literal(k)), {
-  description: "participant: one participant's audio and video; composite: everyone mixed",
+  description: "participant: one participant's audio and video; composite: everyone mixed; client: recorded in a participant's browser and uploaded (session_id is the upload id)",
 });
 const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
@@ -70,7 +70,7 @@ const ListQuery = Type.Object(
 const FileSchema = Type.Unsafe<Readable>({ type: 'string', format: 'binary' });
 const fileResponse = (description: string) => ({
   description,
-  content: { 'video/webm': { schema: FileSchema }, 'audio/webm': { schema: FileSchema } },
+  content: Object.fromEntries(['video/webm', 'audio/webm', 'video/mp4', 'audio/mp4', 'audio/ogg'].map((t) => [t, { schema: FileSchema }])),
 });
 
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
@@ -10,6 +11,7 @@ import type { InboxEntry, InvitationRow, InvitationService } from '../calls/invi
 import type { Config } from '../config/config';
 import { AppError, ErrorCode, conflict, forbidden, notFound, unauthorized, unavailable } from '../errors';
 import type { Metrics } from '../metrics/metrics';
+import { compileTrust, forwardedClientIp, type TrustFn } from '../http/trustProxy';
 import type { RoomLocks } from './keyedMutex';
 import type { Topology } from './topology';
 import { applyHold, applyMute, authorize, callIdMismatch, mayCreateRoom, validateDtmf } from './policy';
@@ -143,6 +145,8 @@ export class SignalingServer {
   private readonly handlers: Record<ClientEvent, Handler>;
   private connections = 0;
   private draining = false;
+  /** TRUST_PROXY: which peers' X-Forwarded-For is believed (Fastify's request.ip uses the same rule). */
+  private readonly trustProxy: TrustFn;
   /** This node's SFU (the rooms whose media it carries). */
   get sfu(): Sfu {
     return this.deps.sfu;
@@ -156,6 +160,7 @@ export class SignalingServer {
   constructor(private readonly deps: SignalingDeps) {
     const { config } = deps;
     this.cfg = config.signaling;
+    this.trustProxy = compileTrust(config.trustProxy);
     this.validate = compileValidators({ maxSdpBytes: this.cfg.maxSdpBytes });
     this.writes = new WriteBehind(deps.log, () => deps.metrics.dbWriteFailures.inc());
     this.io = new Server(deps.httpServer, {
@@ -569,13 +574,11 @@ export class SignalingServer {
     };
   }
 
+  /** The socket's peer, or the client a trusted proxy names in X-Forwarded-For (server/http/trustProxy.ts). */
   private clientIp(socket: Sock): string | null {
-    if (this.deps.config.trustProxy) {
-      const fwd = socket.handshake.headers['x-forwarded-for'];
-      const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0];
-      if (first) return normaliseIp(first);
-    }
-    return normaliseIp(socket.handshake.address);
+    const forwarded = normaliseIp(forwardedClientIp(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], this.trustProxy));
+    // Not an address (a proxy passed on garbage): the peer's, since client_ip is an inet column.
+    return forwarded && isIP(forwarded) ? forwarded : normaliseIp(socket.handshake.address);
   }
 
   // ---- leaving ---------------------------------------------------------------------------------
