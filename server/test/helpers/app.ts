@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { buildApp, type App } from '../../app';
+import { buildApp, type App, type AppDeps } from '../../app';
 import { ApiKeys } from '../../auth/apiKeys';
 import { loadSigningKeys, type SigningKeys } from '../../auth/keys';
 import { loadConfig, type Config } from '../../config/config';
@@ -20,12 +20,16 @@ export interface TestApp extends App {
   close(): Promise<void>;
 }
 
-/** A real app on a real database (a fresh PostgreSQL database or a fresh PGlite dir) and a real mediasoup worker. */
-export async function startTestApp(backend: Backend, env: Record<string, string> = {}): Promise<TestApp> {
+/**
+ * A real app on a real database (a fresh PostgreSQL database or a fresh PGlite dir) and a real mediasoup worker.
+ * env.DATABASE_URL: that database instead of a fresh one (not dropped on close: several apps in turn can share it).
+ * deps: extra buildApp dependencies (e.g. webhookTuning).
+ */
+export async function startTestApp(backend: Backend, env: Record<string, string> = {}, deps: Pick<AppDeps, 'webhookTuning'> = {}): Promise<TestApp> {
   const data = tempDir();
   const recordings = tempDir('sb-rec-');
   const ports = await mediaPorts();
-  const pgdb = backend === 'postgres' ? await createPostgresDatabase() : undefined;
+  const pgdb = backend === 'postgres' && !env.DATABASE_URL ? await createPostgresDatabase() : undefined;
   const config = loadConfig({
     NODE_ENV: 'test',
     DATA_DIR: data.dir,
@@ -48,7 +52,7 @@ export async function startTestApp(backend: Backend, env: Record<string, string>
   });
   await workers.start();
   const keys = loadSigningKeys({ dataDir: config.dataDir, privateKeyPem: config.jwt.privateKeyPem });
-  const built = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(config.apiKeys), logger });
+  const built = await buildApp({ ...deps, config, db, workers, keys, apiKeys: new ApiKeys(config.apiKeys), logger });
   await built.app.ready();
   let dbClosed = false;
   return {

@@ -1,4 +1,4 @@
-import { io, type Socket } from 'socket.io-client';
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../signaling/protocol';
 import type { TestApp } from './app';
 
@@ -22,12 +22,14 @@ export class Client {
   participantId = '';
   callId = '';
 
-  constructor(url: string, opts: { token?: string; auth?: Record<string, unknown> } = {}) {
+  /** opts.io: more socket.io-client options (e.g. `ca` for WSS, `extraHeaders`). */
+  constructor(url: string, opts: { token?: string; auth?: Record<string, unknown>; io?: Partial<ManagerOptions & SocketOptions> } = {}) {
     this.socket = io(url, {
       transports: ['websocket'],
       reconnection: false,
       forceNew: true,
       auth: opts.auth ?? (opts.token ? { token: opts.token } : {}),
+      ...opts.io,
     }) as Socket<ServerToClientEvents, ClientToServerEvents>;
     this.socket.onAny((event: string, payload: unknown) => this.push(event, payload));
     this.socket.on('disconnect', (reason) => this.push('disconnect', reason));
