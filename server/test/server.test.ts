@@ -1,31 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPostgresDatabase, freePort, tempDir } from './helpers/env';
-
-/**
- * The real entry point (dist/server/main.js, built by `npm test`'s pretest) as a
- * separate process: the same thing `npm start` runs.
- */
-const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'server', 'main.js');
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, out: () => out, exited };
-}
+import { requireBuiltMain, runServer, type Proc } from './helpers/process';
 
 async function waitReady(port: number, proc: Proc, ms = 30_000): Promise<Response> {
   const until = Date.now() + ms;
@@ -44,13 +20,13 @@ async function waitReady(port: number, proc: Proc, ms = 30_000): Promise<Respons
 
 describe('the server process', () => {
   beforeAll(() => {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build (npm test does it first)`);
+    requireBuiltMain();
   });
 
   it('starts on embedded defaults, serves, writes dev keys, keeps secrets out of its logs, and stops cleanly on SIGTERM', async () => {
     const data = tempDir();
     const port = await freePort();
-    const proc = run({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' });
+    const proc = runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' });
     try {
       const ready = await waitReady(port, proc);
       expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('pglite');
@@ -92,7 +68,7 @@ describe('the server process', () => {
     const data = tempDir();
     const db = await createPostgresDatabase();
     const port = await freePort();
-    const proc = run({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, DATABASE_URL: db.url, MEDIASOUP_WORKERS: '1' });
+    const proc = runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, DATABASE_URL: db.url, MEDIASOUP_WORKERS: '1' });
     try {
       const ready = await waitReady(port, proc);
       expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('postgres');
@@ -112,7 +88,7 @@ describe('the server process', () => {
     [{ JWT_PRIVATE_KEY_FILE: '/nonexistent.pem' }, /JWT_PRIVATE_KEY_FILE: cannot read file/],
   ])('refuses to start with %j and names the variable', async (env, message) => {
     const data = tempDir();
-    const proc = run({ DATA_DIR: data.dir, ...env });
+    const proc = runServer({ DATA_DIR: data.dir, ...env });
     try {
       expect(await proc.exited).toBe(1);
       expect(proc.out()).toMatch(message);
@@ -124,7 +100,7 @@ describe('the server process', () => {
   it('exits with a clear message when PostgreSQL is unreachable', async () => {
     const data = tempDir();
     const port = await freePort();
-    const proc = run({ DATA_DIR: data.dir, PORT: String(port), DATABASE_URL: `postgresql://postgres@127.0.0.1:${await freePort()}/nope`, MEDIASOUP_WORKERS: '1' });
+    const proc = runServer({ DATA_DIR: data.dir, PORT: String(port), DATABASE_URL: `postgresql://postgres@127.0.0.1:${await freePort()}/nope`, MEDIASOUP_WORKERS: '1' });
     try {
       expect(await proc.exited).toBe(1);
       expect(proc.out()).toMatch(/failed to start/);

@@ -1,15 +1,17 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate, generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import tls from 'node:tls';
 import proxyAddr from '@fastify/proxy-addr';
-import { ConfigError, loadConfig } from '../config/config';
+import { loadConfig } from '../config/config';
 import { compileTrust, forwardedClientIp, type TrustProxy } from '../http/trustProxy';
 import { issueToken, startTestApp, type TestApp } from './helpers/app';
+import { problemsOf } from './helpers/config';
 import { freePort, mediaPorts, tempDir } from './helpers/env';
+import { requireBuiltMain, runServer, type Proc } from './helpers/process';
 import { Client, listen } from './helpers/signaling';
 
 /**
@@ -18,7 +20,6 @@ import { Client, listen } from './helpers/signaling';
  * of the pair, the production warning for plain HTTP, and TRUST_PROXY's list of
  * trusted proxies (participants' client_ip).
  */
-const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'server', 'main.js');
 const API_KEY = 'tls-test-api-key-0123456789';
 
 interface Pair {
@@ -44,16 +45,6 @@ function selfSigned(dir: string, name: string): Pair {
 function replaceFile(file: string, content: string): void {
   writeFileSync(`${file}.tmp`, content);
   renameSync(`${file}.tmp`, file);
-}
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
 }
 
 function httpsRequest(url: string, ca: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string }> {
@@ -88,24 +79,6 @@ async function eventually(what: string, check: () => Promise<boolean> | boolean,
     if (Date.now() > until) throw new Error(`not within ${ms} ms: ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, out: () => out, exited };
 }
 
 async function waitReady(proc: Proc, get: () => Promise<{ status: number }>, ms = 30_000): Promise<void> {
@@ -171,7 +144,7 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
   const clients: Client[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build (npm test does it first)`);
+    requireBuiltMain();
     mkdirSync(pairs);
     mkdirSync(live);
     pair1 = selfSigned(pairs, 'one');
@@ -184,7 +157,7 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
     release = prod.release;
     base = `https://127.0.0.1:${port}`;
     // Production, to check that TLS silences the plain-HTTP warning.
-    proc = run({ ...prod.env, TLS_CERT: path.join(live, 'tls.crt'), TLS_KEY: path.join(live, 'tls.key') });
+    proc = runServer({ ...prod.env, TLS_CERT: path.join(live, 'tls.crt'), TLS_KEY: path.join(live, 'tls.key') });
     await waitReady(proc, () => httpsRequest(`${base}/ready`, pair1.cert));
   });
 
@@ -334,7 +307,7 @@ describe('plain HTTP in production', () => {
   it('logs a loud warning when neither TLS nor TRUST_PROXY is configured', async () => {
     const dir = tempDir('sb-tls-prod-');
     const prod = await productionEnv(dir.dir);
-    const proc = run(prod.env);
+    const proc = runServer(prod.env);
     try {
       await waitReady(proc, () => fetch(`http://127.0.0.1:${prod.port}/ready`));
       const line = proc.out().split('\n').find((l) => INSECURE.test(l));

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { freePort, mediaPorts, tempDir } from './helpers/env';
+import { MAIN } from './helpers/process';
 import { Client } from './helpers/signaling';
 
 /**
@@ -15,7 +16,6 @@ import { Client } from './helpers/signaling';
  */
 jest.setTimeout(120_000);
 
-const MAIN = path.resolve(__dirname, '..', '..', 'dist', 'server', 'main.js');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '..', '..', 'test-results');
 const FLAGS = [

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/config';
 import { WebhookDispatcher, backoffDelay } from '../webhooks/dispatcher';
 import { computeSignature, verifyWebhook, webhookHeaders } from '../webhooks/signature';
 import { admin, bearer, issueToken, startTestApp, type TestApp } from './helpers/app';
+import { problemsOf } from './helpers/config';
 import { createPostgresDatabase } from './helpers/env';
 import { Client, listen } from './helpers/signaling';
 
@@ -132,16 +133,6 @@ async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15
 type DeliveryJson = { id: string; endpoint: string; event_id: string; event_type: string; call_id: string | null; status: string; attempts: number; last_status: number | null; last_error: string | null; created_at: string; delivered_at: string | null; next_attempt_at: string };
 
 const silent = pino({ level: 'silent' });
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  return [];
-}
 
 describe('webhooks: signing', () => {
   const body = JSON.stringify({ id: randomUUID(), type: 'call.started', created_at: new Date().toISOString(), data: { call_id: randomUUID() } });

@@ -3,6 +3,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createPostgresDatabase, freePort, mediaPorts, tempDir } from './env';
+import { MAIN } from './process';
 
 export { freePort };
 
@@ -11,7 +12,6 @@ export { freePort };
  * Redis (a key prefix of their own) and one PostgreSQL database, each with its
  * own HTTP port, media ports and NODE_ID: a cluster on one machine.
  */
-const MAIN = path.resolve(__dirname, '..', '..', '..', 'dist', 'server', 'main.js');
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CLUSTER_API_KEY = 'cluster-test-api-key-0123456789';
 

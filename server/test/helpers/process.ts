@@ -1,0 +1,33 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The real entry point (dist/server/main.js, built by `npm test`'s pretest) as a
+ * separate process: the same thing `npm start` runs.
+ */
+export const MAIN = path.resolve(__dirname, '..', '..', '..', 'dist', 'server', 'main.js');
+
+export function requireBuiltMain(): void {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build (npm test does it first)`);
+}
+
+export interface Proc {
+  child: ChildProcess;
+  /** Everything it wrote to stdout and stderr so far. */
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts the server with only PATH, HOME and `env` as its environment. */
+export function runServer(env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, out: () => out, exited };
+}
