@@ -80,7 +80,7 @@ export interface App {
   drain(timeoutMs: number): Promise<void>;
   /** Starts the cluster membership (heartbeats, forwarded media requests); call once the server listens. */
   startCluster(): Promise<void>;
-  /** The webhook outbox and dispatcher (both undefined unless WEBHOOK_URLS is set). */
+  /** Webhooks: their dispatcher is undefined unless WEBHOOK_URLS is set. */
   webhooks: Webhooks;
 }
 

@@ -192,8 +192,8 @@ class Reader {
   bool(name: string, fallback: boolean): boolean {
     const v = this.raw(name);
     if (v === undefined) return fallback;
-    if (/^(1|true|yes|on)$/i.test(v)) return true;
-    if (/^(0|false|no|off)$/i.test(v)) return false;
+    const b = boolWord(v);
+    if (b !== undefined) return b;
     this.fail(name, 'must be true or false', v);
     return fallback;
   }
@@ -244,8 +244,8 @@ class Reader {
   trustProxy(name: string): TrustProxy {
     const v = this.raw(name);
     if (v === undefined) return false;
-    if (/^(1|true|yes|on)$/i.test(v)) return true;
-    if (/^(0|false|no|off)$/i.test(v)) return false;
+    const b = boolWord(v);
+    if (b !== undefined) return b;
     const entries = this.list(name);
     for (const entry of entries) {
       const why = badTrustEntry(entry);
@@ -306,6 +306,13 @@ function firstHostAddress(): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
+}
+
+/** 1/true/yes/on and 0/false/no/off (any case); anything else: undefined. */
+function boolWord(v: string): boolean | undefined {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  return undefined;
 }
 
 export const DEFAULT_UPLOAD_TYPES = ['video/webm', 'audio/webm', 'video/mp4', 'audio/ogg', 'audio/mp4'];

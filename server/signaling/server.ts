@@ -11,7 +11,7 @@ import type { InboxEntry, InvitationRow, InvitationService } from '../calls/invi
 import type { Config } from '../config/config';
 import { AppError, ErrorCode, conflict, forbidden, notFound, unauthorized, unavailable } from '../errors';
 import type { Metrics } from '../metrics/metrics';
-import { compileTrust, forwardedClientIp, type TrustFn } from '../http/trustProxy';
+import { compileTrust, forwardedClientIp, unmapIp, type TrustFn } from '../http/trustProxy';
 import type { RoomLocks } from './keyedMutex';
 import type { Topology } from './topology';
 import { applyHold, applyMute, authorize, callIdMismatch, mayCreateRoom, validateDtmf } from './policy';
@@ -98,9 +98,7 @@ function connectError(code: string, message: string): Error {
 }
 
 function normaliseIp(ip: string | undefined): string | null {
-  if (!ip) return null;
-  const v = ip.trim();
-  return v.startsWith('::ffff:') && v.includes('.') ? v.slice(7) : v;
+  return ip ? unmapIp(ip) : null;
 }
 
 export function participantState(p: ParticipantRecord): ParticipantState {

@@ -300,7 +300,7 @@ export class UploadService {
     try {
       // The database's offset is the truth: drop anything written past it (a crash after a write, before its update).
       if ((await fh.stat()).size !== offset) await fh.truncate(offset);
-      const sink = new ChunkSink(fh, offset, limit, () => new AppError(413, this.tooMuch(upload, offset, limit), this.tooMuchMessage(upload, offset, limit), { offset }));
+      const sink = new ChunkSink(fh, offset, limit, () => this.tooMuch(upload, offset, limit));
       const idle = new IdleTimer(this.idleTimeoutMs, () => body.destroy(new Error('upload chunk idle timeout')));
       sink.on('progress', () => idle.touch());
       try {
@@ -327,14 +327,11 @@ export class UploadService {
     return written;
   }
 
-  private tooMuch(upload: ClientUpload, offset: number, limit: number): string {
-    return Number(upload.sizeBytes) - offset <= limit ? ErrorCode.UPLOAD_TOO_LARGE : ErrorCode.BODY_TOO_LARGE;
-  }
-
-  private tooMuchMessage(upload: ClientUpload, offset: number, limit: number): string {
+  /** A chunk's body went past `limit` bytes: past size_bytes, or past UPLOAD_CHUNK_MAX_BYTES (whichever `limit` is). */
+  private tooMuch(upload: ClientUpload, offset: number, limit: number): AppError {
     return Number(upload.sizeBytes) - offset <= limit
-      ? `the chunk goes beyond size_bytes ${upload.sizeBytes}`
-      : `a chunk may be at most ${limit} bytes (UPLOAD_CHUNK_MAX_BYTES)`;
+      ? new AppError(413, ErrorCode.UPLOAD_TOO_LARGE, `the chunk goes beyond size_bytes ${upload.sizeBytes}`, { offset })
+      : new AppError(413, ErrorCode.BODY_TOO_LARGE, `a chunk may be at most ${limit} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset });
   }
 
   /** All bytes are there: verify the SHA-256, then make it a recording (or fail it and delete the file). */

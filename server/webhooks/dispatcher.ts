@@ -128,10 +128,6 @@ export class WebhookDispatcher {
     } as WebhookDispatcher['o'];
   }
 
-  get active(): boolean {
-    return this.running;
-  }
-
   start(): void {
     if (this.running) return;
     this.running = true;

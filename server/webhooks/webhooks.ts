@@ -11,7 +11,6 @@ import { WebhookOutbox } from './outbox';
  * WEBHOOK_URLS is set; the admin routes exist always.
  */
 export interface Webhooks {
-  outbox: WebhookOutbox | undefined;
   dispatcher: WebhookDispatcher | undefined;
   /** Starts recording events and sending (when WEBHOOK_URLS is set). */
   start(): void;
@@ -28,7 +27,7 @@ export function createWebhooks(opts: {
 }): Webhooks {
   const { config } = opts;
   if (config.urls.length === 0 || !config.secret) {
-    return { outbox: undefined, dispatcher: undefined, start: () => undefined, stop: async () => undefined };
+    return { dispatcher: undefined, start: () => undefined, stop: async () => undefined };
   }
   const dispatcher = new WebhookDispatcher({
     prisma: opts.prisma,
@@ -42,7 +41,6 @@ export function createWebhooks(opts: {
   // Listening starts at once: no event emitted after the app is built is missed.
   outbox.attach();
   return {
-    outbox,
     dispatcher,
     start: () => dispatcher.start(),
     stop: async () => {
