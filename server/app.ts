@@ -21,7 +21,7 @@ import type { Config } from './config/config';
 import type { Database } from './db/database';
 import { healthRoutes } from './health/routes';
 import { registerErrorHandling } from './http/errors';
-import { AppError, ErrorCode } from './errors';
+import { AppError } from './errors';
 import { buildValidator } from './http/validation';
 import { ErrorResponse } from './http/schemas';
 import type { WorkerPool } from './media/workerPool';
@@ -119,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       timeWindow: config.rateLimit.windowSeconds * 1000,
       // Probes and docs are exempt (routes opt out with config.rateLimit = false).
       errorResponseBuilder: (_req, ctx) =>
-        new AppError(429, ErrorCode.RATE_LIMITED, `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later`),
+        new AppError('RATE_LIMITED', `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later`),
     });
   }
 

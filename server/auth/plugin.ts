@@ -1,11 +1,12 @@
 import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ErrorCode, forbidden, unauthorized } from '../errors';
+
 import type { ApiKeys } from './apiKeys';
 import type { SigningKeys } from './keys';
 import type { Principal } from './roles';
 import { TokenService } from './tokens';
+import { AppError } from '../errors';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,18 +47,18 @@ export const authPlugin = fp<AuthOptions>(
     const authenticate = (request: FastifyRequest): Principal => {
       const apiKey = request.headers['x-api-key'];
       if (typeof apiKey === 'string' && apiKey !== '') {
-        if (!opts.apiKeys.matches(apiKey)) throw unauthorized(ErrorCode.API_KEY_INVALID, 'API key is not valid');
+        if (!opts.apiKeys.matches(apiKey)) throw new AppError('API_KEY_INVALID', 'API key is not valid');
         return { kind: 'admin' };
       }
       const header = request.headers.authorization;
-      if (!header) throw unauthorized(ErrorCode.AUTH_REQUIRED, 'send an API key (x-api-key) or a token (Authorization: Bearer …)');
+      if (!header) throw new AppError('AUTH_REQUIRED', 'send an API key (x-api-key) or a token (Authorization: Bearer …)');
       const m = BEARER.exec(header);
-      if (!m?.[1]) throw unauthorized(ErrorCode.TOKEN_MALFORMED, 'Authorization header must be "Bearer <token>"');
+      if (!m?.[1]) throw new AppError('TOKEN_MALFORMED', 'Authorization header must be "Bearer <token>"');
       return tokens.principal(m[1]);
     };
     app.decorate('authenticate', authenticate);
     app.decorate('requireAdmin', (request: FastifyRequest) => {
-      if (authenticate(request).kind !== 'admin') throw forbidden(ErrorCode.FORBIDDEN, 'this endpoint needs the API key');
+      if (authenticate(request).kind !== 'admin') throw new AppError('FORBIDDEN', 'this endpoint needs the API key');
     });
   },
   { name: 'switchboard-auth' },

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ErrorCode, badRequest, unauthorized } from '../errors';
+import { AppError, type ErrorCode } from '../errors';
 import { isRole, type Principal, type Role } from './roles';
 
 /**
@@ -37,15 +37,15 @@ export interface IssuedToken {
 }
 
 /** fast-jwt's error codes mapped to ours; all are 401. */
-const VERIFY_ERRORS: Record<string, [string, string]> = {
-  FAST_JWT_EXPIRED: [ErrorCode.TOKEN_EXPIRED, 'token has expired'],
-  FAST_JWT_INACTIVE: [ErrorCode.TOKEN_NOT_YET_VALID, 'token is not valid yet'],
-  FAST_JWT_INVALID_SIGNATURE: [ErrorCode.TOKEN_INVALID_SIGNATURE, 'token signature is invalid'],
-  FAST_JWT_INVALID_ALGORITHM: [ErrorCode.TOKEN_ALGORITHM_NOT_ALLOWED, 'token algorithm is not allowed; only RS256 is accepted'],
-  FAST_JWT_MISSING_SIGNATURE: [ErrorCode.TOKEN_ALGORITHM_NOT_ALLOWED, 'unsigned tokens are not accepted; only RS256 is'],
-  FAST_JWT_INVALID_CLAIM_VALUE: [ErrorCode.TOKEN_CLAIM_INVALID, 'token issuer or audience is not accepted'],
-  FAST_JWT_INVALID_CLAIM_TYPE: [ErrorCode.TOKEN_CLAIM_INVALID, 'token claim has the wrong type'],
-  FAST_JWT_MISSING_REQUIRED_CLAIM: [ErrorCode.TOKEN_CLAIM_INVALID, 'token lacks a required claim'],
+const VERIFY_ERRORS: Record<string, [ErrorCode, string]> = {
+  FAST_JWT_EXPIRED: ['TOKEN_EXPIRED', 'token has expired'],
+  FAST_JWT_INACTIVE: ['TOKEN_NOT_YET_VALID', 'token is not valid yet'],
+  FAST_JWT_INVALID_SIGNATURE: ['TOKEN_INVALID_SIGNATURE', 'token signature is invalid'],
+  FAST_JWT_INVALID_ALGORITHM: ['TOKEN_ALGORITHM_NOT_ALLOWED', 'token algorithm is not allowed; only RS256 is accepted'],
+  FAST_JWT_MISSING_SIGNATURE: ['TOKEN_ALGORITHM_NOT_ALLOWED', 'unsigned tokens are not accepted; only RS256 is'],
+  FAST_JWT_INVALID_CLAIM_VALUE: ['TOKEN_CLAIM_INVALID', 'token issuer or audience is not accepted'],
+  FAST_JWT_INVALID_CLAIM_TYPE: ['TOKEN_CLAIM_INVALID', 'token claim has the wrong type'],
+  FAST_JWT_MISSING_REQUIRED_CLAIM: ['TOKEN_CLAIM_INVALID', 'token lacks a required claim'],
 };
 
 export class TokenService {
@@ -57,11 +57,11 @@ export class TokenService {
   issue(req: IssueRequest): IssuedToken {
     const ttl = req.ttlSeconds ?? this.opts.defaultTtlSeconds;
     if (ttl > this.opts.maxTtlSeconds) {
-      throw badRequest(ErrorCode.TTL_TOO_LONG, `ttl_seconds must not exceed ${this.opts.maxTtlSeconds}`);
+      throw new AppError('TTL_TOO_LONG', `ttl_seconds must not exceed ${this.opts.maxTtlSeconds}`);
     }
     if (req.role !== 'participant' && !req.room) {
       // Least privilege: a host or moderator token is only ever valid in one room.
-      throw badRequest(ErrorCode.ROOM_REQUIRED_FOR_ROLE, `a ${req.role} token must be scoped to a room`);
+      throw new AppError('ROOM_REQUIRED_FOR_ROLE', `a ${req.role} token must be scoped to a room`);
     }
     const iat = Math.floor(Date.now() / 1000);
     const claims: TokenClaims = {
@@ -88,8 +88,8 @@ export class TokenService {
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       const mapped = VERIFY_ERRORS[code];
-      if (mapped) throw unauthorized(mapped[0], mapped[1]);
-      throw unauthorized(ErrorCode.TOKEN_MALFORMED, 'token is malformed');
+      if (mapped) throw new AppError(mapped[0], mapped[1]);
+      throw new AppError('TOKEN_MALFORMED');
     }
     const c = payload as Partial<TokenClaims>;
     if (
@@ -100,7 +100,7 @@ export class TokenService {
       (c.name !== undefined && typeof c.name !== 'string') ||
       (c.can_publish !== undefined && typeof c.can_publish !== 'boolean')
     ) {
-      throw unauthorized(ErrorCode.TOKEN_CLAIM_INVALID, 'token claims are invalid');
+      throw new AppError('TOKEN_CLAIM_INVALID', 'token claims are invalid');
     }
     return c as TokenClaims;
   }

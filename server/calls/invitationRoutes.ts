@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { conflict, ErrorCode, forbidden } from '../errors';
+
 import { errorResponses, Uuid } from '../http/schemas';
 import type { SignalingServer } from '../signaling/server';
 import type { InvitationService } from './invitations';
 import { authorizeCall } from './policy';
 import { callJson } from './routes';
 import type { CallService } from './service';
+import { AppError } from '../errors';
 
 /**
  * Invitations over REST (your backend rings users into a call), a call's
@@ -52,9 +53,9 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
       authorizeCall(principal, 'end', call.roomId);
-      if (call.status === 'ended') throw conflict(ErrorCode.CALL_ALREADY_ENDED, 'this call has ended');
+      if (call.status === 'ended') throw new AppError('CALL_ALREADY_ENDED');
       const from = principal.kind === 'user' ? { user_id: principal.userId, display_name: principal.name ?? null } : null;
-      if (from && request.body.user_ids.includes(from.user_id)) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'you cannot invite yourself');
+      if (from && request.body.user_ids.includes(from.user_id)) throw new AppError('CANNOT_TARGET_SELF', 'you cannot invite yourself');
       return reply.status(201).send(await signaling.invite(call.id, call.roomId, request.body.user_ids, from, request.body.timeout_seconds));
     },
   );
@@ -94,7 +95,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
     },
     async (request, reply) => {
       const principal = app.authenticate(request);
-      if (principal.kind !== 'admin') throw forbidden(ErrorCode.FORBIDDEN, 'messages to users need the API key');
+      if (principal.kind !== 'admin') throw new AppError('FORBIDDEN', 'messages to users need the API key');
       const item = await signaling.toInbox(request.params.user_id, 'message', {
         from: null,
         call_id: request.body.call_id ?? null,

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client';
-import { conflict, ErrorCode, notFound } from '../errors';
+
 import type { ChatMessage } from '../signaling/protocol';
+import { AppError } from '../errors';
 
 /**
  * Invitations (ringing users into a call), the inbox (what waits for a user
@@ -58,7 +59,7 @@ export class InvitationService {
   /** The invitation of this user; INVITATION_NOT_FOUND for an unknown one or someone else's. */
   async mine(id: string, userId: string): Promise<InvitationRow> {
     const inv = /^[0-9a-f-]{36}$/i.test(id) ? await this.prisma.invitation.findUnique({ where: { id } }) : null;
-    if (!inv || inv.userId !== userId) throw notFound(ErrorCode.INVITATION_NOT_FOUND, 'no such invitation of yours');
+    if (!inv || inv.userId !== userId) throw new AppError('INVITATION_NOT_FOUND');
     return inv;
   }
 
@@ -83,7 +84,7 @@ export class InvitationService {
 
   notPending(inv: InvitationRow): never {
     const status = inv.status === 'ringing' ? 'expired' : inv.status;
-    throw conflict(ErrorCode.INVITATION_NOT_PENDING, `this invitation is ${status}`);
+    throw new AppError('INVITATION_NOT_PENDING', `this invitation is ${status}`);
   }
 
   // ---- inbox -------------------------------------------------------------------------------

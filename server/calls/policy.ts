@@ -1,5 +1,6 @@
-import { ErrorCode, forbidden } from '../errors';
+
 import type { Principal } from '../auth/roles';
+import { AppError } from '../errors';
 
 /**
  * Who may do what with calls over REST. Plain logic, no I/O.
@@ -25,13 +26,13 @@ const ROLE_ACTIONS: Record<string, readonly CallAction[]> = {
 export function authorizeCall(principal: Principal, action: CallAction, roomId: string | undefined): void {
   if (principal.kind === 'admin') return;
   if (principal.room === undefined) {
-    throw forbidden(ErrorCode.FORBIDDEN, 'this token is not scoped to a room');
+    throw new AppError('FORBIDDEN', 'this token is not scoped to a room');
   }
   if (roomId !== undefined && roomId !== principal.room) {
-    throw forbidden(ErrorCode.ROOM_SCOPE_MISMATCH, 'this token is scoped to another room');
+    throw new AppError('ROOM_SCOPE_MISMATCH');
   }
   if (!ROLE_ACTIONS[principal.role]?.includes(action)) {
-    throw forbidden(ErrorCode.FORBIDDEN, `a ${principal.role} may not ${action} calls`);
+    throw new AppError('FORBIDDEN', `a ${principal.role} may not ${action} calls`);
   }
 }
 

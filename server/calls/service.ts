@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Prisma, PrismaClient } from '../generated/prisma/client';
-import { badRequest, conflict, ErrorCode, notFound } from '../errors';
+
 import { canTransition, type CallStatus } from './policy';
+import { AppError } from '../errors';
 
 /**
  * Calls and their participants in the database. REST uses it now; signaling
@@ -48,7 +49,7 @@ function decodeCursor(s: string): Cursor {
     if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id) || Number.isNaN(createdAt.getTime())) throw new Error('bad');
     return { createdAt, id };
   } catch {
-    throw badRequest(ErrorCode.INVALID_CURSOR, 'cursor is not valid; pass next_cursor from a previous page');
+    throw new AppError('INVALID_CURSOR');
   }
 }
 
@@ -79,7 +80,7 @@ export class CallService extends EventEmitter<CallEvents> {
         include: { participants: true },
       });
     } catch (err) {
-      if (isUniqueViolation(err)) throw conflict(ErrorCode.CALL_ALREADY_ACTIVE, `room ${roomId} already has a call that has not ended`);
+      if (isUniqueViolation(err)) throw new AppError('CALL_ALREADY_ACTIVE', `room ${roomId} already has a call that has not ended`);
       throw err;
     }
     this.emitState(call);
@@ -91,7 +92,7 @@ export class CallService extends EventEmitter<CallEvents> {
       where: { id },
       include: { participants: { orderBy: [{ joinedAt: 'asc' }, { id: 'asc' }] } },
     });
-    if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, `no call ${id}`);
+    if (!call) throw new AppError('CALL_NOT_FOUND', `no call ${id}`);
     return call;
   }
 
@@ -148,7 +149,7 @@ export class CallService extends EventEmitter<CallEvents> {
         if (!isUniqueViolation(err)) throw err;
       }
     }
-    throw conflict(ErrorCode.CALL_ALREADY_ACTIVE, `room ${roomId} is being opened concurrently; try again`);
+    throw new AppError('CALL_ALREADY_ACTIVE', `room ${roomId} is being opened concurrently; try again`);
   }
 
   /** The recording flag; emits call-state-changed when it changes. */
@@ -205,16 +206,16 @@ export class CallService extends EventEmitter<CallEvents> {
     const now = new Date();
     const call = await this.prisma.$transaction(async (tx) => {
       const current = await tx.call.findUnique({ where: { id }, select: { status: true } });
-      if (!current) throw notFound(ErrorCode.CALL_NOT_FOUND, `no call ${id}`);
+      if (!current) throw new AppError('CALL_NOT_FOUND', `no call ${id}`);
       if (!canTransition(current.status as CallStatus, 'ended')) {
-        throw conflict(ErrorCode.CALL_ALREADY_ENDED, `call ${id} has already ended`);
+        throw new AppError('CALL_ALREADY_ENDED', `call ${id} has already ended`);
       }
       // Conditional update: of two concurrent end requests exactly one wins.
       const { count } = await tx.call.updateMany({
         where: { id, status: { not: 'ended' } },
         data: { status: 'ended', endedAt: now, recording: false },
       });
-      if (count === 0) throw conflict(ErrorCode.CALL_ALREADY_ENDED, `call ${id} has already ended`);
+      if (count === 0) throw new AppError('CALL_ALREADY_ENDED', `call ${id} has already ended`);
       await tx.participant.updateMany({ where: { callId: id, leftAt: null }, data: { leftAt: now } });
       return tx.call.findUniqueOrThrow({
         where: { id },

@@ -2,13 +2,14 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import type { ClusterConfig } from '../config/config';
-import { ErrorCode, unavailable } from '../errors';
+
 import type { MediaService } from '../media/mediaService';
 import type { Topology } from '../signaling/topology';
 import { NodeRegistry, pickNode, type NodeInfo, type NodeLoad } from './nodes';
 import { RedisRoomLocks } from './redisLocks';
 import { RedisRoomStore } from './redisRoomStore';
 import { MediaRpc } from './rpc';
+import { AppError } from '../errors';
 
 /**
  * A node of a cluster sharing Redis (REDIS_URL):
@@ -120,7 +121,7 @@ export class Cluster implements Topology {
     if (this.live.length === 0 || exclude.length > 0) this.live = (await this.registry.scan()).live;
     const candidates = this.live.filter((n) => !exclude.includes(n.id) && !(n.id === this.nodeId && this.draining));
     const chosen = pickNode(candidates, this.pending)?.id ?? (exclude.includes(this.nodeId) || this.draining ? undefined : this.nodeId);
-    if (!chosen) throw unavailable(ErrorCode.MEDIA_UNAVAILABLE, 'no media node can take this room now; try again');
+    if (!chosen) throw new AppError('MEDIA_UNAVAILABLE', 'no media node can take this room now; try again');
     this.pending.set(chosen, (this.pending.get(chosen) ?? 0) + 1);
     return chosen;
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { AppError, ErrorCode } from '../errors';
+import { AppError } from '../errors';
 import { KeyedMutex, type RoomLocks } from '../signaling/keyedMutex';
 import { roomKeyPart } from './redisRoomStore';
 
@@ -50,7 +50,7 @@ export class RedisRoomLocks implements RoomLocks {
     let wait = 2;
     for (;;) {
       if ((await this.redis.set(key, token, 'PX', this.opts.ttlMs, 'NX')) === 'OK') return;
-      if (Date.now() >= deadline) throw new AppError(503, ErrorCode.ROOM_BUSY, 'the room is busy; try again');
+      if (Date.now() >= deadline) throw new AppError('ROOM_BUSY');
       await new Promise((r) => setTimeout(r, wait + Math.random() * wait));
       wait = Math.min(wait * 2, 50);
     }

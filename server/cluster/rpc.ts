@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { AppError, ErrorCode, unavailable } from '../errors';
+import { AppError, isErrorCode } from '../errors';
 import { MEDIA_METHODS, type MediaMethod, type MediaService } from '../media/mediaService';
 
 /**
@@ -81,7 +81,7 @@ export class MediaRpc {
     const result = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(unavailable(ErrorCode.MEDIA_UNAVAILABLE, `the media node of this room (${nodeId}) did not answer; wait for media-reset`));
+        reject(new AppError('MEDIA_UNAVAILABLE', `the media node of this room (${nodeId}) did not answer; wait for media-reset`));
       }, this.timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
     });
@@ -105,7 +105,7 @@ export class MediaRpc {
       if (p) {
         clearTimeout(p.timer);
         this.pending.delete(id);
-        p.reject(unavailable(ErrorCode.MEDIA_UNAVAILABLE, `the media node of this room (${nodeId}) is gone; wait for media-reset`));
+        p.reject(new AppError('MEDIA_UNAVAILABLE', `the media node of this room (${nodeId}) is gone; wait for media-reset`));
       }
     }
     return result;
@@ -122,7 +122,7 @@ export class MediaRpc {
     if (!p) return;
     clearTimeout(p.timer);
     this.pending.delete(reply.id);
-    if (reply.error) p.reject(new AppError(reply.error.status, reply.error.code, reply.error.message));
+    if (reply.error) p.reject(new AppError(isErrorCode(reply.error.code) ? reply.error.code : 'INTERNAL_ERROR', reply.error.message));
     else p.resolve(reply.ok);
   }
 
@@ -143,7 +143,7 @@ export class MediaRpc {
       reply = { id: req.id, ok: ok ?? null };
     } catch (err) {
       if (!(err instanceof AppError)) this.log.error({ err, method: req.method }, 'forwarded media request failed');
-      const e = err instanceof AppError ? err : new AppError(500, ErrorCode.INTERNAL, 'internal error');
+      const e = err instanceof AppError ? err : new AppError('INTERNAL_ERROR');
       reply = { id: req.id, error: { status: e.status, code: e.code, message: e.message } };
     }
     await this.pub.publish(`${this.prefix}rpc-reply:${req.from}`, JSON.stringify(reply)).catch((err: unknown) => this.log.warn({ err }, 'could not answer a media request'));
@@ -152,7 +152,7 @@ export class MediaRpc {
   close(): void {
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      p.reject(unavailable(ErrorCode.MEDIA_UNAVAILABLE, 'this node is shutting down'));
+      p.reject(new AppError('MEDIA_UNAVAILABLE', 'this node is shutting down'));
     }
     this.pending.clear();
   }

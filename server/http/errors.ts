@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError, ErrorCode } from '../errors';
+import { AppError, type ErrorCode } from '../errors';
 
 /**
  * Maps every error to `{ error: { code, message } }` with the right status, in
@@ -7,13 +7,15 @@ import { AppError, ErrorCode } from '../errors';
  * unreachable database is a 503; only real bugs are 500, and their details are
  * logged, not sent.
  */
-const FASTIFY_CODES: Record<string, [number, string]> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: [400, ErrorCode.INVALID_JSON],
-  FST_ERR_CTP_EMPTY_JSON_BODY: [400, ErrorCode.INVALID_JSON],
-  FST_ERR_CTP_BODY_TOO_LARGE: [413, ErrorCode.BODY_TOO_LARGE],
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, ErrorCode.UNSUPPORTED_MEDIA_TYPE],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, ErrorCode.VALIDATION_FAILED],
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION_FAILED',
 };
+/** Other 4xx errors of Fastify and its plugins, by status. */
+const BY_STATUS: Record<number, ErrorCode> = { 404: 'ROUTE_NOT_FOUND', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED' };
 
 const DB_UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|terminat|Connection|connect|closed|does not exist|timed out/i;
 
@@ -36,17 +38,16 @@ export function toAppError(err: FastifyError | Error): AppError {
       message: v.message ?? 'is invalid',
       ...(v.params && 'additionalProperty' in v.params ? { field: v.params.additionalProperty } : {}),
     }));
-    return new AppError(400, ErrorCode.VALIDATION_FAILED, fe.message, details);
+    return new AppError('VALIDATION_FAILED', fe.message, details);
   }
   const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
-  if (known) return new AppError(known[0], known[1], fe.message);
-  if (err instanceof SyntaxError && fe.statusCode === 400) return new AppError(400, ErrorCode.INVALID_JSON, err.message);
-  if (fe.statusCode === 429) return new AppError(429, ErrorCode.RATE_LIMITED, fe.message);
+  if (known) return new AppError(known, fe.message);
+  if (err instanceof SyntaxError && fe.statusCode === 400) return new AppError('INVALID_JSON', err.message);
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new AppError(fe.statusCode, ErrorCode.VALIDATION_FAILED, fe.message);
+    return new AppError(BY_STATUS[fe.statusCode] ?? 'VALIDATION_FAILED', fe.message);
   }
-  if (isDatabaseOutage(err)) return new AppError(503, ErrorCode.DATABASE_UNAVAILABLE, 'the database is unavailable; try again later');
-  return new AppError(500, ErrorCode.INTERNAL, 'internal server error');
+  if (isDatabaseOutage(err)) return new AppError('DATABASE_UNAVAILABLE');
+  return new AppError('INTERNAL_ERROR', 'internal server error');
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
@@ -59,6 +60,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     void reply
       .status(404)
-      .send(new AppError(404, ErrorCode.ROUTE_NOT_FOUND, `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
+      .send(new AppError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
   });
 }

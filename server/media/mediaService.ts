@@ -1,8 +1,9 @@
 import type { MediaKind } from 'mediasoup/types';
-import { ErrorCode, unavailable } from '../errors';
+
 import type { FinishedRecording, Recorder, RecordingMode } from '../recording/recorder';
 import type { MediaSource, ProducerInfo, Track } from '../signaling/protocol';
 import { SOURCE_TRACK, type RoomMedia, type Sfu } from './sfu';
+import { AppError } from '../errors';
 
 /**
  * What signaling asks of a room's media node: every request names the room and
@@ -94,7 +95,7 @@ export class LocalMediaService implements MediaService {
 
   private media(room: string): RoomMedia {
     const media = this.sfu.get(room);
-    if (!media) throw unavailable(ErrorCode.MEDIA_UNAVAILABLE, 'the media server of this room is being replaced; wait for media-reset');
+    if (!media) throw new AppError('MEDIA_UNAVAILABLE');
     return media;
   }
 

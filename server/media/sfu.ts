@@ -11,7 +11,7 @@ import type {
   WebRtcTransport,
   Worker,
 } from 'mediasoup/types';
-import { AppError, ErrorCode, badRequest, conflict, notFound } from '../errors';
+import { AppError } from '../errors';
 import type { MediaSource, ProducerInfo } from '../signaling/protocol';
 import { MEDIA_CODECS } from './codecs';
 import type { WorkerPool } from './workerPool';
@@ -102,13 +102,13 @@ export class RoomMedia {
 
   private transportOf(participantId: string, transportId: string): WebRtcTransport {
     const t = this.peers.get(participantId)?.transports.get(transportId);
-    if (!t) throw notFound(ErrorCode.TRANSPORT_NOT_FOUND, `no transport ${transportId} of yours`);
+    if (!t) throw new AppError('TRANSPORT_NOT_FOUND', `no transport ${transportId} of yours`);
     return t;
   }
 
   producerOf(participantId: string, producerId: string): Producer {
     const p = this.peers.get(participantId)?.producers.get(producerId);
-    if (!p) throw notFound(ErrorCode.PRODUCER_NOT_FOUND, `no producer ${producerId} of yours`);
+    if (!p) throw new AppError('PRODUCER_NOT_FOUND', `no producer ${producerId} of yours`);
     return p;
   }
 
@@ -123,7 +123,7 @@ export class RoomMedia {
 
   private consumerOf(participantId: string, consumerId: string): Consumer {
     const c = this.peers.get(participantId)?.consumers.get(consumerId);
-    if (!c) throw notFound(ErrorCode.CONSUMER_NOT_FOUND, `no consumer ${consumerId} of yours`);
+    if (!c) throw new AppError('CONSUMER_NOT_FOUND', `no consumer ${consumerId} of yours`);
     return c;
   }
 
@@ -148,7 +148,7 @@ export class RoomMedia {
   async createTransport(participantId: string, direction: 'send' | 'recv'): Promise<WebRtcTransport> {
     const peer = this.peer(participantId);
     if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) {
-      throw conflict(ErrorCode.TOO_MANY_TRANSPORTS, `at most ${MAX_TRANSPORTS_PER_PEER} transports per participant`);
+      throw new AppError('TOO_MANY_TRANSPORTS', `at most ${MAX_TRANSPORTS_PER_PEER} transports per participant`);
     }
     const router = direction === 'send' ? this.primary : await this.routerForReceiving();
     const worker = (router.appData as { worker: Worker }).worker;
@@ -187,11 +187,11 @@ export class RoomMedia {
     req: { transportId: string; kind: MediaKind; rtpParameters: unknown; source: MediaSource; paused: boolean },
   ): Promise<Producer> {
     const t = this.transportOf(participantId, req.transportId);
-    if ((t.appData as { direction: string }).direction !== 'send') throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, 'produce needs a send transport');
-    if (SOURCE_KIND[req.source] !== req.kind) throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, `a ${req.source} producer must be ${SOURCE_KIND[req.source]}`);
+    if ((t.appData as { direction: string }).direction !== 'send') throw new AppError('MEDIA_REQUEST_FAILED', 'produce needs a send transport');
+    if (SOURCE_KIND[req.source] !== req.kind) throw new AppError('MEDIA_REQUEST_FAILED', `a ${req.source} producer must be ${SOURCE_KIND[req.source]}`);
     const peer = this.peer(participantId);
     for (const p of peer.producers.values()) {
-      if ((p.appData as unknown as ProducerData).source === req.source) throw conflict(ErrorCode.PRODUCER_EXISTS, `you already produce ${req.source}; close it first`);
+      if ((p.appData as unknown as ProducerData).source === req.source) throw new AppError('PRODUCER_EXISTS', `you already produce ${req.source}; close it first`);
     }
     const producer = await mediaCall(() =>
       t.produce({ kind: req.kind, rtpParameters: req.rtpParameters as RtpParameters, paused: req.paused, appData: { participantId, source: req.source } }),
@@ -219,10 +219,10 @@ export class RoomMedia {
     req: { transportId: string; producerId: string; rtpCapabilities: unknown },
   ): Promise<{ consumer: Consumer; producer: Producer; producerParticipantId: string }> {
     const t = this.transportOf(participantId, req.transportId);
-    if ((t.appData as { direction: string }).direction !== 'recv') throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, 'consume needs a receive transport');
+    if ((t.appData as { direction: string }).direction !== 'recv') throw new AppError('MEDIA_REQUEST_FAILED', 'consume needs a receive transport');
     const found = this.findProducer(req.producerId);
-    if (!found) throw notFound(ErrorCode.PRODUCER_NOT_FOUND, `no producer ${req.producerId} in this room`);
-    if (found.participantId === participantId) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'you cannot consume your own producer');
+    if (!found) throw new AppError('PRODUCER_NOT_FOUND', `no producer ${req.producerId} in this room`);
+    if (found.participantId === participantId) throw new AppError('CANNOT_TARGET_SELF', 'you cannot consume your own producer');
     const router = this.routers.find((r) => r.id === (t.appData as { routerId?: string }).routerId) ?? this.primary;
     const rtpCapabilities = req.rtpCapabilities as RtpCapabilities;
     let ok: boolean;
@@ -231,7 +231,7 @@ export class RoomMedia {
     } catch {
       ok = false;
     }
-    if (!ok) throw badRequest(ErrorCode.INCOMPATIBLE_CAPABILITIES, 'your RTP capabilities cannot receive this producer');
+    if (!ok) throw new AppError('INCOMPATIBLE_CAPABILITIES', 'your RTP capabilities cannot receive this producer');
     if (router !== this.primary) await this.pipe(req.producerId, router);
     const source = (found.producer.appData as unknown as ProducerData).source;
     const consumer = await mediaCall(() =>
@@ -325,7 +325,7 @@ async function mediaCall<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof AppError) throw err;
-    throw badRequest(ErrorCode.MEDIA_REQUEST_FAILED, `media request failed: ${(err as Error).message}`);
+    throw new AppError('MEDIA_REQUEST_FAILED', `media request failed: ${(err as Error).message}`);
   }
 }
 

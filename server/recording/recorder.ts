@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Consumer, PlainTransport, Producer, RtpCapabilities } from 'mediasoup/types';
 import type { CallService } from '../calls/service';
-import { ErrorCode, conflict, unavailable } from '../errors';
+import { AppError } from '../errors';
 import type { PrismaClient } from '../generated/prisma/client';
 import type { Sfu } from '../media/sfu';
 import { KeyedMutex } from '../signaling/keyedMutex';
@@ -141,10 +141,10 @@ export class Recorder {
 
   start(room: string, callId: string, by: string | null, mode: RecordingMode = 'participant'): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
     return this.locks.run(room, async () => {
-      if (!this.deps.ffmpeg) throw unavailable(ErrorCode.FFMPEG_UNAVAILABLE, 'recording is unavailable: ffmpeg was not found (set FFMPEG_PATH)');
-      if (this.sessions.has(room)) throw conflict(ErrorCode.RECORDING_ALREADY_ACTIVE, 'this call is being recorded already');
+      if (!this.deps.ffmpeg) throw new AppError('FFMPEG_UNAVAILABLE', 'recording is unavailable: ffmpeg was not found (set FFMPEG_PATH)');
+      if (this.sessions.has(room)) throw new AppError('RECORDING_ALREADY_ACTIVE');
       const media = this.deps.sfu.get(room);
-      if (!media) throw conflict(ErrorCode.CALL_NOT_IN_PROGRESS, 'nobody is in this call through the SFU: only calls in progress in mode sfu can be recorded');
+      if (!media) throw new AppError('CALL_NOT_IN_PROGRESS', 'nobody is in this call through the SFU: only calls in progress in mode sfu can be recorded');
       const session: Session = { id: randomUUID(), mode, room, callId, startedAt: Date.now(), by, runs: new Map(), segments: new Map(), restarts: new Map(), stopping: false };
       this.sessions.set(room, session);
       await mkdir(path.join(this.deps.recordingsDir, callId), { recursive: true });

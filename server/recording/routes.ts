@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/roles';
-import { AppError, badRequest, conflict, ErrorCode, forbidden, notFound } from '../errors';
+import { AppError } from '../errors';
 import { Prisma, type PrismaClient, type Recording } from '../generated/prisma/client';
 import { errorResponses, RoomId, Uuid } from '../http/schemas';
 import { fileEtag, ifRangeAllows, openRecordingFile, parseRange, removeRecordingFile, UnsafePathError } from './files';
@@ -78,9 +78,9 @@ const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken
 /** Throws a 403 unless `principal` may manage the recordings of a call in `roomId` (undefined: any room it may see). */
 export function authorizeRecording(principal: Principal, roomId: string | undefined): void {
   if (principal.kind === 'admin') return;
-  if (principal.room === undefined) throw forbidden(ErrorCode.FORBIDDEN, 'this token is not scoped to a room');
-  if (principal.role !== 'host') throw forbidden(ErrorCode.FORBIDDEN, `a ${principal.role} may not access recordings`);
-  if (roomId !== undefined && roomId !== principal.room) throw forbidden(ErrorCode.ROOM_SCOPE_MISMATCH, 'this token is scoped to another room');
+  if (principal.room === undefined) throw new AppError('FORBIDDEN', 'this token is not scoped to a room');
+  if (principal.role !== 'host') throw new AppError('FORBIDDEN', `a ${principal.role} may not access recordings`);
+  if (roomId !== undefined && roomId !== principal.room) throw new AppError('ROOM_SCOPE_MISMATCH');
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -133,7 +133,7 @@ function decodeCursor(s: string): Cursor {
     if (typeof at !== 'string' || !CURSOR_TS.test(at) || typeof id !== 'string' || !UUID_RE.test(id)) throw new Error('bad');
     return { at, id };
   } catch {
-    throw badRequest(ErrorCode.INVALID_CURSOR, 'cursor is not valid; pass next_cursor from a previous page');
+    throw new AppError('INVALID_CURSOR');
   }
 }
 
@@ -181,7 +181,7 @@ async function listRecordings(prisma: PrismaClient, q: ListFilter): Promise<{ it
 
 function pathRefused(log: FastifyBaseLogger, r: Recording, err: UnsafePathError): AppError {
   log.error({ recordingId: r.id, filePath: r.filePath, reason: err.message }, 'recording file path refused');
-  return new AppError(500, ErrorCode.RECORDING_PATH_INVALID, `recording ${r.id} has a stored file path outside the recordings directory; it is not served`);
+  return new AppError('RECORDING_PATH_INVALID', `recording ${r.id} has a stored file path outside the recordings directory; it is not served`);
 }
 
 export interface RecordingRoutesOptions {
@@ -197,7 +197,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
   async function loadAuthorized(principal: Principal, id: string): Promise<Recording> {
     authorizeRecording(principal, undefined);
     const found = await prisma.recording.findUnique({ where: { id }, include: { call: { select: { roomId: true } } } });
-    if (!found) throw notFound(ErrorCode.RECORDING_NOT_FOUND, `no recording ${id}`);
+    if (!found) throw new AppError('RECORDING_NOT_FOUND', `no recording ${id}`);
     authorizeRecording(principal, found.call.roomId);
     const { call: _call, ...recording } = found;
     return recording;
@@ -271,7 +271,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
     },
     async (request, reply) => {
       const rec = await loadAuthorized(app.authenticate(request), request.params.id);
-      if (rec.status === 'recording') throw conflict(ErrorCode.RECORDING_IN_PROGRESS, `recording ${rec.id} is still being written`);
+      if (rec.status === 'recording') throw new AppError('RECORDING_IN_PROGRESS', `recording ${rec.id} is still being written`);
       let opened;
       try {
         opened = await openRecordingFile(recordingsDir, rec.filePath);
@@ -279,7 +279,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
         if (err instanceof UnsafePathError) throw pathRefused(request.log, rec, err);
         throw err;
       }
-      if (!opened) throw new AppError(410, ErrorCode.FILE_MISSING, `the file of recording ${rec.id} is missing`);
+      if (!opened) throw new AppError('FILE_MISSING', `the file of recording ${rec.id} is missing`);
 
       const { handle, size, mtime } = opened;
       let handedOver = false;
@@ -292,7 +292,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
         void reply.header('accept-ranges', 'bytes').header('etag', etag).header('last-modified', lastModified);
         if (range.type === 'unsatisfiable') {
           void reply.header('content-range', `bytes */${size}`);
-          throw new AppError(416, ErrorCode.RANGE_NOT_SATISFIABLE, `the range is outside the file (${size} bytes)`);
+          throw new AppError('RANGE_NOT_SATISFIABLE', `the range is outside the file (${size} bytes)`);
         }
         const [start, end] = range.type === 'partial' ? [range.start, range.end] : [0, size - 1];
         if (range.type === 'partial') void reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
@@ -330,7 +330,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
     },
     async (request, reply) => {
       const rec = await loadAuthorized(app.authenticate(request), request.params.id);
-      if (rec.status === 'recording') throw conflict(ErrorCode.RECORDING_IN_PROGRESS, `recording ${rec.id} is still being written`);
+      if (rec.status === 'recording') throw new AppError('RECORDING_IN_PROGRESS', `recording ${rec.id} is still being written`);
       try {
         await removeRecordingFile(recordingsDir, rec.filePath);
       } catch (err) {
@@ -340,8 +340,8 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
       const { count } = await prisma.recording.deleteMany({ where: { id: rec.id, status: { not: 'recording' } } });
       if (count === 0) {
         const still = await prisma.recording.findUnique({ where: { id: rec.id }, select: { status: true } });
-        if (still) throw conflict(ErrorCode.RECORDING_IN_PROGRESS, `recording ${rec.id} is being written again`);
-        throw notFound(ErrorCode.RECORDING_NOT_FOUND, `no recording ${rec.id}`);
+        if (still) throw new AppError('RECORDING_IN_PROGRESS', `recording ${rec.id} is being written again`);
+        throw new AppError('RECORDING_NOT_FOUND', `no recording ${rec.id}`);
       }
       return reply.code(204).send(null);
     },

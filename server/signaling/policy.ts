@@ -1,5 +1,5 @@
 import type { Role } from '../auth/roles';
-import { ErrorCode, forbidden, badRequest, AppError } from '../errors';
+import { AppError } from '../errors';
 import type { Track } from './protocol';
 
 /**
@@ -38,10 +38,10 @@ const RANK: Record<Role, number> = { host: 3, moderator: 2, participant: 1 };
 /** Throws FORBIDDEN unless `actor` may perform `action` (on `target`, when it has one). */
 export function authorize(actor: Role, action: ModerationAction, target?: Role): void {
   if (!ALLOWED[actor].includes(action)) {
-    throw forbidden(ErrorCode.FORBIDDEN, `a ${actor} may not ${action.replace('-', ' ')}`);
+    throw new AppError('FORBIDDEN', `a ${actor} may not ${action.replace('-', ' ')}`);
   }
   if (target && action !== 'set-role' && RANK[target] > RANK[actor]) {
-    throw forbidden(ErrorCode.FORBIDDEN, `a ${actor} may not ${action.replace('-', ' ')} a ${target}`);
+    throw new AppError('FORBIDDEN', `a ${actor} may not ${action.replace('-', ' ')} a ${target}`);
   }
 }
 
@@ -64,7 +64,7 @@ export function applyMute(state: TrackState, track: Track, mute: boolean, bySelf
   }
   if (bySelf) {
     if (state.locked.includes(track)) {
-      throw forbidden(ErrorCode.MUTED_BY_MODERATOR, `your ${track} was muted by a moderator; a host or moderator must lift it first`);
+      throw new AppError('MUTED_BY_MODERATOR', `your ${track} was muted by a moderator; a host or moderator must lift it first`);
     }
     return { muted: without(state.muted, track), locked: state.locked };
   }
@@ -84,7 +84,7 @@ const DTMF = /^[0-9A-D*#,]+$/;
 /** RFC 4733 events plus ',' for a pause; upper-case A-D only. */
 export function validateDtmf(tones: string): string {
   if (tones.length === 0 || tones.length > DTMF_MAX_TONES || !DTMF.test(tones)) {
-    throw badRequest(ErrorCode.INVALID_DTMF, `tones must be 1 to ${DTMF_MAX_TONES} of 0-9 * # A-D and , (pause)`);
+    throw new AppError('INVALID_DTMF', `tones must be 1 to ${DTMF_MAX_TONES} of 0-9 * # A-D and , (pause)`);
   }
   return tones;
 }
@@ -97,5 +97,5 @@ export function mayCreateRoom(role: Role, setting: 'any' | 'host' | 'none'): boo
 }
 
 export function callIdMismatch(): AppError {
-  return badRequest(ErrorCode.CALL_ID_MISMATCH, 'call_id is not the call you joined');
+  return new AppError('CALL_ID_MISMATCH');
 }

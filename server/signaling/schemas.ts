@@ -1,7 +1,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import Ajv, { type ValidateFunction } from 'ajv';
 import { ROLES } from '../auth/roles';
-import { ErrorCode, badRequest, AppError } from '../errors';
+import { AppError } from '../errors';
 import { RoomId } from '../http/schemas';
 import { TRACKS, type ClientEvent } from './protocol';
 
@@ -110,7 +110,7 @@ export function compileValidators(limits: { maxSdpBytes: number }): PayloadValid
   const out = {} as PayloadValidators;
   for (const [event, schema] of Object.entries(payloadSchemas(limits)) as Array<[ClientEvent, TSchema]>) {
     const fn: ValidateFunction = ajv.compile(schema);
-    const tooLarge = (what: string) => new AppError(413, ErrorCode.PAYLOAD_TOO_LARGE, what);
+    const tooLarge = (what: string) => new AppError('PAYLOAD_TOO_LARGE', what);
     out[event] = (payload) => {
       if (fn(payload)) {
         // The schema bounds characters; the limits are in bytes (UTF-8 may need 4 per character).
@@ -130,7 +130,7 @@ export function compileValidators(limits: { maxSdpBytes: number }): PayloadValid
       }
       const where = e?.instancePath ? `${e.instancePath.slice(1)} ` : '';
       const extra = e?.keyword === 'additionalProperties' ? `: ${String((e.params as { additionalProperty?: string }).additionalProperty)}` : '';
-      throw badRequest(ErrorCode.VALIDATION_FAILED, `${event} payload: ${where}${e?.message ?? 'is invalid'}${extra}`);
+      throw new AppError('VALIDATION_FAILED', `${event} payload: ${where}${e?.message ?? 'is invalid'}${extra}`);
     };
   }
   return out;

@@ -9,7 +9,7 @@ import type { CallService } from '../calls/service';
 import type { DomainEvents } from '../events';
 import type { InboxEntry, InvitationRow, InvitationService } from '../calls/invitations';
 import type { Config } from '../config/config';
-import { AppError, ErrorCode, conflict, forbidden, notFound, unauthorized, unavailable } from '../errors';
+import { AppError } from '../errors';
 import type { Metrics } from '../metrics/metrics';
 import { compileTrust, forwardedClientIp, unmapIp, type TrustFn } from '../http/trustProxy';
 import type { RoomLocks } from './keyedMutex';
@@ -229,7 +229,7 @@ export class SignalingServer {
       invite: async (s, p: InvitePayload) => {
         const { room, me } = await this.joined(s, p.call_id);
         authorize((await this.current(room.room, me.id)).role, 'invite');
-        if (p.user_ids.includes(me.userId)) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'you cannot invite yourself');
+        if (p.user_ids.includes(me.userId)) throw new AppError('CANNOT_TARGET_SELF', 'you cannot invite yourself');
         return this.invite(room.callId, room.room, p.user_ids, { user_id: me.userId, display_name: me.displayName }, p.timeout_seconds);
       },
       accept: (s, p: { invitation_id: string }) => this.answer(s, p.invitation_id, 'accepted'),
@@ -281,15 +281,15 @@ export class SignalingServer {
 
   // ---- connection ------------------------------------------------------------------
   private handshake(socket: Sock, next: (err?: Error) => void): void {
-    if (this.draining) return next(connectError(ErrorCode.SERVER_DRAINING, 'this node is shutting down; connect again'));
-    if (this.connections >= this.cfg.maxConnections) return next(connectError(ErrorCode.SERVER_FULL, 'this node has reached MAX_CONNECTIONS'));
+    if (this.draining) return next(connectError('SERVER_DRAINING', 'this node is shutting down; connect again'));
+    if (this.connections >= this.cfg.maxConnections) return next(connectError('SERVER_FULL', 'this node has reached MAX_CONNECTIONS'));
     const token: unknown = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
     if (token !== undefined) {
-      if (typeof token !== 'string') return next(connectError(ErrorCode.TOKEN_MALFORMED, 'auth.token must be a string'));
+      if (typeof token !== 'string') return next(connectError('TOKEN_MALFORMED', 'auth.token must be a string'));
       try {
         socket.data.principal = this.deps.tokens.principal(token);
       } catch (err) {
-        const e = err instanceof AppError ? err : unauthorized(ErrorCode.TOKEN_MALFORMED, 'token is malformed');
+        const e = err instanceof AppError ? err : new AppError('TOKEN_MALFORMED');
         this.deps.metrics.errors.inc({ code: e.code });
         return next(connectError(e.code, e.message));
       }
@@ -305,8 +305,8 @@ export class SignalingServer {
     if (!socket.data.principal) {
       const timer = setTimeout(() => {
         if (socket.data.principal) return;
-        this.deps.metrics.errors.inc({ code: ErrorCode.AUTH_TIMEOUT });
-        socket.emit('signaling-error', { code: ErrorCode.AUTH_TIMEOUT, message: `not authenticated within ${this.cfg.authTimeoutMs} ms` });
+        this.deps.metrics.errors.inc({ code: 'AUTH_TIMEOUT' });
+        socket.emit('signaling-error', { code: 'AUTH_TIMEOUT', message: `not authenticated within ${this.cfg.authTimeoutMs} ms` });
         socket.disconnect(true);
       }, this.cfg.authTimeoutMs);
       this.authTimers.set(socket.id, timer);
@@ -321,8 +321,8 @@ export class SignalingServer {
       this.deps.metrics.messages.inc({ type: 'unknown' });
       // Unknown events are messages too: they take from the socket's bucket.
       const err = bucket.take()
-        ? new AppError(400, ErrorCode.UNKNOWN_EVENT, `unknown event ${JSON.stringify(event).slice(0, 80)}`)
-        : new AppError(429, ErrorCode.RATE_LIMITED, 'too many messages; slow down');
+        ? new AppError('UNKNOWN_EVENT', `unknown event ${JSON.stringify(event).slice(0, 80)}`)
+        : new AppError('RATE_LIMITED');
       this.fail(socket, event, args.at(-1), err);
     });
     socket.on('disconnect', () => {
@@ -338,8 +338,8 @@ export class SignalingServer {
     const ack = typeof args.at(-1) === 'function' ? (args.pop() as (r: unknown) => void) : undefined;
     this.deps.metrics.messages.inc({ type: event });
     try {
-      if (!bucket.take()) throw new AppError(429, ErrorCode.RATE_LIMITED, 'too many messages; slow down');
-      if (event !== 'auth' && !socket.data.principal) throw unauthorized(ErrorCode.AUTH_REQUIRED, 'authenticate first (auth.token in the handshake, or the auth message)');
+      if (!bucket.take()) throw new AppError('RATE_LIMITED');
+      if (event !== 'auth' && !socket.data.principal) throw new AppError('AUTH_REQUIRED', 'authenticate first (auth.token in the handshake, or the auth message)');
       const payload = args[0];
       this.validate[event](payload);
       const result = await this.handlers[event](socket, payload as never);
@@ -354,7 +354,7 @@ export class SignalingServer {
     if (err instanceof AppError) e = err;
     else {
       this.deps.log.error({ err, event }, 'signaling handler failed');
-      e = new AppError(500, ErrorCode.INTERNAL, 'internal error');
+      e = new AppError('INTERNAL_ERROR');
     }
     this.deps.metrics.errors.inc({ code: e.code });
     if (typeof ack === 'function') (ack as (r: unknown) => void)({ error: { code: e.code, message: e.message } });
@@ -363,7 +363,7 @@ export class SignalingServer {
 
   private user(socket: Sock): User {
     const p = socket.data.principal;
-    if (!p || p.kind !== 'user') throw unauthorized(ErrorCode.AUTH_REQUIRED, 'authenticate first');
+    if (!p || p.kind !== 'user') throw new AppError('AUTH_REQUIRED');
     return p;
   }
 
@@ -379,20 +379,20 @@ export class SignalingServer {
       socket.data.room = undefined;
       socket.data.participantId = undefined;
     }
-    throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+    throw new AppError('NOT_JOINED');
   }
 
   /** Under the room's lock: the acting participant, as stored now (its role may have changed). */
   private async current(room: string, participantId: string): Promise<ParticipantRecord> {
     const p = await this.deps.store.getParticipant(room, participantId);
-    if (!p) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+    if (!p) throw new AppError('NOT_JOINED');
     return p;
   }
 
   /** Under the room's lock: the acting participant and the one it acts on. */
   private async actorAndTarget(room: string, actorId: string, targetId: string): Promise<[ParticipantRecord, ParticipantRecord]> {
     const [actor, target] = await Promise.all([this.current(room, actorId), this.deps.store.getParticipant(room, targetId)]);
-    if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${targetId} in this room`);
+    if (!target) throw new AppError('PARTICIPANT_NOT_FOUND', `no participant ${targetId} in this room`);
     return [actor, target];
   }
 
@@ -404,11 +404,11 @@ export class SignalingServer {
   // ---- auth and join ----------------------------------------------------------------------
   private async onAuth(socket: Sock, { token }: { token: string }): Promise<object> {
     const principal = this.deps.tokens.principal(token);
-    if (principal.kind !== 'user') throw unauthorized(ErrorCode.TOKEN_CLAIM_INVALID, 'not a user token');
+    if (principal.kind !== 'user') throw new AppError('TOKEN_CLAIM_INVALID', 'not a user token');
     const current = socket.data.principal;
     // Re-authenticating refreshes the token of the same user; it cannot switch users.
     if (current && current.kind === 'user' && current.userId !== principal.userId) {
-      throw conflict(ErrorCode.ALREADY_AUTHENTICATED, 'this connection is authenticated as another user');
+      throw new AppError('ALREADY_AUTHENTICATED');
     }
     const first = !current;
     socket.data.principal = principal;
@@ -420,18 +420,18 @@ export class SignalingServer {
 
   private async onJoin(socket: Sock, payload: JoinPayload): Promise<object> {
     const principal = this.user(socket);
-    if (this.draining) throw unavailable(ErrorCode.SERVER_DRAINING, 'this node is shutting down; connect again');
+    if (this.draining) throw new AppError('SERVER_DRAINING');
     // One join at a time per connection: two in flight (to different rooms'
     // locks) would both pass the check below and seat the socket in both rooms.
-    if (this.joining.has(socket.id)) throw conflict(ErrorCode.ALREADY_JOINED, 'this connection is joining a room already');
+    if (this.joining.has(socket.id)) throw new AppError('ALREADY_JOINED', 'this connection is joining a room already');
     this.joining.add(socket.id);
     try {
       if (socket.data.participantId) {
         const still = await this.joined(socket).then(() => true, () => false);
-        if (still) throw conflict(ErrorCode.ALREADY_JOINED, 'this connection has joined a room already; leave it first');
+        if (still) throw new AppError('ALREADY_JOINED');
       }
       if (principal.room !== undefined && principal.room !== payload.room) {
-        throw forbidden(ErrorCode.ROOM_SCOPE_MISMATCH, 'this token is scoped to another room');
+        throw new AppError('ROOM_SCOPE_MISMATCH');
       }
       return await this.locks.run(payload.room, () => this.joinLocked(socket, principal, payload));
     } finally {
@@ -450,9 +450,9 @@ export class SignalingServer {
       // call stays outside any node-wide lock, so openings run in parallel.
       const ticket = this.opening++;
       try {
-        if ((await store.countRooms()) + ticket >= this.cfg.maxRooms) throw unavailable(ErrorCode.TOO_MANY_ROOMS, 'MAX_ROOMS rooms are in progress');
+        if ((await store.countRooms()) + ticket >= this.cfg.maxRooms) throw new AppError('TOO_MANY_ROOMS');
         const call = await calls.openForRoom(payload.room, mayCreateRoom(principal.role, this.cfg.autoCreateRooms), payload.mode ?? 'sfu');
-        if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, 'this room has no call in progress, and this token may not start one');
+        if (!call) throw new AppError('CALL_NOT_FOUND', 'this room has no call in progress, and this token may not start one');
         // The room's media goes to the least-loaded node, which may not be this one.
         let mediaNode: string | null = null;
         if (call.mode === 'sfu') mediaNode = await this.openMedia(payload.room, []);
@@ -462,7 +462,7 @@ export class SignalingServer {
         this.opening--;
       }
     }
-    if (room.removedUsers.includes(principal.userId)) throw forbidden(ErrorCode.REMOVED_FROM_CALL, 'you were removed from this call');
+    if (room.removedUsers.includes(principal.userId)) throw new AppError('REMOVED_FROM_CALL');
     if (room.emptySince !== null) {
       // Its end was scheduled (here or on another node): someone is back.
       room.emptySince = null;
@@ -484,7 +484,7 @@ export class SignalingServer {
       return this.admit(socket, room, same, true);
     }
     if (participants.length - (same ? 1 : 0) >= this.cfg.maxParticipantsPerRoom) {
-      throw conflict(ErrorCode.ROOM_FULL, `the room is full (${this.cfg.maxParticipantsPerRoom} participants)`);
+      throw new AppError('ROOM_FULL', `the room is full (${this.cfg.maxParticipantsPerRoom} participants)`);
     }
     // One identity per room (LiveKit's rule): a new session of the same user replaces the old one.
     if (same) await this.removeLocked(room, same, 'replaced', null);
@@ -544,7 +544,7 @@ export class SignalingServer {
         await this.deps.topology.media(node).open(room);
         return node;
       } catch (err) {
-        if (attempt >= 2 || !(err instanceof AppError && err.code === ErrorCode.MEDIA_UNAVAILABLE)) throw err;
+        if (attempt >= 2 || !(err instanceof AppError && err.code === 'MEDIA_UNAVAILABLE')) throw err;
         this.deps.log.warn({ room, node }, 'media node unavailable; placing the room elsewhere');
         tried.push(node);
       }
@@ -690,7 +690,7 @@ export class SignalingServer {
           // Ended and forgotten under the room's lock: a join meanwhile waits,
           // then opens a new call instead of entering the one being ended.
           await calls.end(room.callId).catch((err: unknown) => {
-            if (!(err instanceof AppError && err.code === ErrorCode.CALL_ALREADY_ENDED)) throw err;
+            if (!(err instanceof AppError && err.code === 'CALL_ALREADY_ENDED')) throw err;
           });
           await this.endRoomLocked(room.room, room.callId);
         })
@@ -737,15 +737,15 @@ export class SignalingServer {
     const { room, me } = await this.joined(socket, payload.call_id);
     let target: ParticipantRecord | undefined;
     if (payload.to !== undefined) {
-      if (payload.to === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'cannot send to yourself');
+      if (payload.to === me.id) throw new AppError('CANNOT_TARGET_SELF', 'cannot send to yourself');
       target = await this.deps.store.getParticipant(room.room, payload.to);
-      if (!target) throw notFound(ErrorCode.PARTICIPANT_NOT_FOUND, `no participant ${payload.to} in this room`);
+      if (!target) throw new AppError('PARTICIPANT_NOT_FOUND', `no participant ${payload.to} in this room`);
     } else {
       const others = (await this.deps.store.listParticipants(room.room)).filter((p) => p.id !== me.id);
-      if (others.length !== 1) throw conflict(ErrorCode.TARGET_REQUIRED, '`to` is required unless the call has exactly two participants');
+      if (others.length !== 1) throw new AppError('TARGET_REQUIRED');
       target = others[0]!;
     }
-    if (!target.socketId) throw conflict(ErrorCode.TARGET_NOT_CONNECTED, 'that participant is reconnecting; try again');
+    if (!target.socketId) throw new AppError('TARGET_NOT_CONNECTED');
     const to = this.io.to(target.socketId);
     if (event === 'ice-candidate') {
       const c = payload as IceCandidatePayload;
@@ -809,11 +809,11 @@ export class SignalingServer {
 
   private async onRemove(socket: Sock, payload: RemovePayload): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
-    if (payload.participant_id === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'use leave to leave the call');
+    if (payload.participant_id === me.id) throw new AppError('CANNOT_TARGET_SELF', 'use leave to leave the call');
     await this.locks.run(room.room, async () => {
       const { store } = this.deps;
       const [[actor, target], current] = await Promise.all([this.actorAndTarget(room.room, me.id, payload.participant_id), store.getRoom(room.room)]);
-      if (!current) throw conflict(ErrorCode.NOT_JOINED, 'join a room first');
+      if (!current) throw new AppError('NOT_JOINED');
       authorize(actor.role, 'remove', target.role);
       current.removedUsers = [...current.removedUsers, target.userId];
       await store.putRoom(current);
@@ -836,7 +836,7 @@ export class SignalingServer {
 
   private async onSetRole(socket: Sock, payload: SetRolePayload): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
-    if (payload.participant_id === me.id) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'a host cannot change their own role');
+    if (payload.participant_id === me.id) throw new AppError('CANNOT_TARGET_SELF', 'a host cannot change their own role');
     await this.locks.run(room.room, async () => {
       const { store } = this.deps;
       const [actor, target] = await this.actorAndTarget(room.room, me.id, payload.participant_id);
@@ -860,7 +860,7 @@ export class SignalingServer {
   /** The joined room's media; MODE_MISMATCH in a p2p room. */
   private async sfuRoom(socket: Sock): Promise<{ room: RoomRecord; me: ParticipantRecord; media: MediaService }> {
     const { room, me } = await this.joined(socket);
-    if (room.mode !== 'sfu') throw conflict(ErrorCode.MODE_MISMATCH, 'this call is peer-to-peer (mode p2p): use offer/answer/ice-candidate');
+    if (room.mode !== 'sfu') throw new AppError('MODE_MISMATCH');
     return { room, me, media: this.mediaOf(room) };
   }
 
@@ -868,7 +868,7 @@ export class SignalingServer {
     const { room, media, me } = await this.sfuRoom(socket);
     return this.locks.run(room.room, async () => {
       const current = await this.current(room.room, me.id);
-      if (!current.canPublish) throw forbidden(ErrorCode.PUBLISH_NOT_ALLOWED, 'this token may not publish media');
+      if (!current.canPublish) throw new AppError('PUBLISH_NOT_ALLOWED');
       const track = SOURCE_TRACK[p.source];
       // A producer created paused by its client is a self-mute: the mute state and the producer state agree.
       if (p.paused && !current.mutedTracks.includes(track)) {
@@ -889,7 +889,7 @@ export class SignalingServer {
   private async onProducerPause(socket: Sock, p: ProducerIdPayload, pause: boolean): Promise<object> {
     const { room, media } = await this.sfuRoom(socket);
     const found = await media.findProducer(room.room, p.producer_id);
-    if (!found) throw notFound(ErrorCode.PRODUCER_NOT_FOUND, `no producer ${p.producer_id} in this room`);
+    if (!found) throw new AppError('PRODUCER_NOT_FOUND', `no producer ${p.producer_id} in this room`);
     return this.onMute(socket, { call_id: room.callId, track: SOURCE_TRACK[found.source], participant_id: found.participantId }, pause);
   }
 
@@ -1022,8 +1022,8 @@ export class SignalingServer {
     const { room, me } = await this.joined(socket, p.call_id);
     const { invitations } = this.deps;
     if (p.to_user_id !== undefined) {
-      if (p.to_user_id === me.userId) throw conflict(ErrorCode.CANNOT_TARGET_SELF, 'you cannot message yourself');
-      if (!(await invitations.knowsCall(room.callId, p.to_user_id))) throw notFound(ErrorCode.USER_NOT_IN_CALL, 'that user is neither in this call nor invited to it');
+      if (p.to_user_id === me.userId) throw new AppError('CANNOT_TARGET_SELF', 'you cannot message yourself');
+      if (!(await invitations.knowsCall(room.callId, p.to_user_id))) throw new AppError('USER_NOT_IN_CALL');
     }
     const msg = await invitations.addMessage({ callId: room.callId, participantId: me.id, userId: me.userId, displayName: me.displayName, toUserId: p.to_user_id ?? null, text: p.text });
     if (p.to_user_id !== undefined) {

@@ -190,7 +190,7 @@ describe('MediaRpc', () => {
     setPreferredLayers: record('setPreferredLayers', () => undefined),
     startRecording: record('startRecording', () => ({ recording_id: 'rec-1', started_at: '2024-01-01T00:00:00.000Z', mode: 'mixed' })),
     connectTransport: record('connectTransport', () => {
-      throw new AppError(404, 'TRANSPORT_NOT_FOUND', 'x');
+      throw new AppError('TRANSPORT_NOT_FOUND', 'x');
     }),
     restartIce: record('restartIce', () => {
       throw new Error('secret: postgres://admin:hunter2@db');
@@ -239,7 +239,7 @@ describe('MediaRpc', () => {
   it('turns any other error into INTERNAL_ERROR without its message', async () => {
     const r = await outcome(a.at('node-b').restartIce('room-1', 'p1', 't1'));
     expect(r.err).toBeInstanceOf(AppError);
-    expect(r.err).toMatchObject({ status: 500, code: ErrorCode.INTERNAL });
+    expect(r.err).toMatchObject({ status: 500, code: ErrorCode.INTERNAL_ERROR });
     expect((r.err as Error).message).not.toMatch(/secret|hunter2|postgres/);
   });
 

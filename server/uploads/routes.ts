@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import { AppError, badRequest, ErrorCode } from '../errors';
+import { AppError } from '../errors';
 import type { ClientUpload } from '../generated/prisma/client';
 import { errorResponses, Uuid } from '../http/schemas';
 import { ChunkInterrupted, UploadService } from './service';
@@ -167,11 +167,11 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       const principal = app.authenticate(request);
       const ct = request.headers['content-type'];
       if (typeof ct !== 'string' || ct.split(';')[0]!.trim().toLowerCase() !== OFFSET_OCTET_STREAM) {
-        throw new AppError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, `a chunk must be sent with content-type: ${OFFSET_OCTET_STREAM}`);
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', `a chunk must be sent with content-type: ${OFFSET_OCTET_STREAM}`);
       }
       const offsetHeader = request.headers['upload-offset'];
       if (typeof offsetHeader !== 'string' || !OFFSET.test(offsetHeader.trim())) {
-        throw badRequest(ErrorCode.VALIDATION_FAILED, 'header upload-offset must be the current offset, a non-negative integer (HEAD the upload for it)');
+        throw new AppError('VALIDATION_FAILED', 'header upload-offset must be the current offset, a non-negative integer (HEAD the upload for it)');
       }
       const cl = request.headers['content-length'];
       const contentLength = cl === undefined ? undefined : Number(cl);
@@ -187,7 +187,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         if (err instanceof ChunkInterrupted) {
           // Usually nobody is left to read this: the client went away mid-chunk.
           offsetHeaders(reply, err.offset);
-          throw badRequest(ErrorCode.VALIDATION_FAILED, `the chunk ended early; ${err.offset} bytes are stored: resume from there`);
+          throw new AppError('VALIDATION_FAILED', `the chunk ended early; ${err.offset} bytes are stored: resume from there`);
         }
         const offset = (err as AppError).details && ((err as AppError).details as { offset?: unknown }).offset;
         if (typeof offset === 'number') offsetHeaders(reply, offset);

@@ -6,7 +6,7 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/roles';
-import { AppError, conflict, ErrorCode, forbidden, notFound } from '../errors';
+import { AppError } from '../errors';
 import type { ClientUpload, PrismaClient } from '../generated/prisma/client';
 import { removeRecordingFile, resolveRecordingPath } from '../recording/files';
 
@@ -167,35 +167,35 @@ export class UploadService {
   async create(principal: Principal, callId: string, input: CreateUploadInput): Promise<ClientUpload> {
     const { prisma, limits } = this.opts;
     const call = await prisma.call.findUnique({ where: { id: callId }, select: { id: true, roomId: true, status: true, endedAt: true, createdAt: true } });
-    if (!call) throw notFound(ErrorCode.CALL_NOT_FOUND, `no call ${callId}`);
+    if (!call) throw new AppError('CALL_NOT_FOUND', `no call ${callId}`);
 
     let participantId: string | null = null;
     let userId = API_KEY_UPLOADER;
     if (principal.kind === 'user') {
-      if (principal.room === undefined) throw forbidden(ErrorCode.FORBIDDEN, 'uploading needs a token scoped to the call\'s room');
-      if (principal.room !== call.roomId) throw forbidden(ErrorCode.ROOM_SCOPE_MISMATCH, 'this token is scoped to another room');
+      if (principal.room === undefined) throw new AppError('FORBIDDEN', 'uploading needs a token scoped to the call\'s room');
+      if (principal.room !== call.roomId) throw new AppError('ROOM_SCOPE_MISMATCH');
       const participant = await prisma.participant.findFirst({
         where: { callId, userId: principal.userId },
         orderBy: [{ joinedAt: 'desc' }, { id: 'desc' }],
         select: { id: true },
       });
-      if (!participant) throw forbidden(ErrorCode.UPLOAD_NOT_ALLOWED, `user ${principal.userId} has not taken part in call ${callId}`);
+      if (!participant) throw new AppError('UPLOAD_NOT_ALLOWED', `user ${principal.userId} has not taken part in call ${callId}`);
       participantId = participant.id;
       userId = principal.userId;
     }
     if (call.status === 'ended') {
       const endedAt = call.endedAt ?? call.createdAt;
       if (Date.now() - endedAt.getTime() > this.afterEndMs) {
-        throw conflict(ErrorCode.CALL_ALREADY_ENDED, `call ${callId} ended more than ${Math.round(this.afterEndMs / 60_000)} min ago; uploads are no longer accepted`);
+        throw new AppError('CALL_ALREADY_ENDED', `call ${callId} ended more than ${Math.round(this.afterEndMs / 60_000)} min ago; uploads are no longer accepted`);
       }
     }
 
     if (input.sizeBytes > limits.maxBytes) {
-      throw new AppError(413, ErrorCode.UPLOAD_TOO_LARGE, `size_bytes ${input.sizeBytes} exceeds the limit of ${limits.maxBytes} bytes`);
+      throw new AppError('UPLOAD_TOO_LARGE', `size_bytes ${input.sizeBytes} exceeds the limit of ${limits.maxBytes} bytes`);
     }
     const mime = parseMimeType(input.mimeType);
     if (!mime || !limits.types.includes(mime.essence)) {
-      throw new AppError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, `mime_type ${JSON.stringify(input.mimeType)} is not accepted; accepted: ${limits.types.join(', ')}`);
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `mime_type ${JSON.stringify(input.mimeType)} is not accepted; accepted: ${limits.types.join(', ')}`);
     }
 
     const id = randomUUID();
@@ -233,7 +233,7 @@ export class UploadService {
   /** The upload, if `principal` uploaded it (or is the API key); otherwise 404, as if there were none. */
   async get(principal: Principal, id: string): Promise<ClientUpload> {
     const upload = await this.opts.prisma.clientUpload.findUnique({ where: { id } });
-    if (!upload || !this.owns(principal, upload)) throw notFound(ErrorCode.UPLOAD_NOT_FOUND, `no upload ${id}`);
+    if (!upload || !this.owns(principal, upload)) throw new AppError('UPLOAD_NOT_FOUND', `no upload ${id}`);
     return upload;
   }
 
@@ -252,25 +252,25 @@ export class UploadService {
    */
   async writeChunk(principal: Principal, id: string, offset: number, body: Readable, contentLength: number | undefined): Promise<ChunkResult> {
     await this.get(principal, id); // 404 before anything else
-    if (this.busy.has(id)) throw conflict(ErrorCode.UPLOAD_BUSY, `another request is writing to upload ${id}; retry when it has ended (HEAD for the offset)`);
+    if (this.busy.has(id)) throw new AppError('UPLOAD_BUSY', `another request is writing to upload ${id}; retry when it has ended (HEAD for the offset)`);
     this.busy.add(id);
     try {
       // Re-read under the lock: the offset may have moved while we waited for the first read.
       const upload = await this.opts.prisma.clientUpload.findUniqueOrThrow({ where: { id } });
       if (upload.status !== 'uploading') {
-        throw conflict(ErrorCode.UPLOAD_CLOSED, `upload ${id} is ${upload.status}; it takes no more bytes`);
+        throw new AppError('UPLOAD_CLOSED', `upload ${id} is ${upload.status}; it takes no more bytes`);
       }
       const received = Number(upload.receivedBytes);
       const size = Number(upload.sizeBytes);
       if (offset !== received) {
-        throw new AppError(409, ErrorCode.UPLOAD_OFFSET_MISMATCH, `upload-offset ${offset} is not the current offset ${received}; resume from ${received}`, { offset: received });
+        throw new AppError('UPLOAD_OFFSET_MISMATCH', `upload-offset ${offset} is not the current offset ${received}; resume from ${received}`, { offset: received });
       }
       const room = size - received;
       if (contentLength !== undefined && contentLength > room) {
-        throw new AppError(413, ErrorCode.UPLOAD_TOO_LARGE, `the chunk (${contentLength} bytes) goes beyond size_bytes ${size}; ${room} bytes remain from offset ${received}`, { offset: received });
+        throw new AppError('UPLOAD_TOO_LARGE', `the chunk (${contentLength} bytes) goes beyond size_bytes ${size}; ${room} bytes remain from offset ${received}`, { offset: received });
       }
       if (contentLength !== undefined && contentLength > this.opts.limits.chunkMaxBytes) {
-        throw new AppError(413, ErrorCode.BODY_TOO_LARGE, `a chunk may be at most ${this.opts.limits.chunkMaxBytes} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset: received });
+        throw new AppError('BODY_TOO_LARGE', `a chunk may be at most ${this.opts.limits.chunkMaxBytes} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset: received });
       }
 
       const newOffset = await this.append(upload, received, body);
@@ -292,7 +292,7 @@ export class UploadService {
     } catch (err) {
       if (!isCode(err, 'ENOENT')) throw err;
       await this.fail(upload, 'the partial file is missing');
-      throw new AppError(410, ErrorCode.FILE_MISSING, `the partial file of upload ${upload.id} is gone; start a new upload`);
+      throw new AppError('FILE_MISSING', `the partial file of upload ${upload.id} is gone; start a new upload`);
     }
 
     let failure: unknown;
@@ -320,7 +320,7 @@ export class UploadService {
     }
     await this.opts.prisma.clientUpload.updateMany({ where: { id: upload.id, status: 'uploading' }, data: { receivedBytes: BigInt(written) } });
     if (failure !== undefined) {
-      if (failure instanceof AppError) throw new AppError(failure.status, failure.code, failure.message, { offset: written });
+      if (failure instanceof AppError) throw new AppError(failure.code, failure.message, { offset: written });
       this.opts.log.info({ uploadId: upload.id, offset: written, err: (failure as Error).message }, 'upload chunk interrupted; kept what arrived');
       throw new ChunkInterrupted(written, failure);
     }
@@ -330,8 +330,8 @@ export class UploadService {
   /** A chunk's body went past `limit` bytes: past size_bytes, or past UPLOAD_CHUNK_MAX_BYTES (whichever `limit` is). */
   private tooMuch(upload: ClientUpload, offset: number, limit: number): AppError {
     return Number(upload.sizeBytes) - offset <= limit
-      ? new AppError(413, ErrorCode.UPLOAD_TOO_LARGE, `the chunk goes beyond size_bytes ${upload.sizeBytes}`, { offset })
-      : new AppError(413, ErrorCode.BODY_TOO_LARGE, `a chunk may be at most ${limit} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset });
+      ? new AppError('UPLOAD_TOO_LARGE', `the chunk goes beyond size_bytes ${upload.sizeBytes}`, { offset })
+      : new AppError('BODY_TOO_LARGE', `a chunk may be at most ${limit} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset });
   }
 
   /** All bytes are there: verify the SHA-256, then make it a recording (or fail it and delete the file). */
@@ -343,7 +343,7 @@ export class UploadService {
     const digest = hash.digest('hex');
     if (digest !== upload.sha256) {
       await this.fail(upload, 'checksum mismatch');
-      throw new AppError(422, ErrorCode.CHECKSUM_MISMATCH, `the file's SHA-256 is ${digest}, not the declared ${upload.sha256}; the upload failed and its bytes were deleted`);
+      throw new AppError('CHECKSUM_MISMATCH', `the file's SHA-256 is ${digest}, not the declared ${upload.sha256}; the upload failed and its bytes were deleted`);
     }
 
     const finalPath = upload.filePath.replace(/\.part$/, '');
@@ -359,7 +359,7 @@ export class UploadService {
           where: { id: upload.id, status: 'uploading' },
           data: { status: 'completed', completedAt: now, recordingId, filePath: finalPath, receivedBytes: upload.sizeBytes },
         });
-        if (count === 0) throw conflict(ErrorCode.UPLOAD_CLOSED, `upload ${upload.id} was closed meanwhile`);
+        if (count === 0) throw new AppError('UPLOAD_CLOSED', `upload ${upload.id} was closed meanwhile`);
         await tx.recording.create({
           data: {
             id: recordingId,

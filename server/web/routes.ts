@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ROLES } from '../auth/roles';
-import { AppError, ErrorCode, notFound } from '../errors';
+import { AppError } from '../errors';
 import { errorResponses, RoomId } from '../http/schemas';
 
 /**
@@ -140,7 +140,7 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
 
     const send = async (reply: FastifyReply, name: string, ifNoneMatch: string | undefined): Promise<FastifyReply> => {
       const f = files.get(name);
-      if (!f) throw notFound(ErrorCode.ROUTE_NOT_FOUND, `no file ${name}`);
+      if (!f) throw new AppError('ROUTE_NOT_FOUND', `no file ${name}`);
       let body: Buffer;
       let etag: string;
       try {
@@ -149,7 +149,7 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
         body = await readFile(f.file);
       } catch {
         // Deleted since start-up (a rebuild in progress).
-        throw new AppError(503, ErrorCode.WEB_CLIENT_NOT_BUILT, `the web client file ${name} is missing; run \`npm run build\``);
+        throw new AppError('WEB_CLIENT_NOT_BUILT', `the web client file ${name} is missing; run \`npm run build\``);
       }
       void reply
         .header('content-type', f.type)
@@ -169,7 +169,7 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
 
     const page = (name: string) => async (request: FastifyRequest, reply: FastifyReply) => {
       if (!files.has(name)) {
-        throw new AppError(503, ErrorCode.WEB_CLIENT_NOT_BUILT, 'the web client is not built; run `npm run build` and restart the server');
+        throw new AppError('WEB_CLIENT_NOT_BUILT');
       }
       const inm = request.headers['if-none-match'];
       return send(reply, name, typeof inm === 'string' ? inm : undefined);
@@ -211,7 +211,7 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
       async (request, reply) => {
         const name = request.params.file;
         // The pages themselves are served at / and /admin only (with their CSP).
-        if (!files.get(name) || files.get(name)?.html) throw notFound(ErrorCode.ROUTE_NOT_FOUND, `no route GET /web/${name}`);
+        if (!files.get(name) || files.get(name)?.html) throw new AppError('ROUTE_NOT_FOUND', `no route GET /web/${name}`);
         const inm = request.headers['if-none-match'];
         return send(reply, name, typeof inm === 'string' ? inm : undefined);
       },

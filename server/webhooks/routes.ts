@@ -1,9 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { badRequest, conflict, ErrorCode, notFound } from '../errors';
+
 import { DOMAIN_EVENTS } from '../events';
 import type { PrismaClient, WebhookDelivery } from '../generated/prisma/client';
 import { errorResponses, Uuid } from '../http/schemas';
+import { AppError } from '../errors';
 
 /**
  * The admin view of the webhook outbox (API key only): recent deliveries,
@@ -70,7 +71,7 @@ export function deliveryJson(d: WebhookDelivery): Static<typeof DeliveryOut> {
 const encodeCursor = (id: bigint): string => Buffer.from(`d:${id}`).toString('base64url');
 function decodeCursor(s: string): bigint {
   const m = /^d:([1-9][0-9]{0,17})$/.exec(Buffer.from(s, 'base64url').toString('utf8'));
-  if (!m?.[1]) throw badRequest(ErrorCode.INVALID_CURSOR, 'cursor is not valid; pass next_cursor from a previous page');
+  if (!m?.[1]) throw new AppError('INVALID_CURSOR');
   return BigInt(m[1]);
 }
 
@@ -140,8 +141,8 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
         UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = timezone('UTC', now())
         WHERE id = ${id} AND status = 'failed'`;
       const row = await prisma.webhookDelivery.findUnique({ where: { id } });
-      if (!row) throw notFound(ErrorCode.WEBHOOK_DELIVERY_NOT_FOUND, `no webhook delivery ${id}`);
-      if (count === 0) throw conflict(ErrorCode.WEBHOOK_DELIVERY_NOT_FAILED, `webhook delivery ${id} is ${row.status}; only a failed delivery can be retried`);
+      if (!row) throw new AppError('WEBHOOK_DELIVERY_NOT_FOUND', `no webhook delivery ${id}`);
+      if (count === 0) throw new AppError('WEBHOOK_DELIVERY_NOT_FAILED', `webhook delivery ${id} is ${row.status}; only a failed delivery can be retried`);
       onRequeued?.();
       return reply.code(202).send(deliveryJson(row));
     },
