@@ -1,5 +1,5 @@
 /**
- * Switchboard client SDK: the signaling protocol (server/signaling/protocol.ts)
+ * Switchboard client SDK: the signaling protocol (server/protocol)
  * over socket.io-client, and SFU media through mediasoup-client.
  *
  *   const call = await SwitchboardClient.connect({ url: 'https://calls.example.com', token });
@@ -12,48 +12,74 @@
  * globals, e.g. @roamhq/wrtc, and `handlerName: 'Chrome111'`).
  */
 import { Device } from 'mediasoup-client';
-import type { BuiltinHandlerName, Consumer, Producer, RtpCapabilities, Transport } from 'mediasoup-client/types';
+import type { BuiltinHandlerName, Consumer, DtlsParameters, IceCandidate, IceParameters, Producer, RtpCapabilities, RtpParameters, Transport } from 'mediasoup-client/types';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import type {
-  ChatMessage,
-  Sender,
+  AckResponse,
+  AckResult,
   CallStatus,
+  ChatMessage,
+  ClientEvent,
   ClientToServerEvents,
+  ErrorCode,
   IceServer,
+  InviteOk,
   MediaSource,
   ParticipantState,
+  Payload,
   ProducerInfo,
   RecordingFinished,
+  Role,
   RoomState,
+  Sender,
   ServerToClientEvents,
   Track,
-} from '../../server/signaling/protocol';
+} from '../../server/protocol';
 
 export type {
-  ChatMessage,
-  Sender,
+  AckResult,
   CallStatus,
+  ChatMessage,
+  ClientEvent,
   ClientToServerEvents,
+  ErrorCode,
   MediaSource,
   ParticipantState,
+  Payload,
   ProducerInfo,
   RecordingFinished,
+  Role,
   RoomState,
+  Sender,
   ServerToClientEvents,
   Track,
 };
-export type Role = ParticipantState['role'];
 
-/** A failed request: `code` is one of the stable codes of server/signaling/protocol.md. */
+/** Codes the SDK itself fails with (the others are the server's: server/protocol/errors.ts). */
+export const SDK_ERROR_CODES = [
+  'CONNECTION_FAILED',
+  'TIMEOUT',
+  'CLIENT_ERROR',
+  'MEDIA_PERMISSION_DENIED',
+  'MEDIA_DEVICE_NOT_FOUND',
+  'MEDIA_DEVICE_BUSY',
+  'MEDIA_DEVICE_UNAVAILABLE',
+] as const;
+export type SwitchboardErrorCode = ErrorCode | (typeof SDK_ERROR_CODES)[number];
+
+/** A failed request: `code` is one of the server's stable codes (docs/errors.md) or one of SDK_ERROR_CODES. */
 export class SwitchboardError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: SwitchboardErrorCode,
     message: string,
   ) {
     super(message);
     this.name = 'SwitchboardError';
   }
 }
+
+/** A code received over the wire; a newer server may send one this SDK does not list yet. */
+const wireCode = (code: string): SwitchboardErrorCode => code as SwitchboardErrorCode;
 
 export interface SwitchboardOptions {
   /** The server's base URL (http(s)://host:port). */
@@ -118,8 +144,8 @@ export interface SwitchboardEvents {
 }
 
 type Listener<T> = (payload: T) => void;
-type Ok<T> = { ok: true } & T;
-type AckResponse = { ok?: true; error?: { code: string; message: string } } & Record<string, unknown>;
+/** mediasoup-client's parameters as the protocol carries them: opaque JSON objects. */
+const json = (v: object): Record<string, unknown> => v as Record<string, unknown>;
 
 const TRACK_OF: Record<MediaSource, Track> = { mic: 'audio', camera: 'video', screen: 'screen' };
 const RETRY_CODES = new Set(['SERVER_DRAINING', 'SERVER_FULL']);
@@ -176,7 +202,7 @@ export class SwitchboardClient {
       const onError = (err: Error & { data?: { code?: string; message?: string } }) => {
         client.socket.off('connect', onConnect);
         client.close();
-        reject(new SwitchboardError(err.data?.code ?? 'CONNECTION_FAILED', err.data?.message ?? err.message));
+        reject(new SwitchboardError(err.data?.code ? wireCode(err.data.code) : 'CONNECTION_FAILED', err.data?.message ?? err.message));
       };
       client.socket.once('connect', onConnect);
       client.socket.once('connect_error', onError);
@@ -204,13 +230,15 @@ export class SwitchboardClient {
 
   // ---- requests --------------------------------------------------------------------------
   /** Sends a protocol event and resolves with its acknowledgement; rejects with a SwitchboardError. */
-  request<E extends keyof ClientToServerEvents>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<Ok<Record<string, unknown>>> {
+  request<E extends ClientEvent>(event: E, payload: Payload<E>): Promise<AckResult<E>> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new SwitchboardError('TIMEOUT', `no answer to ${event} within ${this.timeoutMs} ms`)), this.timeoutMs);
-      (this.socket.emit as (ev: string, p: unknown, ack: (r: AckResponse) => void) => void)(event, payload, (res) => {
+      // Socket.IO's emit cannot relate a generic event to its own arguments: the one cast of the SDK.
+      const emit = this.socket.emit as (ev: E, p: Payload<E>, ack: (r: AckResponse<E> | undefined) => void) => void;
+      emit.call(this.socket, event, payload, (res) => {
         clearTimeout(timer);
-        if (res && res.ok) resolve(res as Ok<Record<string, unknown>>);
-        else reject(new SwitchboardError(res?.error?.code ?? 'INTERNAL_ERROR', res?.error?.message ?? 'request failed'));
+        if (res && 'ok' in res) resolve(res);
+        else reject(new SwitchboardError(res?.error.code ?? 'INTERNAL_ERROR', res?.error.message ?? 'request failed'));
       });
     });
   }
@@ -239,7 +267,7 @@ export class SwitchboardClient {
       room,
       ...(options.displayName ? { display_name: options.displayName } : {}),
       ...(options.capabilities ? { capabilities: options.capabilities } : {}),
-    })) as Ok<{ participant_id: string; room_state: RoomState; resumed: boolean }>;
+    }));
     await this.adopt(room, res.participant_id, res.room_state, res.resumed);
     return res.room_state;
   }
@@ -314,9 +342,9 @@ export class SwitchboardClient {
 
   private async ensureDevice(): Promise<Device> {
     if (this.device?.loaded) return this.device;
-    const { rtp_capabilities } = (await this.request('get-router-rtp-capabilities', {})) as Ok<{ rtp_capabilities: RtpCapabilities }>;
+    const { rtp_capabilities } = await this.request('get-router-rtp-capabilities', {});
     const device = this.opts.handlerName ? new Device({ handlerName: this.opts.handlerName }) : new Device();
-    await device.load({ routerRtpCapabilities: rtp_capabilities });
+    await device.load({ routerRtpCapabilities: rtp_capabilities as RtpCapabilities });
     this.device = device;
     return device;
   }
@@ -325,35 +353,31 @@ export class SwitchboardClient {
     const existing = direction === 'send' ? this.sendTransport : this.recvTransport;
     if (existing && !existing.closed) return existing;
     const device = await this.ensureDevice();
-    const info = (await this.request('create-transport', { direction })) as Ok<{
-      transport_id: string;
-      ice_parameters: never;
-      ice_candidates: never;
-      dtls_parameters: never;
-    }>;
+    const info = await this.request('create-transport', { direction });
+    // mediasoup's parameters travel as opaque JSON; mediasoup-client reads them.
     const params = {
       id: info.transport_id,
-      iceParameters: info.ice_parameters,
-      iceCandidates: info.ice_candidates,
-      dtlsParameters: info.dtls_parameters,
+      iceParameters: info.ice_parameters as unknown as IceParameters,
+      iceCandidates: info.ice_candidates as unknown as IceCandidate[],
+      dtlsParameters: info.dtls_parameters as unknown as DtlsParameters,
       iceServers: this.iceServers as RTCIceServer[],
     };
     const t = direction === 'send' ? device.createSendTransport(params) : device.createRecvTransport(params);
     t.on('connect', ({ dtlsParameters }, ok, fail) => {
-      this.request('connect-transport', { transport_id: t.id, dtls_parameters: dtlsParameters as never }).then(() => ok(), fail);
+      this.request('connect-transport', { transport_id: t.id, dtls_parameters: json(dtlsParameters) }).then(() => ok(), fail);
     });
     if (direction === 'send') {
       t.on('produce', ({ kind, rtpParameters, appData }, ok, fail) => {
         const source = (appData as { source: MediaSource }).source;
-        this.request('produce', { transport_id: t.id, kind, rtp_parameters: rtpParameters as never, source, paused: Boolean((appData as { paused?: boolean }).paused) })
-          .then((r) => ok({ id: r.producer_id as string }), fail);
+        this.request('produce', { transport_id: t.id, kind, rtp_parameters: json(rtpParameters), source, paused: Boolean((appData as { paused?: boolean }).paused) })
+          .then((r) => ok({ id: r.producer_id }), fail);
       });
     }
     t.on('connectionstatechange', (state) => {
       // An ICE failure without a signaling failure: ask the server for new ICE parameters.
       if (state === 'failed' && !this.closed) {
         this.request('restart-ice', { transport_id: t.id })
-          .then((r) => t.restartIce({ iceParameters: r.ice_parameters as never }))
+          .then((r) => t.restartIce({ iceParameters: r.ice_parameters as unknown as IceParameters }))
           .catch((err: unknown) => this.emit('error', asError(err)));
       }
     });
@@ -446,20 +470,12 @@ export class SwitchboardClient {
     if ([...this.consumers.values()].some((c) => c.producerId === p.producer_id)) return;
     const device = await this.ensureDevice();
     const t = await this.transport('recv');
-    const res = (await this.request('consume', { transport_id: t.id, producer_id: p.producer_id, rtp_capabilities: device.rtpCapabilities as never }).catch((err: unknown) => {
+    const res = await this.request('consume', { transport_id: t.id, producer_id: p.producer_id, rtp_capabilities: json(device.rtpCapabilities) }).catch((err: unknown) => {
       if (err instanceof SwitchboardError && err.code === 'PRODUCER_NOT_FOUND') return null; // closed meanwhile
       throw err;
-    })) as Ok<{
-      consumer_id: string;
-      producer_id: string;
-      participant_id: string;
-      kind: 'audio' | 'video';
-      source: MediaSource;
-      rtp_parameters: never;
-      producer_paused: boolean;
-    }> | null;
+    });
     if (!res) return;
-    const consumer = await t.consume({ id: res.consumer_id, producerId: res.producer_id, kind: res.kind, rtpParameters: res.rtp_parameters });
+    const consumer = await t.consume({ id: res.consumer_id, producerId: res.producer_id, kind: res.kind, rtpParameters: res.rtp_parameters as unknown as RtpParameters });
     try {
       await this.request('resume-consumer', { consumer_id: consumer.id });
     } catch (err) {
@@ -515,12 +531,12 @@ export class SwitchboardClient {
   /** Puts your tracks (or one) on hold: you stop sending and receiving it. */
   async hold(track?: Track): Promise<Track[]> {
     const r = await this.request('hold', { call_id: this.requireCall(), ...(track ? { track } : {}) });
-    return r.held_tracks as Track[];
+    return r.held_tracks;
   }
 
   async unhold(track?: Track): Promise<Track[]> {
     const r = await this.request('unhold', { call_id: this.requireCall(), ...(track ? { track } : {}) });
-    return r.held_tracks as Track[];
+    return r.held_tracks;
   }
 
   /** Sends DTMF tones (0-9 * # A-D, and ',' for a pause) to the others. */
@@ -542,12 +558,12 @@ export class SwitchboardClient {
 
   async startRecording(mode: 'participant' | 'composite' = 'participant'): Promise<{ recordingId: string; startedAt: string }> {
     const r = await this.request('start-recording', { call_id: this.requireCall(), mode });
-    return { recordingId: r.recording_id as string, startedAt: r.started_at as string };
+    return { recordingId: r.recording_id, startedAt: r.started_at };
   }
 
   async stopRecording(): Promise<RecordingFinished | null> {
     const r = await this.request('stop-recording', { call_id: this.requireCall() });
-    return (r.recording as RecordingFinished | undefined) ?? null;
+    return r.recording ?? null;
   }
 
   /** Peer-to-peer mode: relays an SDP or ICE candidate to another participant. */
@@ -565,15 +581,15 @@ export class SwitchboardClient {
 
   // ---- invitations, inbox, chat ------------------------------------------------------------------
   /** Rings users into the current call (host, moderator). */
-  async invite(userIds: string[], timeoutSeconds?: number): Promise<Array<{ invitation_id: string | null; user_id: string; status: string }>> {
+  async invite(userIds: string[], timeoutSeconds?: number): Promise<InviteOk['invitations']> {
     const r = await this.request('invite', { call_id: this.requireCall(), user_ids: userIds, ...(timeoutSeconds ? { timeout_seconds: timeoutSeconds } : {}) });
-    return r.invitations as Array<{ invitation_id: string | null; user_id: string; status: string }>;
+    return r.invitations;
   }
 
   /** Accepts an invitation (the other devices stop ringing) and joins its room. */
   async accept(invitationId: string, options: { displayName?: string; join?: boolean } = {}): Promise<{ callId: string; room: string }> {
     const r = await this.request('accept', { invitation_id: invitationId });
-    const out = { callId: r.call_id as string, room: r.room as string };
+    const out = { callId: r.call_id, room: r.room };
     if (options.join !== false) await this.join(out.room, options.displayName ? { displayName: options.displayName } : {});
     return out;
   }
@@ -586,13 +602,13 @@ export class SwitchboardClient {
   async ackInbox(ids: string[]): Promise<number> {
     if (ids.length === 0) return 0;
     const r = await this.request('ack-inbox', { ids });
-    return r.acked as number;
+    return r.acked;
   }
 
   /** Chat: to the room, or privately to a user of the call (who gets it in its inbox, even offline). */
   async sendMessage(text: string, toUserId?: string): Promise<{ messageId: string; sentAt: string }> {
     const r = await this.request('message', { call_id: this.requireCall(), text, ...(toUserId ? { to_user_id: toUserId } : {}) });
-    return { messageId: r.message_id as string, sentAt: r.sent_at as string };
+    return { messageId: r.message_id, sentAt: r.sent_at };
   }
 
   private inboxItem(id: string): void {
@@ -635,7 +651,7 @@ export class SwitchboardClient {
       if (RETRY_CODES.has(code) || (TOKEN_CODES.has(code) && typeof this.opts.token === 'function')) {
         this.emit('connection', { state: 'reconnecting', reason: code });
         this.retryTimer = setTimeout(() => s.connect(), 500 + Math.random() * 1000);
-      } else this.emit('error', new SwitchboardError(code, err.data?.message ?? err.message));
+      } else this.emit('error', new SwitchboardError(wireCode(code), err.data?.message ?? err.message));
     });
     s.on('peer-joined', ({ participant }) => {
       this.participants.set(participant.participant_id, participant);
@@ -718,7 +734,7 @@ export class SwitchboardClient {
     s.on('offer', (e) => this.emit('offer', { from: e.from, sdp: e.sdp }));
     s.on('answer', (e) => this.emit('answer', { from: e.from, sdp: e.sdp }));
     s.on('ice-candidate', (e) => this.emit('ice-candidate', { from: e.from, candidate: e.candidate, sdpMid: e.sdpMid, sdpMLineIndex: e.sdpMLineIndex }));
-    s.on('signaling-error', (e) => this.emit('error', new SwitchboardError(e.code, e.message)));
+    s.on('signaling-error', (e) => this.emit('error', new SwitchboardError(wireCode(e.code), e.message)));
     s.on('incoming-call', (e) => this.emit('incoming-call', { invitationId: e.invitation_id, callId: e.call_id, room: e.room, from: e.from, expiresAt: e.expires_at }));
     s.on('incoming-call-ended', (e) => this.emit('incoming-call-ended', { invitationId: e.invitation_id, callId: e.call_id, reason: e.reason }));
     s.on('invitation-accepted', (e) => this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'accepted', reason: null }));

@@ -6,7 +6,7 @@
  * The ids, classes and data attributes used here are a contract with the browser
  * tests; see the README's "Web client" section.
  */
-import { SwitchboardClient, SwitchboardError, type ParticipantState, type RemoteTrack, type Role, type Track } from '../sdk/index';
+import { SwitchboardClient, SwitchboardError, type ParticipantState, type RemoteTrack, type Role, type SwitchboardErrorCode, type Track } from '../sdk/index';
 
 declare global {
   interface Window {
@@ -164,9 +164,9 @@ async function devToken(name: string, room: string, role: Role): Promise<string>
   } catch {
     throw new SwitchboardError('CONNECTION_FAILED', 'the server could not be reached');
   }
-  const body = (await res.json().catch(() => null)) as { token?: string; error?: { code: string; message: string } } | null;
+  const body = (await res.json().catch(() => null)) as { token?: string; error?: { code: SwitchboardErrorCode; message: string } } | null;
   if (!res.ok || !body?.token) {
-    throw new SwitchboardError(body?.error?.code ?? `HTTP_${res.status}`, body?.error?.message ?? `the server answered ${res.status}`);
+    throw new SwitchboardError(body?.error?.code ?? 'CONNECTION_FAILED', body?.error?.message ?? `the server answered ${res.status}`);
   }
   return body.token;
 }

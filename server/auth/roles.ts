@@ -1,8 +1,6 @@
-/** Roles in a call, from most to least privileged. Enforced on the server. */
-export const ROLES = ['host', 'moderator', 'participant'] as const;
-export type Role = (typeof ROLES)[number];
+import type { Role } from '../protocol';
 
-export const isRole = (v: unknown): v is Role => typeof v === 'string' && (ROLES as readonly string[]).includes(v);
+export { ROLES, isRole, type Role } from '../protocol';
 
 /**
  * Who is making a request. `admin` is the application's backend, authenticated

@@ -2,14 +2,14 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses, RoomId } from '../http/schemas';
 import type { SigningKeys } from './keys';
-import { ROLES } from './roles';
+import { RoleSchema, withDefault } from '../protocol';
 
 const TokenRequest = Type.Object(
   {
     user_id: Type.String({ minLength: 1, maxLength: 255, description: "Your application's id for the user (the token's sub)" }),
     display_name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     room: Type.Optional(RoomId),
-    role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)), { default: 'participant' })),
+    role: Type.Optional(withDefault(RoleSchema, 'participant')),
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 10, description: 'Lifetime; at most TOKEN_MAX_TTL_SECONDS' })),
     can_publish: Type.Optional(Type.Boolean({ description: 'May publish media through the SFU (default true); false makes a viewer' })),
   },

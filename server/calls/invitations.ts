@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PrismaClient } from '../generated/prisma/client';
 
-import type { ChatMessage } from '../signaling/protocol';
+import type { ChatMessage } from '../protocol';
 import { AppError } from '../errors';
 
 /**

@@ -1,5 +1,8 @@
 
 import type { Principal } from '../auth/roles';
+import type { CallStatus } from '../protocol';
+
+export type { CallStatus };
 import { AppError } from '../errors';
 
 /**
@@ -36,9 +39,7 @@ export function authorizeCall(principal: Principal, action: CallAction, roomId: 
   }
 }
 
-/** Call statuses and the transitions between them. */
-export const CALL_STATUSES = ['created', 'active', 'ended'] as const;
-export type CallStatus = (typeof CALL_STATUSES)[number];
+/** Call statuses (server/protocol/enums.ts) and the transitions between them. */
 
 const TRANSITIONS: Record<CallStatus, readonly CallStatus[]> = {
   created: ['active', 'ended'],

@@ -2,10 +2,11 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Principal } from '../auth/roles';
 import { errorResponses, RoomId, Uuid } from '../http/schemas';
-import { authorizeCall, CALL_STATUSES } from './policy';
+import { CallModeSchema, CallStatusSchema, withDefault } from '../protocol';
+import { authorizeCall } from './policy';
 import type { CallService, CallWithCount, CallWithParticipants } from './service';
 
-const Status = Type.Union(CALL_STATUSES.map((s) => Type.Literal(s)));
+const Status = CallStatusSchema;
 const Timestamp = Type.String({ format: 'date-time' });
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);
 const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON object of your own' });
@@ -26,7 +27,7 @@ const CallBase = {
   room_id: Type.String(),
   status: Status,
   recording: Type.Boolean(),
-  mode: Type.Union([Type.Literal('sfu'), Type.Literal('p2p')], { description: 'sfu: media through the server; p2p: signaling relay only' }),
+  mode: CallModeSchema,
   metadata: Metadata,
   created_at: Timestamp,
   started_at: NullableTimestamp,
@@ -38,7 +39,7 @@ const CallSummaryOut = Type.Object({ ...CallBase, participant_count: Type.Intege
 const CreateCallBody = Type.Object(
   {
     room_id: Type.Optional(RoomId),
-    mode: Type.Optional(Type.Union([Type.Literal('sfu'), Type.Literal('p2p')], { default: 'sfu' })),
+    mode: Type.Optional(withDefault(CallModeSchema, 'sfu')),
     metadata: Type.Optional(Metadata),
   },
   { additionalProperties: false },

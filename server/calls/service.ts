@@ -2,7 +2,10 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import type { Prisma, PrismaClient } from '../generated/prisma/client';
 
-import { canTransition, type CallStatus } from './policy';
+import type { CallMode, CallStatus } from '../protocol';
+import { canTransition } from './policy';
+
+export type { CallMode };
 import { AppError } from '../errors';
 
 /**
@@ -18,7 +21,6 @@ export interface CallEvents {
   'call-state-changed': [call: { id: string; roomId: string; status: CallStatus; recording: boolean; change: 'status' | 'recording' }];
 }
 
-export type CallMode = 'sfu' | 'p2p';
 export interface OpenCall {
   id: string;
   status: CallStatus;

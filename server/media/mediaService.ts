@@ -1,8 +1,9 @@
 import type { MediaKind } from 'mediasoup/types';
 
-import type { FinishedRecording, Recorder, RecordingMode } from '../recording/recorder';
-import type { MediaSource, ProducerInfo, Track } from '../signaling/protocol';
-import { SOURCE_TRACK, type RoomMedia, type Sfu } from './sfu';
+import type { RecordingMode } from '../protocol';
+import type { FinishedRecording, Recorder } from '../recording/recorder';
+import { SOURCE_TRACK, type MediaSource, type ProducerInfo, type Track } from '../protocol';
+import type { RoomMedia, Sfu } from './sfu';
 import { AppError } from '../errors';
 
 /**

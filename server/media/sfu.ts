@@ -12,7 +12,7 @@ import type {
   Worker,
 } from 'mediasoup/types';
 import { AppError } from '../errors';
-import type { MediaSource, ProducerInfo } from '../signaling/protocol';
+import type { MediaSource, ProducerInfo } from '../protocol';
 import { MEDIA_CODECS } from './codecs';
 import type { WorkerPool } from './workerPool';
 
@@ -52,8 +52,6 @@ const INITIAL_OUTGOING_BITRATE = 1_000_000;
 const KEY_FRAME_FOLLOW_UP_MS = 350;
 
 export const SOURCE_KIND: Record<MediaSource, MediaKind> = { mic: 'audio', camera: 'video', screen: 'video' };
-/** The signaling track a producer's source belongs to (mute and hold act on tracks). */
-export const SOURCE_TRACK = { mic: 'audio', camera: 'video', screen: 'screen' } as const;
 
 export class RoomMedia {
   readonly peers = new Map<string, PeerMedia>();

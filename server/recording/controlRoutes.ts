@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { authorizeCall } from '../calls/policy';
 import type { CallService } from '../calls/service';
 import { errorResponses, Uuid } from '../http/schemas';
-import type { FinishedRecording, RecordingMode } from './recorder';
+import { RecordingModeSchema, type RecordingMode } from '../protocol';
+import type { FinishedRecording } from './recorder';
 
 /** Starts and stops a room's recording on the node that carries its media. */
 export interface RecordingControl {
@@ -33,11 +34,11 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
         security,
         params: Params,
         body: Type.Object(
-          { mode: Type.Optional(Type.Union([Type.Literal('participant'), Type.Literal('composite')], { description: 'participant (default): a file per participant; composite: also one file mixing everyone, rendered when the recording stops' })) },
+          { mode: Type.Optional(RecordingModeSchema) },
           { additionalProperties: false, description: 'Optional: no body starts a per-participant recording' },
         ),
         response: {
-          201: Type.Object({ recording_id: Uuid, started_at: Type.String({ format: 'date-time' }), mode: Type.String() }),
+          201: Type.Object({ recording_id: Uuid, started_at: Type.String({ format: 'date-time' }), mode: RecordingModeSchema }),
           ...errorResponses(400, 401, 403, 404, 409, 503),
         },
       },

@@ -6,6 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Consumer, PlainTransport, Producer, RtpCapabilities } from 'mediasoup/types';
 import type { CallService } from '../calls/service';
 import { AppError } from '../errors';
+import type { RecordingFile, RecordingFileStatus, RecordingFinished, RecordingMode } from '../protocol';
 import type { PrismaClient } from '../generated/prisma/client';
 import type { Sfu } from '../media/sfu';
 import { KeyedMutex } from '../signaling/keyedMutex';
@@ -31,29 +32,10 @@ import { containerFor, recordingSdp, type SdpStream } from './sdp';
  * - a participant who starts publishing during a recording is recorded from then
  *   on (a new segment when it adds a track).
  */
-export type RecordingStatus = 'recording' | 'completed' | 'failed' | 'empty' | 'interrupted';
-
-export interface RecordedFile {
-  id: string;
-  participant_id: string | null;
-  segment: number;
-  status: RecordingStatus;
-  file_path: string;
-  size_bytes: number | null;
-  duration_ms: number | null;
-  error: string | null;
-}
-
-export interface FinishedRecording {
-  recording_id: string;
-  call_id: string;
-  status: 'completed' | 'empty' | 'failed';
-  /** Seconds from start to stop. */
-  duration: number;
-  files: RecordedFile[];
-  reason: string;
-  mode: RecordingMode;
-}
+export type RecordingStatus = RecordingFileStatus;
+export type RecordedFile = RecordingFile;
+/** The recording-finished payload (server/protocol/shapes.ts). */
+export type FinishedRecording = RecordingFinished;
 
 export interface RecorderDeps {
   prisma: PrismaClient;
@@ -83,7 +65,6 @@ interface Run {
   stopping: boolean;
 }
 
-export type RecordingMode = 'participant' | 'composite';
 
 interface Session {
   id: string;

@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/roles';
 import { AppError } from '../errors';
+import { RECORDING_FILE_STATUSES } from '../protocol';
 import { Prisma, type PrismaClient, type Recording } from '../generated/prisma/client';
 import { errorResponses, RoomId, Uuid } from '../http/schemas';
 import { fileEtag, ifRangeAllows, openRecordingFile, parseRange, removeRecordingFile, UnsafePathError } from './files';
@@ -18,7 +19,7 @@ import { fileEtag, ifRangeAllows, openRecordingFile, parseRange, removeRecording
  * Who may: the API key, everything; a host token, the recordings of calls in
  * its own room; nobody else (403).
  */
-export const RECORDING_STATUSES = ['recording', 'completed', 'failed', 'empty', 'interrupted'] as const;
+export const RECORDING_STATUSES = RECORDING_FILE_STATUSES;
 export const RECORDING_KINDS = ['participant', 'composite', 'client'] as const;
 
 const Status = Type.Union(RECORDING_STATUSES.map((s) => Type.Literal(s)), {

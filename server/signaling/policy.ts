@@ -1,6 +1,6 @@
 import type { Role } from '../auth/roles';
 import { AppError } from '../errors';
-import type { Track } from './protocol';
+import type { Track } from '../protocol';
 
 /**
  * The rules of a call, as plain logic without I/O (unit-tested in

@@ -1,5 +1,5 @@
 import type { Role } from '../auth/roles';
-import type { CallMode, CallStatus, Track } from './protocol';
+import type { CallMode, CallStatus, Track } from '../protocol';
 
 /**
  * Where the live state of rooms lives: who is in which room, with which role,

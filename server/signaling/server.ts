@@ -17,51 +17,38 @@ import type { Topology } from './topology';
 import { applyHold, applyMute, authorize, callIdMismatch, mayCreateRoom, validateDtmf } from './policy';
 import {
   CLIENT_EVENTS,
+  SOURCE_TRACK,
   TRACKS,
   type ClientEvent,
   type ClientToServerEvents,
-  type ConnectTransportPayload,
-  type ConsumePayload,
-  type ConsumerIdPayload,
-  type CreateTransportPayload,
-  type PreferredLayersPayload,
-  type ProducePayload,
-  type ProducerIdPayload,
-  type TransportIdPayload,
-  type DtmfPayload,
-  type EndCallPayload,
-  type InvitePayload,
-  type MessagePayload,
-  type Sender,
-  type HoldPayload,
-  type IceCandidatePayload,
-  type JoinPayload,
-  type LeavePayload,
   type LeaveReason,
-  type MutePayload,
   type ParticipantState,
-  type RemovePayload,
+  type Payload,
   type RoomState,
-  type SdpPayload,
+  type Sender,
   type ServerToClientEvents,
-  type SetRolePayload,
-  type SocketData,
-} from './protocol';
+} from '../protocol';
 import { TokenBucket } from './rateLimiter';
 import type { ParticipantRecord, RoomRecord, RoomStore } from './roomStore';
-import { compileValidators, type PayloadValidators } from './schemas';
+import { compileValidators, type PayloadValidators } from './validate';
 import { WriteBehind } from './writeBehind';
-import { SOURCE_TRACK, type Sfu } from '../media/sfu';
+import type { Sfu } from '../media/sfu';
 import type { MediaService } from '../media/mediaService';
 import { turnCredentials } from '../media/turn';
-import type { FinishedRecording, Recorder, RecordingMode } from '../recording/recorder';
+import type { RecordingMode } from '../protocol';
+import type { FinishedRecording, Recorder } from '../recording/recorder';
 
 /**
  * The signaling server: Socket.IO on the HTTP server's port, speaking the
- * protocol of protocol.ts. Room state lives behind RoomStore; room changes run
+ * protocol of server/protocol. Room state lives behind RoomStore; room changes run
  * under a per-room lock; the database is written behind (WriteBehind) and never
  * awaited on the relay path (offer, answer, ice-candidate).
  */
+interface SocketData {
+  principal?: Principal;
+  room?: string;
+  participantId?: string;
+}
 type IO = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type Sock = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type User = Extract<Principal, { kind: 'user' }>;
@@ -186,37 +173,37 @@ export class SignalingServer {
         const { room, media } = await this.sfuRoom(s);
         return { rtp_capabilities: await media.rtpCapabilities(room.room) };
       },
-      'create-transport': async (s, p: CreateTransportPayload) => {
+      'create-transport': async (s, p: Payload<'create-transport'>) => {
         const { room, media, me } = await this.sfuRoom(s);
         return media.createTransport(room.room, me.id, p.direction);
       },
-      'connect-transport': async (s, p: ConnectTransportPayload) => {
+      'connect-transport': async (s, p: Payload<'connect-transport'>) => {
         const { room, media, me } = await this.sfuRoom(s);
         await media.connectTransport(room.room, me.id, p.transport_id, p.dtls_parameters);
         return {};
       },
-      'restart-ice': async (s, p: TransportIdPayload) => {
+      'restart-ice': async (s, p: Payload<'restart-ice'>) => {
         const { room, media, me } = await this.sfuRoom(s);
         return { ice_parameters: await media.restartIce(room.room, me.id, p.transport_id) };
       },
       produce: (s, p) => this.onProduce(s, p),
-      consume: async (s, p: ConsumePayload) => {
+      consume: async (s, p: Payload<'consume'>) => {
         const { room, media, me } = await this.sfuRoom(s);
         return media.consume(room.room, me.id, { transportId: p.transport_id, producerId: p.producer_id, rtpCapabilities: p.rtp_capabilities });
       },
-      'resume-consumer': async (s, p: ConsumerIdPayload) => {
+      'resume-consumer': async (s, p: Payload<'resume-consumer'>) => {
         const { room, media, me } = await this.sfuRoom(s);
         await media.resumeConsumer(room.room, me.id, p.consumer_id, me.heldTracks);
         return {};
       },
       'pause-producer': (s, p) => this.onProducerPause(s, p, true),
       'resume-producer': (s, p) => this.onProducerPause(s, p, false),
-      'close-producer': async (s, p: ProducerIdPayload) => {
+      'close-producer': async (s, p: Payload<'close-producer'>) => {
         const { room, media, me } = await this.sfuRoom(s);
         await media.closeProducer(room.room, me.id, p.producer_id);
         return {};
       },
-      'set-preferred-layers': async (s, p: PreferredLayersPayload) => {
+      'set-preferred-layers': async (s, p: Payload<'set-preferred-layers'>) => {
         const { room, media, me } = await this.sfuRoom(s);
         await media.setPreferredLayers(room.room, me.id, p.consumer_id, p.spatial_layer, p.temporal_layer);
         return {};
@@ -226,7 +213,7 @@ export class SignalingServer {
         authorize((await this.current(room.room, me.id)).role, 'record');
         return this.mediaOf(room).startRecording(room.room, room.callId, me.id, p.mode);
       },
-      invite: async (s, p: InvitePayload) => {
+      invite: async (s, p: Payload<'invite'>) => {
         const { room, me } = await this.joined(s, p.call_id);
         authorize((await this.current(room.room, me.id)).role, 'invite');
         if (p.user_ids.includes(me.userId)) throw new AppError('CANNOT_TARGET_SELF', 'you cannot invite yourself');
@@ -235,7 +222,7 @@ export class SignalingServer {
       accept: (s, p: { invitation_id: string }) => this.answer(s, p.invitation_id, 'accepted'),
       decline: (s, p: { invitation_id: string; reason?: string }) => this.answer(s, p.invitation_id, 'declined', p.reason),
       'ack-inbox': async (s, p: { ids: string[] }) => ({ acked: await this.deps.invitations.ack(this.user(s).userId, p.ids) }),
-      message: (s, p: MessagePayload) => this.onMessage(s, p),
+      message: (s, p: Payload<'message'>) => this.onMessage(s, p),
       'stop-recording': async (s, p: { call_id: string }) => {
         const { room, me } = await this.joined(s, p.call_id);
         authorize((await this.current(room.room, me.id)).role, 'record');
@@ -418,7 +405,7 @@ export class SignalingServer {
     return { user_id: principal.userId, role: principal.role, room: principal.room ?? null };
   }
 
-  private async onJoin(socket: Sock, payload: JoinPayload): Promise<object> {
+  private async onJoin(socket: Sock, payload: Payload<'join'>): Promise<object> {
     const principal = this.user(socket);
     if (this.draining) throw new AppError('SERVER_DRAINING');
     // One join at a time per connection: two in flight (to different rooms'
@@ -439,7 +426,7 @@ export class SignalingServer {
     }
   }
 
-  private async joinLocked(socket: Sock, principal: User, payload: JoinPayload): Promise<object> {
+  private async joinLocked(socket: Sock, principal: User, payload: Payload<'join'>): Promise<object> {
     const { store, calls } = this.deps;
     let room = await store.getRoom(payload.room);
     if (!room) {
@@ -580,7 +567,7 @@ export class SignalingServer {
   }
 
   // ---- leaving ---------------------------------------------------------------------------------
-  private async onLeave(socket: Sock, payload: LeavePayload): Promise<object> {
+  private async onLeave(socket: Sock, payload: Payload<'leave'>): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     await this.locks.run(room.room, async () => {
       const current = await this.deps.store.getParticipant(room.room, me.id);
@@ -733,7 +720,7 @@ export class SignalingServer {
   }
 
   // ---- relay (peer-to-peer mode) -------------------------------------------------------------
-  private async relay(socket: Sock, event: 'offer' | 'answer' | 'ice-candidate', payload: SdpPayload | IceCandidatePayload): Promise<object> {
+  private async relay(socket: Sock, event: 'offer' | 'answer' | 'ice-candidate', payload: Payload<'offer'> | Payload<'ice-candidate'>): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     let target: ParticipantRecord | undefined;
     if (payload.to !== undefined) {
@@ -748,16 +735,16 @@ export class SignalingServer {
     if (!target.socketId) throw new AppError('TARGET_NOT_CONNECTED');
     const to = this.io.to(target.socketId);
     if (event === 'ice-candidate') {
-      const c = payload as IceCandidatePayload;
+      const c = payload as Payload<'ice-candidate'>;
       to.emit('ice-candidate', { candidate: c.candidate, sdpMid: c.sdpMid ?? null, sdpMLineIndex: c.sdpMLineIndex ?? null, call_id: room.callId, from: me.id });
     } else {
-      to.emit(event, { sdp: (payload as SdpPayload).sdp, call_id: room.callId, from: me.id });
+      to.emit(event, { sdp: (payload as Payload<'offer'>).sdp, call_id: room.callId, from: me.id });
     }
     return {};
   }
 
   // ---- media state and moderation -------------------------------------------------------------
-  private async onMute(socket: Sock, payload: MutePayload, mute: boolean): Promise<object> {
+  private async onMute(socket: Sock, payload: Payload<'mute'>, mute: boolean): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     const targetId = payload.participant_id ?? me.id;
     const bySelf = targetId === me.id;
@@ -785,7 +772,7 @@ export class SignalingServer {
     return {};
   }
 
-  private async onHold(socket: Sock, payload: HoldPayload, hold: boolean): Promise<object> {
+  private async onHold(socket: Sock, payload: Payload<'hold'>, hold: boolean): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     let held: string[] = [];
     await this.locks.run(room.room, async () => {
@@ -799,7 +786,7 @@ export class SignalingServer {
     return { held_tracks: held };
   }
 
-  private async onDtmf(socket: Sock, payload: DtmfPayload): Promise<object> {
+  private async onDtmf(socket: Sock, payload: Payload<'dtmf'>): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     const tones = validateDtmf(payload.tones);
     socket.to(roomKey(room.room)).emit('dtmf', { call_id: room.callId, from: me.id, tones });
@@ -807,7 +794,7 @@ export class SignalingServer {
     return {};
   }
 
-  private async onRemove(socket: Sock, payload: RemovePayload): Promise<object> {
+  private async onRemove(socket: Sock, payload: Payload<'remove-participant'>): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     if (payload.participant_id === me.id) throw new AppError('CANNOT_TARGET_SELF', 'use leave to leave the call');
     await this.locks.run(room.room, async () => {
@@ -823,7 +810,7 @@ export class SignalingServer {
     return {};
   }
 
-  private async onEndCall(socket: Sock, payload: EndCallPayload): Promise<object> {
+  private async onEndCall(socket: Sock, payload: Payload<'end-call'>): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     const actor = await this.current(room.room, me.id);
     authorize(actor.role, 'end-call');
@@ -834,7 +821,7 @@ export class SignalingServer {
     return {};
   }
 
-  private async onSetRole(socket: Sock, payload: SetRolePayload): Promise<object> {
+  private async onSetRole(socket: Sock, payload: Payload<'set-role'>): Promise<object> {
     const { room, me } = await this.joined(socket, payload.call_id);
     if (payload.participant_id === me.id) throw new AppError('CANNOT_TARGET_SELF', 'a host cannot change their own role');
     await this.locks.run(room.room, async () => {
@@ -864,7 +851,7 @@ export class SignalingServer {
     return { room, me, media: this.mediaOf(room) };
   }
 
-  private async onProduce(socket: Sock, p: ProducePayload): Promise<object> {
+  private async onProduce(socket: Sock, p: Payload<'produce'>): Promise<object> {
     const { room, media, me } = await this.sfuRoom(socket);
     return this.locks.run(room.room, async () => {
       const current = await this.current(room.room, me.id);
@@ -886,7 +873,7 @@ export class SignalingServer {
   }
 
   /** Pausing or resuming a producer is muting or unmuting its track: the same rules, the same state. */
-  private async onProducerPause(socket: Sock, p: ProducerIdPayload, pause: boolean): Promise<object> {
+  private async onProducerPause(socket: Sock, p: Payload<'close-producer'>, pause: boolean): Promise<object> {
     const { room, media } = await this.sfuRoom(socket);
     const found = await media.findProducer(room.room, p.producer_id);
     if (!found) throw new AppError('PRODUCER_NOT_FOUND', `no producer ${p.producer_id} in this room`);
@@ -1018,7 +1005,7 @@ export class SignalingServer {
   }
 
   /** In-call chat: to the room (kept with the call), or privately to a user of the call (through its inbox). */
-  private async onMessage(socket: Sock, p: MessagePayload): Promise<object> {
+  private async onMessage(socket: Sock, p: Payload<'message'>): Promise<object> {
     const { room, me } = await this.joined(socket, p.call_id);
     const { invitations } = this.deps;
     if (p.to_user_id !== undefined) {

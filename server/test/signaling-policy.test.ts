@@ -1,7 +1,7 @@
 import { ROLES, type Role } from '../auth/roles';
 import { AppError } from '../errors';
 import { applyHold, applyMute, authorize, mayCreateRoom, validateDtmf, type ModerationAction } from '../signaling/policy';
-import { TRACKS } from '../signaling/protocol';
+import { TRACKS } from '../protocol';
 import { KeyedMutex } from '../signaling/keyedMutex';
 import { TokenBucket } from '../signaling/rateLimiter';
 import { InMemoryRoomStore, type ParticipantRecord } from '../signaling/roomStore';
@@ -151,7 +151,7 @@ describe('in-memory room store', () => {
 });
 
 describe('payload validation', () => {
-  const { compileValidators } = require('../signaling/schemas') as typeof import('../signaling/schemas');
+  const { compileValidators } = require('../signaling/validate') as typeof import('../signaling/validate');
   const v = compileValidators({ maxSdpBytes: 1000 });
   it('bounds the SDP in bytes, not characters', () => {
     expect(codeOf(() => v.offer({ sdp: 'a'.repeat(1000), call_id: 'c' }))).toBeUndefined();

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ROLES } from '../auth/roles';
+import { RoleSchema, withDefault } from '../protocol';
 import { AppError } from '../errors';
 import { errorResponses, RoomId } from '../http/schemas';
 
@@ -108,7 +108,7 @@ const DevTokenRequest = Type.Object(
   {
     display_name: Type.String({ minLength: 1, maxLength: 64, pattern: '\\S', description: 'Shown to the others' }),
     room: RoomId,
-    role: Type.Optional(Type.Union(ROLES.map((r) => Type.Literal(r)), { default: 'participant' })),
+    role: Type.Optional(withDefault(RoleSchema, 'participant')),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { RoomState } from '../../signaling/protocol';
+import type { RoomState } from '../../protocol';
 
 /**
  * Real WebRTC peers for tests: each MediaPeer is a child process running

@@ -1,5 +1,5 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../signaling/protocol';
+import type { ClientToServerEvents, ServerToClientEvents } from '../../protocol';
 import type { TestApp } from './app';
 
 /**

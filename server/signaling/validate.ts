@@ -1,0 +1,39 @@
+import type { TSchema } from '@sinclair/typebox';
+import Ajv, { type ValidateFunction } from 'ajv';
+import { AppError } from '../errors';
+import { CLIENT_EVENT_SPECS, MAX_CAPABILITIES_BYTES, type ClientEvent } from '../protocol';
+
+/**
+ * The validators of every client event's payload (server/protocol/client.ts),
+ * compiled once. No coercion and no unknown fields: a payload either matches
+ * exactly or is answered VALIDATION_FAILED; an SDP over MAX_SDP_BYTES or
+ * capabilities over 4 KiB of JSON are PAYLOAD_TOO_LARGE.
+ */
+export type PayloadValidators = Record<ClientEvent, (payload: unknown) => void>;
+
+export function compileValidators(limits: { maxSdpBytes: number }): PayloadValidators {
+  const ajv = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, strict: false });
+  const out = {} as PayloadValidators;
+  const tooLarge = (what: string) => new AppError('PAYLOAD_TOO_LARGE', what);
+  for (const [event, spec] of Object.entries(CLIENT_EVENT_SPECS) as Array<[ClientEvent, { payload: TSchema }]>) {
+    const fn: ValidateFunction = ajv.compile(spec.payload);
+    out[event] = (payload) => {
+      if (!fn(payload)) {
+        const e = fn.errors?.[0];
+        const where = e?.instancePath ? `${e.instancePath.slice(1)} ` : '';
+        const extra = e?.keyword === 'additionalProperties' ? `: ${String((e.params as { additionalProperty?: string }).additionalProperty)}` : '';
+        throw new AppError('VALIDATION_FAILED', `${event} payload: ${where}${e?.message ?? 'is invalid'}${extra}`);
+      }
+      // The limits are in bytes (UTF-8 may need 4 per character); the schemas cannot say so.
+      const p = payload as { sdp?: string; capabilities?: object };
+      if (p.sdp !== undefined && p.sdp.length > limits.maxSdpBytes / 3 && Buffer.byteLength(p.sdp) > limits.maxSdpBytes) {
+        throw tooLarge(`sdp exceeds ${limits.maxSdpBytes} bytes`);
+      }
+      // Capabilities are repeated in every room_state sent to the room: keep them small.
+      if (p.capabilities !== undefined && Buffer.byteLength(JSON.stringify(p.capabilities)) > MAX_CAPABILITIES_BYTES) {
+        throw tooLarge(`capabilities exceed ${MAX_CAPABILITIES_BYTES} bytes of JSON`);
+      }
+    };
+  }
+  return out;
+}
