@@ -1,0 +1,142 @@
+import type { TrustProxy } from '../http/trustProxy';
+import type { TlsConfig } from '../tls/tls';
+
+/** The configuration's shape: loadConfig (config.ts) builds it from the environment. */
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type MediasoupLogLevel = 'debug' | 'warn' | 'error' | 'none';
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  jwt: {
+    /** PEM, from JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE; undefined = development keys in DATA_DIR. */
+    privateKeyPem: string | undefined;
+    publicKeyPem: string | undefined;
+    issuer: string;
+    audience: string;
+    defaultTtlSeconds: number;
+    maxTtlSeconds: number;
+  };
+  /** Keys that authenticate the application's backend (admin rights). */
+  apiKeys: string[];
+  corsOrigins: string[] | '*';
+  logLevel: LogLevel;
+  bodyLimitBytes: number;
+  /** REST requests per client IP per window; 0 disables the limit. */
+  rateLimit: { max: number; windowSeconds: number };
+  /** TRUST_PROXY: trust X-Forwarded-For from every peer (true), none (false), or the peers in this list (addresses, CIDRs). */
+  trustProxy: TrustProxy;
+  /** TLS_CERT + TLS_KEY (+ TLS_CA): serve HTTPS and WSS; undefined: plain HTTP. Checked at load (a matching pair). */
+  tls: TlsConfig | undefined;
+  shutdownTimeoutMs: number;
+  mediasoup: {
+    numWorkers: number;
+    rtcMinPort: number;
+    rtcMaxPort: number;
+    logLevel: MediasoupLogLevel;
+    /** Address the WebRtcServers and transports listen on. */
+    listenIp: string;
+    /** Address put in ICE candidates (public IP or host name); defaults to listenIp, or this host's first IPv4 address when listenIp is 0.0.0.0. */
+    announcedAddress: string;
+    /** Worker i's WebRtcServer uses this port + i, UDP and TCP. */
+    webRtcBasePort: number;
+    /** Consumers on a room's router before its new receive transports go to a router on another worker (piped). */
+    consumersPerRouter: number;
+  };
+  turn: {
+    urls: string[];
+    secret: string | undefined;
+    ttlSeconds: number;
+  };
+  recordingsDir: string;
+  recording: {
+    /** FFMPEG_PATH; unset: ffmpeg-static's binary, then ffmpeg on PATH. */
+    ffmpegPath: string | undefined;
+    /** UDP ports ffmpeg receives RTP on (two per recorded track). */
+    minPort: number;
+    maxPort: number;
+  };
+  /** Recordings made in the browser and uploaded (server/uploads). */
+  uploads: {
+    /** UPLOAD_MAX_BYTES: the largest file (size_bytes) accepted. */
+    maxBytes: number;
+    /** UPLOAD_CHUNK_MAX_BYTES: the largest body of one PATCH. */
+    chunkMaxBytes: number;
+    /** UPLOAD_TYPES: accepted mime types, without parameters (lower case). */
+    types: string[];
+  };
+  signaling: SignalingConfig;
+  cluster: ClusterConfig;
+  web: WebConfig;
+  webhooks: WebhooksConfig;
+}
+
+/** Signed webhooks (server/webhooks): every call event is POSTed to each URL. */
+export interface WebhooksConfig {
+  /** WEBHOOK_URLS: http(s) endpoints; empty: no webhooks. */
+  urls: string[];
+  /** WEBHOOK_SECRET: HMAC-SHA256 key of the webhook-signature header (≥ 32 characters; required with urls). */
+  secret: string | undefined;
+  /** After this many failed attempts a delivery is `failed`. */
+  maxAttempts: number;
+  /** Per request. */
+  timeoutMs: number;
+}
+
+/** The web client served by this server (dist/web, built by npm run build). */
+export interface WebConfig {
+  /** WEB_CLIENT: serve the call page (/) and the recordings admin page (/admin). */
+  enabled: boolean;
+  /** DEV_TOKENS: POST /dev/token mints a token for anyone, so the call page works without a backend. Never in production. */
+  devTokens: boolean;
+}
+
+/** Scale-out: with REDIS_URL set, nodes share room state in Redis and forward media requests to a room's media node. */
+export interface ClusterConfig {
+  /** unset: one node, state in memory. */
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  nodeId: string;
+  /** host:port others reach this node at (reported in the node registry). */
+  nodeAddress: string;
+  heartbeatMs: number;
+  /** A node silent this long is dead: its participants are announced as left, its media rooms move. */
+  nodeTtlMs: number;
+  /** SIGTERM: how long calls may take to finish or move before the node closes. */
+  drainTimeoutMs: number;
+  /** Media requests forwarded to another node. */
+  rpcTimeoutMs: number;
+}
+
+export interface SignalingConfig {
+  /** Socket.IO connections one node accepts. */
+  maxConnections: number;
+  /** Rooms (calls in progress) one node holds. */
+  maxRooms: number;
+  maxParticipantsPerRoom: number;
+  /** Largest Socket.IO message; larger ones close the connection (engine.io). */
+  maxMessageBytes: number;
+  /** Largest SDP accepted in offer/answer (an error ack above). */
+  maxSdpBytes: number;
+  /** Per-socket token bucket: sustained messages per second and burst. */
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  /** A socket that has not authenticated within this time is disconnected. */
+  authTimeoutMs: number;
+  /** How long a dropped participant keeps its place. */
+  reconnectGraceMs: number;
+  /** An empty room's call is ended after this long. */
+  emptyRoomTimeoutMs: number;
+  /** Who may open a room that has no call: anyone, hosts and moderators, or nobody (REST only). */
+  autoCreateRooms: 'any' | 'host' | 'none';
+  iceServers: Array<{ urls: string | string[]; username?: string; credential?: string }>;
+  /** How long an invitation rings before it expires (a missed call). */
+  invitationTimeoutMs: number;
+  /** Unacknowledged inbox items older than this are dropped. */
+  inboxRetentionDays: number;
+  /** Per user; past it the oldest items go. */
+  inboxMaxItems: number;
+}
