@@ -10,35 +10,36 @@ import type { SigningKeys } from './auth/keys';
 import { authPlugin } from './auth/plugin';
 import { authRoutes } from './auth/routes';
 import { callRoutes } from './calls/routes';
-import { DomainEvents } from './events';
-import { InvitationService } from './calls/invitations';
-import { invitationRoutes } from './calls/invitationRoutes';
-import { recordingRoutes } from './recording/routes';
-import { uploadRoutes } from './uploads/routes';
-import { UploadService } from './uploads/service';
 import { CallService } from './calls/service';
+import type { Cluster } from './cluster/cluster';
+import { Failover } from './cluster/failover';
 import type { Config } from './config/config';
 import type { Database } from './db/database';
+import { AppError } from './errors';
+import { DomainEvents } from './events';
 import { healthRoutes } from './health/routes';
 import { registerErrorHandling } from './http/errors';
-import { AppError } from './errors';
-import { buildValidator } from './http/validation';
 import { ErrorResponse } from './http/schemas';
-import type { WorkerPool } from './media/workerPool';
-import { Metrics } from './metrics/metrics';
+import { fastifyTrustProxy } from './http/trustProxy';
+import { buildValidator } from './http/validation';
+import { Invitations, InvitationStore } from './invitations';
+import { invitationRoutes } from './invitations/routes';
 import { Sfu } from './media/sfu';
+import type { WorkerPool } from './media/workerPool';
+import { LocalMediaService } from './mediaNode/local';
+import { Metrics } from './metrics/metrics';
+import { recordingControlRoutes } from './recording/controlRoutes';
 import { resolveFfmpeg } from './recording/ffmpeg';
 import { PortPairs } from './recording/ports';
 import { Recorder } from './recording/recorder';
-import { recordingControlRoutes } from './recording/controlRoutes';
-import type { Cluster } from './cluster/cluster';
-import { LocalMediaService } from './media/mediaService';
-import { InMemoryRoomStore } from './signaling/roomStore';
-import { SingleNode } from './signaling/topology';
+import { recordingRoutes } from './recording/routes';
+import { InMemoryRoomStore, Rooms, SingleNode } from './rooms';
 import { SignalingServer } from './signaling/server';
-import { webRoutes } from './web/routes';
-import { fastifyTrustProxy } from './http/trustProxy';
 import { loadTls, tlsServerOptions, type TlsMaterial } from './tls/tls';
+import { announceUploads } from './uploads/announce';
+import { uploadRoutes } from './uploads/routes';
+import { UploadService } from './uploads/service';
+import { webRoutes } from './web/routes';
 import type { WebhookTuning } from './webhooks/dispatcher';
 import { webhookRoutes } from './webhooks/routes';
 import { createWebhooks, type Webhooks } from './webhooks/webhooks';
@@ -69,7 +70,12 @@ export interface App {
   /** What happened in calls (webhooks listen). */
   events: DomainEvents;
   calls: CallService;
+  /** The rooms of calls in progress (the domain services signaling and REST call). */
+  rooms: Rooms;
+  /** The Socket.IO adapter. */
   signaling: SignalingServer;
+  /** This node's SFU. */
+  sfu: Sfu;
   recorder: Recorder;
   /** Uploads of recordings made in browsers (its sweep runs while the app is open). */
   uploads: UploadService;
@@ -171,10 +177,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // WEBHOOK_URLS set: every event is stored in the webhook outbox from now on.
   const webhooks = createWebhooks({ config: config.webhooks, prisma: deps.db.prisma, events, log: deps.logger, tuning: deps.webhookTuning });
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
+
+  // This node's media: the SFU and the recorder, behind the media node port (forwarded to in a cluster).
   const sfu = new Sfu(deps.workers, config.mediasoup.consumersPerRouter, deps.logger);
   const ffmpeg = resolveFfmpeg(config.recording.ffmpegPath);
   if (!ffmpeg) deps.logger.warn('ffmpeg not found (FFMPEG_PATH, ffmpeg-static, PATH): recording is unavailable');
-  let signaling: SignalingServer | undefined;
   const recorder = new Recorder({
     prisma: deps.db.prisma,
     sfu,
@@ -183,85 +190,72 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ffmpeg,
     ports: new PortPairs(config.recording.minPort, config.recording.maxPort),
     log: deps.logger,
-    notify: (room, event, payload) => {
-      signaling?.io.to(`room:${room}`).emit(event, payload as never);
-      const p = payload as { call_id: string; recording_id?: string; mode?: string; by?: string | null };
-      const at = new Date().toISOString();
-      if (event === 'recording-started') events.emit('recording.started', { call_id: p.call_id, room, recording_id: p.recording_id ?? '', mode: p.mode ?? 'participant', by: p.by ?? null, at });
-      else events.emit('recording.finished', { call_id: p.call_id, room, recording: payload, at });
-    },
   });
   const localMedia = new LocalMediaService(sfu, recorder);
-  const invitations = new InvitationService(deps.db.prisma, { retentionDays: config.signaling.inboxRetentionDays, maxItems: config.signaling.inboxMaxItems });
+
+  // The rooms (domain), reaching clients through the Socket.IO adapter.
   const cluster = deps.cluster;
-  signaling = new SignalingServer({
-    httpServer: app.server,
-    sfu,
-    recorder,
-    config,
-    tokens: app.tokens,
-    calls,
+  const signaling = new SignalingServer({ httpServer: app.server, config, tokens: app.tokens, metrics, log: deps.logger, adapter: cluster?.adapter });
+  const rooms = new Rooms({
+    cfg: config.signaling,
+    turn: config.turn,
     store: cluster?.store ?? new InMemoryRoomStore(),
+    topology: cluster ?? new SingleNode(config.cluster.nodeId, localMedia),
+    calls,
+    clients: signaling,
+    events,
     metrics,
     log: deps.logger,
-    topology: cluster ?? new SingleNode(config.cluster.nodeId, localMedia),
-    invitations,
-    events,
-    adapter: cluster?.adapter,
   });
+  rooms.attachMedia(sfu, recorder);
+  const invitationStore = new InvitationStore(deps.db.prisma, { retentionDays: config.signaling.inboxRetentionDays, maxItems: config.signaling.inboxMaxItems });
+  const invitations = new Invitations({
+    store: invitationStore,
+    rooms: rooms.ctx,
+    calls,
+    clients: signaling,
+    events,
+    log: deps.logger,
+    timeoutMs: config.signaling.invitationTimeoutMs,
+  });
+  const failover = new Failover(rooms, () => signaling.handOff());
+  signaling.serve({ rooms, invitations });
+
   const load = () => ({ ...sfu.load(), connections: signaling.connectionCount, workers: deps.workers.alive });
   // Before the HTTP server closes: open WebSockets would keep it from closing.
   app.addHook('preClose', async () => {
+    const { node } = rooms.ctx;
+    node.draining = true;
+    node.closing = true;
+    node.handingOff = false;
+    // Finalise every recording while media still flows, then let everyone go.
+    await recorder.stopAll();
+    invitations.close();
+    signaling.disconnectAll();
+    await rooms.ctx.locks.idle();
+    await rooms.presence.removeAllOnNode();
     await signaling.close();
+    await rooms.ctx.locks.idle();
+    await rooms.flushWrites();
   });
 
   let draining = false;
   await app.register(healthRoutes, { db: deps.db, workers: deps.workers, ffmpeg, isDraining: () => draining });
   await app.register(authRoutes, { keys: deps.keys });
   await app.register(callRoutes, { calls });
-  await app.register(invitationRoutes, { calls, invitations, signaling });
+  await app.register(invitationRoutes, { calls, invitations, store: invitationStore });
   await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir });
   const uploads = new UploadService({
     prisma: deps.db.prisma,
     recordingsDir: config.recordingsDir,
     limits: config.uploads,
     log: deps.logger,
-    // A finished client-side recording is a recording.finished event, as the server's are.
-    onCompleted: (u) => {
-      void deps.db.prisma.call
-        .findUnique({ where: { id: u.callId }, select: { roomId: true } })
-        .then((call) => {
-          const recording = {
-            recording_id: u.uploadId,
-            call_id: u.callId,
-            status: 'completed',
-            mode: 'client',
-            reason: 'uploaded',
-            duration: Math.round((u.endedAt.getTime() - u.startedAt.getTime()) / 100) / 10,
-            files: [{
-              id: u.recordingId,
-              participant_id: u.participantId,
-              user_id: u.userId,
-              segment: 0,
-              status: 'completed',
-              file_path: u.filePath,
-              file_name: u.fileName,
-              mime_type: u.mimeType,
-              size_bytes: u.sizeBytes,
-              sha256: u.sha256,
-              duration_ms: null,
-              error: null,
-            }],
-          };
-          events.emit('recording.finished', { call_id: u.callId, room: call?.roomId ?? '', recording, at: u.endedAt.toISOString() });
-        })
-        .catch((err: unknown) => deps.logger.warn({ err, upload: u.uploadId }, 'could not announce a finished client upload'));
-    },
+    onCompleted: announceUploads(deps.db.prisma, events, deps.logger),
   });
   await app.register(uploadRoutes, { uploads });
   uploads.startSweeping();
   app.addHook('onClose', async () => uploads.stopSweeping());
-  await app.register(recordingControlRoutes, { calls, recorder: signaling });
+  await app.register(recordingControlRoutes, { calls, recorder: rooms.media });
   await app.register(webRoutes, { pages: config.web.enabled, devTokens: config.web.devTokens, maxTtlSeconds: config.jwt.maxTtlSeconds });
   await app.register(webhookRoutes, { prisma: deps.db.prisma, onRequeued: () => webhooks.dispatcher?.wake() });
   // Sending starts with the app (ready/listen). It stops on close, after preClose has
@@ -282,22 +276,25 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     app,
     events,
     calls,
+    rooms,
     signaling,
+    sfu,
     recorder,
     uploads,
     metrics,
     startDraining: () => {
       draining = true;
+      rooms.ctx.node.draining = true;
       signaling.startDraining();
     },
     drain: async (timeoutMs) => {
       draining = true;
       signaling.startDraining();
       await cluster?.startDraining(load());
-      await signaling.drain(timeoutMs);
+      await failover.drain(timeoutMs);
     },
     startCluster: async () => {
-      await cluster?.start(localMedia, load, (id) => signaling.reapNode(id));
+      await cluster?.start(localMedia, load, (id) => failover.reapNode(id));
     },
     webhooks,
   };

@@ -3,8 +3,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Redis } from 'ioredis';
 import type { ClusterConfig } from '../config/config';
 
-import type { MediaService } from '../media/mediaService';
-import type { Topology } from '../signaling/topology';
+import type { MediaService } from '../mediaNode/service';
+import type { Topology } from '../rooms/topology';
 import { NodeRegistry, pickNode, type NodeInfo, type NodeLoad } from './nodes';
 import { RedisRoomLocks } from './redisLocks';
 import { RedisRoomStore } from './redisRoomStore';

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
-import { KeyedMutex, type RoomLocks } from '../signaling/keyedMutex';
+import { KeyedMutex } from '../lib/keyedMutex';
+import type { RoomLocks } from '../rooms/topology';
 import { roomKeyPart } from './redisRoomStore';
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { ParticipantRecord, RoomRecord, RoomStore } from '../signaling/roomStore';
+import type { ParticipantRecord, RoomRecord, RoomStore } from '../rooms/store';
 
 /**
  * The RoomStore shared by every node of a cluster, in Redis.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AppError, isErrorCode } from '../errors';
-import { MEDIA_METHODS, type MediaMethod, type MediaService } from '../media/mediaService';
+import { MEDIA_METHODS, type MediaMethod, type MediaService } from '../mediaNode/service';
 
 /**
  * Media requests forwarded between nodes over Redis pub/sub, the way LiveKit's

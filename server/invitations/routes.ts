@@ -1,36 +1,23 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-
-import { errorResponses, Uuid } from '../http/schemas';
-import type { SignalingServer } from '../signaling/server';
-import type { InvitationService } from './invitations';
-import { authorizeCall } from './policy';
-import { callJson } from './routes';
-import type { CallService } from './service';
+import { authorizeCall } from '../calls/policy';
+import { callJson } from '../calls/routes';
+import type { CallService } from '../calls/service';
 import { AppError } from '../errors';
+import { errorResponses, Uuid } from '../http/schemas';
+import { InviteOk, UserId } from '../protocol';
+import type { Invitations, InvitationStore } from './index';
 
 /**
  * Invitations over REST (your backend rings users into a call), a call's
  * history (participants, events, messages, invitations), and messages from
- * your backend into a user's inbox. The ringing and delivery themselves are
- * signaling's (server/signaling/server.ts), on whichever node holds the devices.
+ * your backend into a user's inbox, through the same service as signaling's
+ * invite (index.ts), which rings on whichever node holds the devices.
  */
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
-const UserId = Type.String({ minLength: 1, maxLength: 255 });
-const InviteOut = Type.Object({
-  invitations: Type.Array(
-    Type.Object({
-      invitation_id: Type.Union([Uuid, Type.Null()]),
-      user_id: Type.String(),
-      status: Type.Union([Type.Literal('ringing'), Type.Literal('offline'), Type.Literal('in-call')]),
-    }),
-  ),
-  expires_at: Type.String({ format: 'date-time' }),
-});
-
-export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; invitations: InvitationService; signaling: SignalingServer }> = async (
+export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; invitations: Invitations; store: InvitationStore }> = async (
   app,
-  { calls, invitations, signaling },
+  { calls, invitations, store },
 ) => {
   app.post(
     '/calls/:id/invitations',
@@ -46,7 +33,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
           { user_ids: Type.Array(UserId, { minItems: 1, maxItems: 50 }), timeout_seconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 600 })) },
           { additionalProperties: false },
         ),
-        response: { 201: InviteOut, ...errorResponses(400, 401, 403, 404, 409, 503) },
+        response: { 201: InviteOk, ...errorResponses(400, 401, 403, 404, 409, 503) },
       },
     },
     async (request, reply) => {
@@ -56,7 +43,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
       if (call.status === 'ended') throw new AppError('CALL_ALREADY_ENDED');
       const from = principal.kind === 'user' ? { user_id: principal.userId, display_name: principal.name ?? null } : null;
       if (from && request.body.user_ids.includes(from.user_id)) throw new AppError('CANNOT_TARGET_SELF', 'you cannot invite yourself');
-      return reply.status(201).send(await signaling.invite(call.id, call.roomId, request.body.user_ids, from, request.body.timeout_seconds));
+      return reply.status(201).send(await invitations.invite(call.id, call.roomId, request.body.user_ids, from, request.body.timeout_seconds));
     },
   );
 
@@ -77,7 +64,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
       const call = await calls.get(request.params.id);
       authorizeCall(principal, 'read', call.roomId);
       const json = callJson(call, principal);
-      return { call: json, participants: json.participants, ...(await invitations.history(call.id, principal.kind === 'admin')) };
+      return { call: json, participants: json.participants, ...(await store.history(call.id, principal.kind === 'admin')) };
     },
   );
 
@@ -96,7 +83,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
     async (request, reply) => {
       const principal = app.authenticate(request);
       if (principal.kind !== 'admin') throw new AppError('FORBIDDEN', 'messages to users need the API key');
-      const item = await signaling.toInbox(request.params.user_id, 'message', {
+      const item = await invitations.toInbox(request.params.user_id, 'message', {
         from: null,
         call_id: request.body.call_id ?? null,
         text: request.body.text,

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { PrismaClient } from '../generated/prisma/client';
-
-import type { ChatMessage } from '../protocol';
 import { AppError } from '../errors';
+import type { PrismaClient } from '../generated/prisma/client';
+import type { ChatMessage } from '../protocol';
 
 /**
  * Invitations (ringing users into a call), the inbox (what waits for a user
@@ -40,7 +39,7 @@ export interface MessageRow extends ChatMessage {
   to_user_id: string | null;
 }
 
-export class InvitationService {
+export class InvitationStore {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly limits: { retentionDays: number; maxItems: number },

@@ -26,12 +26,3 @@ export class KeyedMutex {
     return this.tails.size;
   }
 }
-
-/**
- * Per-room mutual exclusion, as signaling uses it: KeyedMutex on one node,
- * RedisRoomLocks (cluster/redisLocks.ts) across nodes.
- */
-export interface RoomLocks {
-  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
-  idle(): Promise<void>;
-}

@@ -1,18 +1,19 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type {
   ActiveSpeakerObserver,
-  Consumer,
+  Consumer as MsConsumer,
   DtlsParameters,
   MediaKind,
-  Producer,
-  Router,
+  Producer as MsProducer,
+  Router as MsRouter,
   RtpCapabilities,
   RtpParameters,
   WebRtcTransport,
   Worker,
 } from 'mediasoup/types';
 import { AppError } from '../errors';
-import type { MediaSource, ProducerInfo } from '../protocol';
+import { TypedEmitter } from '../lib/typedEmitter';
+import type { MediaSource, ProducerInfo, ServerMessage, TransportDirection } from '../protocol';
 import { MEDIA_CODECS } from './codecs';
 import type { WorkerPool } from './workerPool';
 
@@ -20,27 +21,49 @@ import type { WorkerPool } from './workerPool';
  * The SFU: per room a mediasoup Router (plus, past MEDIASOUP_CONSUMERS_PER_ROUTER
  * consumers, routers on other workers fed with pipeToRouter), per participant
  * its WebRTC transports, producers and consumers. It knows nothing of sockets:
- * it tells the room what happened through a MediaNotifier.
+ * it tells what happened through its typed events (SfuEvents).
  */
-export interface MediaNotifier {
-  toParticipant(room: string, participantId: string, event: string, payload: object): void;
-  toRoom(room: string, event: string, payload: object, exceptParticipantId?: string): void;
-  /** The room's media was lost with its worker and has been re-created. */
-  mediaReset(room: string): void;
+export interface SfuEvents {
+  /** A protocol event for one participant (its transports' states, its consumers closed). */
+  'to-participant': [room: string, participantId: string, message: ServerMessage];
+  /** A protocol event for the whole room (producers paused, resumed, closed; the active speaker). */
+  'to-room': [room: string, message: ServerMessage];
+  /** The room's media was lost with its worker and has been re-created: the room must negotiate again. */
+  'media-reset': [room: string];
 }
 
+/** What mediasoup objects carry in appData here (typed through mediasoup's AppData generics). */
+interface RouterData {
+  [key: string]: unknown;
+  worker: Worker;
+  room: string;
+}
+interface TransportData {
+  [key: string]: unknown;
+  participantId: string;
+  direction: TransportDirection;
+  routerId: string;
+}
 interface ProducerData {
+  [key: string]: unknown;
   participantId: string;
   source: MediaSource;
 }
 interface ConsumerData {
+  [key: string]: unknown;
   participantId: string;
   source: MediaSource;
   producerParticipantId: string;
+  /** The client has its consumer (resume-consumer came): hold may pause and resume it. */
+  ready?: boolean;
 }
+export type Router = MsRouter<RouterData>;
+export type Transport = WebRtcTransport<TransportData>;
+export type Producer = MsProducer<ProducerData>;
+export type Consumer = MsConsumer<ConsumerData>;
 
 interface PeerMedia {
-  transports: Map<string, WebRtcTransport>;
+  transports: Map<string, Transport>;
   producers: Map<string, Producer>;
   consumers: Map<string, Consumer>;
 }
@@ -50,6 +73,9 @@ const MAX_TRANSPORTS_PER_PEER = 4;
 const INITIAL_OUTGOING_BITRATE = 1_000_000;
 /** Just past libwebrtc's minimum interval between key frames sent on request. */
 const KEY_FRAME_FOLLOW_UP_MS = 350;
+
+/** mediasoup's parameters as the protocol carries them: opaque JSON that mediasoup validates. */
+type Json = Record<string, unknown>;
 
 export const SOURCE_KIND: Record<MediaSource, MediaKind> = { mic: 'audio', camera: 'video', screen: 'video' };
 
@@ -69,9 +95,13 @@ export class RoomMedia {
   ) {
     this.routers = [primary];
     this.speaker.on('dominantspeaker', ({ producer }) => {
-      const data = producer.appData as unknown as ProducerData;
-      this.sfu.notifier.toRoom(this.room, 'active-speaker', { participant_id: data.participantId, producer_id: producer.id });
+      const participantId = this.findProducer(producer.id)?.participantId ?? null;
+      this.toRoom({ event: 'active-speaker', payload: { participant_id: participantId, producer_id: producer.id } });
     });
+  }
+
+  private toRoom(message: ServerMessage): void {
+    this.sfu.safeEmit('to-room', this.room, message);
   }
 
   get primary(): Router {
@@ -92,13 +122,13 @@ export class RoomMedia {
     const out: ProducerInfo[] = [];
     for (const [participantId, peer] of this.peers) {
       for (const p of peer.producers.values()) {
-        out.push({ producer_id: p.id, participant_id: participantId, kind: p.kind, source: (p.appData as unknown as ProducerData).source, paused: p.paused });
+        out.push({ producer_id: p.id, participant_id: participantId, kind: p.kind, source: p.appData.source, paused: p.paused });
       }
     }
     return out;
   }
 
-  private transportOf(participantId: string, transportId: string): WebRtcTransport {
+  private transportOf(participantId: string, transportId: string): Transport {
     const t = this.peers.get(participantId)?.transports.get(transportId);
     if (!t) throw new AppError('TRANSPORT_NOT_FOUND', `no transport ${transportId} of yours`);
     return t;
@@ -130,10 +160,10 @@ export class RoomMedia {
     const limit = this.sfu.consumersPerRouter;
     for (const r of this.routers) if ((this.consumerCount.get(r.id) ?? 0) < limit) return r;
     if (this.sfu.pool.alive < 2) return this.leastBusy();
-    const used = new Set(this.routers.map((r) => (r.appData as { worker?: Worker }).worker));
+    const used = new Set(this.routers.map((r) => r.appData.worker));
     const worker = this.sfu.pool.workers().find((w) => !used.has(w));
     if (!worker) return this.leastBusy();
-    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { worker, room: this.room } });
+    const router = await worker.createRouter<RouterData>({ mediaCodecs: MEDIA_CODECS, appData: { worker, room: this.room } });
     router.on('workerclose', () => this.sfu.lost(this));
     this.routers.push(router);
     return router;
@@ -143,15 +173,14 @@ export class RoomMedia {
     return [...this.routers].sort((a, b) => (this.consumerCount.get(a.id) ?? 0) - (this.consumerCount.get(b.id) ?? 0))[0]!;
   }
 
-  async createTransport(participantId: string, direction: 'send' | 'recv'): Promise<WebRtcTransport> {
+  async createTransport(participantId: string, direction: TransportDirection): Promise<Transport> {
     const peer = this.peer(participantId);
     if (peer.transports.size >= MAX_TRANSPORTS_PER_PEER) {
       throw new AppError('TOO_MANY_TRANSPORTS', `at most ${MAX_TRANSPORTS_PER_PEER} transports per participant`);
     }
     const router = direction === 'send' ? this.primary : await this.routerForReceiving();
-    const worker = (router.appData as { worker: Worker }).worker;
-    const webRtcServer = this.sfu.pool.webRtcServerOf(worker);
-    const transport = await router.createWebRtcTransport({
+    const webRtcServer = this.sfu.pool.webRtcServerOf(router.appData.worker);
+    const transport = await router.createWebRtcTransport<TransportData>({
       ...(webRtcServer ? { webRtcServer } : { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }, { protocol: 'tcp', ip: '127.0.0.1' }] }),
       enableUdp: true,
       enableTcp: true,
@@ -160,7 +189,8 @@ export class RoomMedia {
       appData: { participantId, direction, routerId: router.id },
     });
     peer.transports.set(transport.id, transport);
-    const report = (state: string) => this.sfu.notifier.toParticipant(this.room, participantId, 'transport-state', { transport_id: transport.id, state });
+    const report = (state: string) =>
+      this.sfu.safeEmit('to-participant', this.room, participantId, { event: 'transport-state', payload: { transport_id: transport.id, state } });
     transport.on('icestatechange', (s) => report(`ice-${s}`));
     transport.on('dtlsstatechange', (s) => {
       report(`dtls-${s}`);
@@ -170,34 +200,34 @@ export class RoomMedia {
     return transport;
   }
 
-  async connectTransport(participantId: string, transportId: string, dtlsParameters: unknown): Promise<void> {
+  async connectTransport(participantId: string, transportId: string, dtlsParameters: Json): Promise<void> {
     const t = this.transportOf(participantId, transportId);
-    await mediaCall(() => t.connect({ dtlsParameters: dtlsParameters as DtlsParameters }));
+    await mediaCall(() => t.connect({ dtlsParameters: dtlsParameters as unknown as DtlsParameters }));
   }
 
-  async restartIce(participantId: string, transportId: string): Promise<unknown> {
+  async restartIce(participantId: string, transportId: string): Promise<object> {
     const t = this.transportOf(participantId, transportId);
     return mediaCall(() => t.restartIce());
   }
 
   async produce(
     participantId: string,
-    req: { transportId: string; kind: MediaKind; rtpParameters: unknown; source: MediaSource; paused: boolean },
+    req: { transportId: string; kind: MediaKind; rtpParameters: Json; source: MediaSource; paused: boolean },
   ): Promise<Producer> {
     const t = this.transportOf(participantId, req.transportId);
-    if ((t.appData as { direction: string }).direction !== 'send') throw new AppError('MEDIA_REQUEST_FAILED', 'produce needs a send transport');
+    if (t.appData.direction !== 'send') throw new AppError('MEDIA_REQUEST_FAILED', 'produce needs a send transport');
     if (SOURCE_KIND[req.source] !== req.kind) throw new AppError('MEDIA_REQUEST_FAILED', `a ${req.source} producer must be ${SOURCE_KIND[req.source]}`);
     const peer = this.peer(participantId);
     for (const p of peer.producers.values()) {
-      if ((p.appData as unknown as ProducerData).source === req.source) throw new AppError('PRODUCER_EXISTS', `you already produce ${req.source}; close it first`);
+      if (p.appData.source === req.source) throw new AppError('PRODUCER_EXISTS', `you already produce ${req.source}; close it first`);
     }
     const producer = await mediaCall(() =>
-      t.produce({ kind: req.kind, rtpParameters: req.rtpParameters as RtpParameters, paused: req.paused, appData: { participantId, source: req.source } }),
+      t.produce<ProducerData>({ kind: req.kind, rtpParameters: req.rtpParameters as unknown as RtpParameters, paused: req.paused, appData: { participantId, source: req.source } }),
     );
     peer.producers.set(producer.id, producer);
     producer.observer.on('close', () => {
       peer.producers.delete(producer.id);
-      if (!this.closed) this.sfu.notifier.toRoom(this.room, 'producer-closed', { producer_id: producer.id, participant_id: participantId });
+      if (!this.closed) this.toRoom({ event: 'producer-closed', payload: { producer_id: producer.id, participant_id: participantId } });
     });
     if (producer.kind === 'audio') await this.speaker.addProducer({ producerId: producer.id }).catch(() => undefined);
     return producer;
@@ -208,21 +238,21 @@ export class RoomMedia {
     if (producer.closed || producer.paused === paused) return;
     if (paused) await producer.pause();
     else await producer.resume();
-    const participantId = (producer.appData as unknown as ProducerData).participantId;
-    this.sfu.notifier.toRoom(this.room, paused ? 'producer-paused' : 'producer-resumed', { producer_id: producer.id, participant_id: participantId });
+    const payload = { producer_id: producer.id, participant_id: producer.appData.participantId };
+    this.toRoom(paused ? { event: 'producer-paused', payload } : { event: 'producer-resumed', payload });
   }
 
   async consume(
     participantId: string,
-    req: { transportId: string; producerId: string; rtpCapabilities: unknown },
+    req: { transportId: string; producerId: string; rtpCapabilities: Json },
   ): Promise<{ consumer: Consumer; producer: Producer; producerParticipantId: string }> {
     const t = this.transportOf(participantId, req.transportId);
-    if ((t.appData as { direction: string }).direction !== 'recv') throw new AppError('MEDIA_REQUEST_FAILED', 'consume needs a receive transport');
+    if (t.appData.direction !== 'recv') throw new AppError('MEDIA_REQUEST_FAILED', 'consume needs a receive transport');
     const found = this.findProducer(req.producerId);
     if (!found) throw new AppError('PRODUCER_NOT_FOUND', `no producer ${req.producerId} in this room`);
     if (found.participantId === participantId) throw new AppError('CANNOT_TARGET_SELF', 'you cannot consume your own producer');
-    const router = this.routers.find((r) => r.id === (t.appData as { routerId?: string }).routerId) ?? this.primary;
-    const rtpCapabilities = req.rtpCapabilities as RtpCapabilities;
+    const router = this.routers.find((r) => r.id === t.appData.routerId) ?? this.primary;
+    const rtpCapabilities = req.rtpCapabilities as unknown as RtpCapabilities;
     let ok: boolean;
     try {
       ok = this.primary.canConsume({ producerId: req.producerId, rtpCapabilities });
@@ -231,9 +261,9 @@ export class RoomMedia {
     }
     if (!ok) throw new AppError('INCOMPATIBLE_CAPABILITIES', 'your RTP capabilities cannot receive this producer');
     if (router !== this.primary) await this.pipe(req.producerId, router);
-    const source = (found.producer.appData as unknown as ProducerData).source;
+    const source = found.producer.appData.source;
     const consumer = await mediaCall(() =>
-      t.consume({ producerId: req.producerId, rtpCapabilities, paused: true, appData: { participantId, source, producerParticipantId: found.participantId } }),
+      t.consume<ConsumerData>({ producerId: req.producerId, rtpCapabilities, paused: true, appData: { participantId, source, producerParticipantId: found.participantId } }),
     );
     const peer = this.peer(participantId);
     peer.consumers.set(consumer.id, consumer);
@@ -243,7 +273,9 @@ export class RoomMedia {
       this.consumerCount.set(router.id, (this.consumerCount.get(router.id) ?? 1) - 1);
     });
     consumer.on('producerclose', () => {
-      if (!this.closed) this.sfu.notifier.toParticipant(this.room, participantId, 'consumer-closed', { consumer_id: consumer.id, producer_id: req.producerId });
+      if (!this.closed) {
+        this.sfu.safeEmit('to-participant', this.room, participantId, { event: 'consumer-closed', payload: { consumer_id: consumer.id, producer_id: req.producerId } });
+      }
     });
     return { consumer, producer: found.producer, producerParticipantId: found.participantId };
   }
@@ -263,9 +295,8 @@ export class RoomMedia {
   /** The client is ready for this consumer's media; it stays paused while its track is on hold. */
   async resumeConsumer(participantId: string, consumerId: string, isHeld: (source: MediaSource) => boolean): Promise<void> {
     const c = this.consumerOf(participantId, consumerId);
-    const data = c.appData as unknown as ConsumerData & { ready?: boolean };
-    data.ready = true;
-    if (isHeld(data.source)) return;
+    c.appData.ready = true;
+    if (isHeld(c.appData.source)) return;
     await mediaCall(() => c.resume());
     this.followUpKeyFrame(c);
   }
@@ -293,9 +324,8 @@ export class RoomMedia {
     const peer = this.peers.get(participantId);
     if (!peer) return;
     for (const c of peer.consumers.values()) {
-      const data = c.appData as unknown as ConsumerData & { ready?: boolean };
-      if (c.closed || !data.ready) continue;
-      const pause = isHeld(data.source);
+      if (c.closed || !c.appData.ready) continue;
+      const pause = isHeld(c.appData.source);
       if (pause && !c.paused) await c.pause();
       else if (!pause && c.paused) await c.resume();
     }
@@ -327,16 +357,17 @@ async function mediaCall<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-export class Sfu {
+export class Sfu extends TypedEmitter<SfuEvents> {
   private readonly rooms = new Map<string, RoomMedia>();
   private readonly opening = new Map<string, Promise<RoomMedia>>();
-  notifier: MediaNotifier = { toParticipant: () => undefined, toRoom: () => undefined, mediaReset: () => undefined };
 
   constructor(
     readonly pool: WorkerPool,
     readonly consumersPerRouter: number,
     private readonly log: FastifyBaseLogger,
-  ) {}
+  ) {
+    super((event, err) => log.error({ err, event }, 'an SFU event listener failed'));
+  }
 
   get(room: string): RoomMedia | undefined {
     return this.rooms.get(room);
@@ -364,7 +395,7 @@ export class Sfu {
   private async create(room: string): Promise<RoomMedia> {
     await this.pool.waitAlive();
     const worker = this.pool.leastLoaded();
-    const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { worker, room } });
+    const router = await worker.createRouter<RouterData>({ mediaCodecs: MEDIA_CODECS, appData: { worker, room } });
     const speaker = await router.createActiveSpeakerObserver({ interval: 300 });
     const media = new RoomMedia(room, router, speaker, this);
     router.on('workerclose', () => this.lost(media));
@@ -387,7 +418,7 @@ export class Sfu {
     this.rooms.delete(media.room);
     this.log.warn({ room: media.room }, 'room media lost with its worker; re-creating it');
     this.open(media.room)
-      .then(() => this.notifier.mediaReset(media.room))
+      .then(() => this.safeEmit('media-reset', media.room))
       .catch((err: unknown) => this.log.error({ err, room: media.room }, 'could not re-create room media'));
   }
 

@@ -1,3 +1,9 @@
+import { spawn } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { PrismaClient } from '../generated/prisma/client';
+import { probeDuration, probeStreams, type FfmpegBinaries } from './ffmpeg';
+
 /**
  * The room composite: after the per-participant files are finalised, one ffmpeg
  * filter graph lays every file's video out in a grid (each padded with black
@@ -58,4 +64,55 @@ export function compositeArgs(inputs: CompositeInput[], total: number, output: s
   if (audios.length > 0) args.push('-map', '[a]', '-c:a', 'libopus', '-b:a', '64k');
   args.push('-t', total.toFixed(3), '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '1M', '-f', 'webm', '-y', output);
   return args;
+}
+
+export interface CompositeDeps {
+  prisma: PrismaClient;
+  recordingsDir: string;
+  ffmpeg: FfmpegBinaries | undefined;
+}
+
+/** Composite mode: renders one mixed file from a session's finished participant files and records it as a row. */
+export async function renderComposite(deps: CompositeDeps, session: { id: string; callId: string; startedAt: number }, total: number): Promise<void> {
+  const parts = await deps.prisma.recording.findMany({
+    where: { sessionId: session.id, kind: 'participant', status: { in: ['completed', 'interrupted'] } },
+    orderBy: [{ startedAt: 'asc' }, { segment: 'asc' }],
+  });
+  if (parts.length === 0 || !deps.ffmpeg) return;
+  const inputs: CompositeInput[] = [];
+  for (const p of parts) {
+    const file = path.join(deps.recordingsDir, p.filePath);
+    const streams = await probeStreams(deps.ffmpeg, file);
+    inputs.push({
+      file,
+      offset: (p.startedAt.getTime() - session.startedAt) / 1000,
+      duration: (p.durationMs ?? 0) / 1000,
+      hasVideo: streams.includes('video'),
+      hasAudio: streams.includes('audio'),
+    });
+  }
+  const fileRel = path.posix.join(session.callId, `${session.id.slice(0, 8)}-composite.webm`);
+  const fileAbs = path.join(deps.recordingsDir, fileRel);
+  const row = await deps.prisma.recording.create({
+    data: { callId: session.callId, sessionId: session.id, kind: 'composite', segment: 0, mimeType: 'video/webm', filePath: fileRel, codec: 'VP8+opus', status: 'recording', startedAt: new Date(session.startedAt) },
+  });
+  const stderr: string[] = [];
+  const code = await new Promise<number | null>((resolve) => {
+    const p = spawn(deps.ffmpeg!.ffmpeg, compositeArgs(inputs, total, fileAbs), { stdio: ['ignore', 'ignore', 'pipe'] });
+    p.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+    p.once('exit', (c) => resolve(c));
+    p.once('error', () => resolve(-1));
+  });
+  const size = await stat(fileAbs).then((s) => s.size, () => 0);
+  const durationMs = code === 0 && size > 0 ? await probeDuration(deps.ffmpeg, fileAbs) : null;
+  await deps.prisma.recording.update({
+    where: { id: row.id },
+    data: {
+      status: code === 0 && size > 0 ? 'completed' : 'failed',
+      sizeBytes: size > 0 ? BigInt(size) : null,
+      durationMs,
+      endedAt: new Date(),
+      error: code === 0 ? null : `composite render failed (${code}): ${stderr.join('').trim().slice(-500)}`,
+    },
+  });
 }

@@ -1,18 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Consumer, PlainTransport, Producer, RtpCapabilities } from 'mediasoup/types';
+import type { Consumer, PlainTransport, RtpCapabilities } from 'mediasoup/types';
 import type { CallService } from '../calls/service';
 import { AppError } from '../errors';
-import type { RecordingFile, RecordingFileStatus, RecordingFinished, RecordingMode } from '../protocol';
+import type { RecordingFile, RecordingFileStatus, RecordingFinished, RecordingMode, ServerPayload } from '../protocol';
 import type { PrismaClient } from '../generated/prisma/client';
-import type { Sfu } from '../media/sfu';
-import { KeyedMutex } from '../signaling/keyedMutex';
-import type { FfmpegBinaries } from './ffmpeg';
+import type { Producer, Sfu } from '../media/sfu';
+import { KeyedMutex } from '../lib/keyedMutex';
+import { TypedEmitter } from '../lib/typedEmitter';
+import { probeDuration, remux, type FfmpegBinaries } from './ffmpeg';
 import { PortPairs, udpBound } from './ports';
-import { compositeArgs, type CompositeInput } from './composite';
+import { renderComposite } from './composite';
 import { containerFor, recordingSdp, type SdpStream } from './sdp';
 
 /**
@@ -45,7 +46,6 @@ export interface RecorderDeps {
   ffmpeg: FfmpegBinaries | undefined;
   ports: PortPairs;
   log: FastifyBaseLogger;
-  notify: (room: string, event: 'recording-started' | 'recording-finished', payload: object) => void;
 }
 
 interface Run {
@@ -98,12 +98,20 @@ const MAX_RESTARTS_PER_MINUTE = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export class Recorder {
+/** What the recorder tells (the room services announce it to the room and to webhooks). */
+export interface RecorderEvents {
+  started: [room: string, recording: ServerPayload<'recording-started'>];
+  finished: [room: string, recording: FinishedRecording];
+}
+
+export class Recorder extends TypedEmitter<RecorderEvents> {
   private readonly sessions = new Map<string, Session>();
   private readonly locks = new KeyedMutex();
   private readonly settling = new Map<string, Promise<void>>();
 
-  constructor(private readonly deps: RecorderDeps) {}
+  constructor(private readonly deps: RecorderDeps) {
+    super((event, err) => deps.log.error({ err, event }, 'a recorder event listener failed'));
+  }
 
   get available(): boolean {
     return this.deps.ffmpeg !== undefined;
@@ -133,7 +141,7 @@ export class Recorder {
       await Promise.all([...media.peers.keys()].map((participantId) => this.startRun(session, participantId)));
       await this.deps.calls.setRecording(callId, true);
       const started = { recording_id: session.id, call_id: callId, mode, started_at: new Date(session.startedAt).toISOString(), by };
-      this.deps.notify(room, 'recording-started', started);
+      this.safeEmit('started', room, started);
       return { recording_id: session.id, started_at: started.started_at, mode };
     });
   }
@@ -147,7 +155,7 @@ export class Recorder {
       const stoppedAt = Date.now();
       await Promise.all([...session.runs.values()].map((r) => this.stopRun(session, r)));
       this.sessions.delete(room);
-      if (session.mode === 'composite') await this.renderComposite(session, (stoppedAt - session.startedAt) / 1000);
+      if (session.mode === 'composite') await renderComposite(this.deps, session, (stoppedAt - session.startedAt) / 1000);
       const rows = await this.deps.prisma.recording.findMany({ where: { sessionId: session.id }, orderBy: [{ kind: 'desc' }, { startedAt: 'asc' }, { segment: 'asc' }] });
       const files: RecordedFile[] = rows.map((r) => ({
         id: r.id,
@@ -170,7 +178,7 @@ export class Recorder {
         mode: session.mode,
       };
       await this.deps.calls.setRecording(session.callId, false).catch((err: unknown) => this.deps.log.warn({ err }, 'could not clear the recording flag'));
-      this.deps.notify(room, 'recording-finished', finished);
+      this.safeEmit('finished', room, finished);
       return finished;
     });
   }
@@ -223,7 +231,7 @@ export class Recorder {
     const peer = this.deps.sfu.get(room)?.peers.get(participantId);
     if (!peer) return [];
     const producers = [...peer.producers.values()].filter((p) => !p.closed);
-    const source = (p: Producer) => (p.appData as { source: string }).source;
+    const source = (p: Producer) => p.appData.source;
     const audio = producers.find((p) => source(p) === 'mic');
     const video = producers.find((p) => source(p) === 'camera') ?? producers.find((p) => source(p) === 'screen');
     return [video, audio].filter((p): p is Producer => p !== undefined);
@@ -367,7 +375,7 @@ export class Recorder {
     for (const p of run.ports) this.deps.ports.release(p);
     await rm(run.sdpPath, { force: true });
     const size = await stat(run.fileAbs).then((s) => s.size, () => 0);
-    const durationMs = size > 0 ? await this.probeDuration(run.fileAbs) : null;
+    const durationMs = size > 0 ? await probeDuration(this.deps.ffmpeg, run.fileAbs) : null;
     const status: RecordingStatus = forced ?? (size > 0 && durationMs !== null && durationMs > 0 ? 'completed' : 'empty');
     await this.deps.prisma.recording
       .update({
@@ -390,7 +398,7 @@ export class Recorder {
       if (session.runs.get(run.participantId) !== run) return;
       run.stopping = true;
       session.runs.delete(run.participantId);
-      await this.remux(run.fileAbs);
+      await remux(this.deps.ffmpeg, run.fileAbs);
       await this.finish(run, 'interrupted', reason.slice(0, 1000));
       const now = Date.now();
       const recent = (session.restarts.get(run.participantId) ?? []).filter((t) => now - t < 60_000);
@@ -400,90 +408,5 @@ export class Recorder {
     });
   }
 
-  /** Rewrites a file ffmpeg could not finalise (no cues, no duration) into a proper one; keeps the original if that fails. */
-  private async remux(file: string): Promise<void> {
-    const size = await stat(file).then((s) => s.size, () => 0);
-    if (size === 0 || !this.deps.ffmpeg) return;
-    const tmp = `${file}.remux${path.extname(file)}`;
-    const ok = await new Promise<boolean>((resolve) => {
-      const p = spawn(this.deps.ffmpeg!.ffmpeg, ['-nostdin', '-loglevel', 'error', '-i', file, '-map', '0', '-c', 'copy', '-y', tmp], { stdio: 'ignore' });
-      p.once('exit', (code) => resolve(code === 0));
-      p.once('error', () => resolve(false));
-    });
-    if (ok) await rename(tmp, file);
-    else await rm(tmp, { force: true });
-  }
-
-  /** Composite mode: one mixed file from the participant files (composite.ts). */
-  private async renderComposite(session: Session, total: number): Promise<void> {
-    const parts = await this.deps.prisma.recording.findMany({
-      where: { sessionId: session.id, kind: 'participant', status: { in: ['completed', 'interrupted'] } },
-      orderBy: [{ startedAt: 'asc' }, { segment: 'asc' }],
-    });
-    if (parts.length === 0 || !this.deps.ffmpeg) return;
-    const inputs: CompositeInput[] = [];
-    for (const p of parts) {
-      const file = path.join(this.deps.recordingsDir, p.filePath);
-      const streams = await this.probeStreams(file);
-      inputs.push({
-        file,
-        offset: (p.startedAt.getTime() - session.startedAt) / 1000,
-        duration: (p.durationMs ?? 0) / 1000,
-        hasVideo: streams.includes('video'),
-        hasAudio: streams.includes('audio'),
-      });
-    }
-    const fileRel = path.posix.join(session.callId, `${session.id.slice(0, 8)}-composite.webm`);
-    const fileAbs = path.join(this.deps.recordingsDir, fileRel);
-    const row = await this.deps.prisma.recording.create({
-      data: { callId: session.callId, sessionId: session.id, kind: 'composite', segment: 0, mimeType: 'video/webm', filePath: fileRel, codec: 'VP8+opus', status: 'recording', startedAt: new Date(session.startedAt) },
-    });
-    const stderr: string[] = [];
-    const code = await new Promise<number | null>((resolve) => {
-      const p = spawn(this.deps.ffmpeg!.ffmpeg, compositeArgs(inputs, total, fileAbs), { stdio: ['ignore', 'ignore', 'pipe'] });
-      p.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
-      p.once('exit', (c) => resolve(c));
-      p.once('error', () => resolve(-1));
-    });
-    const size = await stat(fileAbs).then((s) => s.size, () => 0);
-    const durationMs = code === 0 && size > 0 ? await this.probeDuration(fileAbs) : null;
-    await this.deps.prisma.recording.update({
-      where: { id: row.id },
-      data: {
-        status: code === 0 && size > 0 ? 'completed' : 'failed',
-        sizeBytes: size > 0 ? BigInt(size) : null,
-        durationMs,
-        endedAt: new Date(),
-        error: code === 0 ? null : `composite render failed (${code}): ${stderr.join('').trim().slice(-500)}`,
-      },
-    });
-  }
-
-  private probeStreams(file: string): Promise<string[]> {
-    const ffprobe = this.deps.ffmpeg?.ffprobe;
-    if (!ffprobe) return Promise.resolve(['video', 'audio']);
-    return new Promise((resolve) => {
-      const p = spawn(ffprobe, ['-v', 'error', '-show_entries', 'stream=codec_type', '-of', 'default=nw=1:nk=1', file], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      p.once('exit', () => resolve(out.split('\n').map((l) => l.trim()).filter(Boolean)));
-      p.once('error', () => resolve([]));
-    });
-  }
-
-  private probeDuration(file: string): Promise<number | null> {
-    const ffprobe = this.deps.ffmpeg?.ffprobe;
-    if (!ffprobe) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      const p = spawn(ffprobe, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=nw=1:nk=1', file], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let out = '';
-      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      p.once('exit', () => {
-        const seconds = Number.parseFloat(out.trim());
-        resolve(Number.isFinite(seconds) ? Math.round(seconds * 1000) : null);
-      });
-      p.once('error', () => resolve(null));
-    });
-  }
 }
 

@@ -1,6 +1,5 @@
-import type { Role } from '../auth/roles';
 import { AppError } from '../errors';
-import type { Track } from '../protocol';
+import type { Role, Track } from '../protocol';
 
 /**
  * The rules of a call, as plain logic without I/O (unit-tested in
@@ -94,8 +93,4 @@ export function mayCreateRoom(role: Role, setting: 'any' | 'host' | 'none'): boo
   if (setting === 'any') return true;
   if (setting === 'host') return role === 'host' || role === 'moderator';
   return false;
-}
-
-export function callIdMismatch(): AppError {
-  return new AppError('CALL_ID_MISMATCH');
 }

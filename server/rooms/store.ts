@@ -1,10 +1,9 @@
-import type { Role } from '../auth/roles';
-import type { CallMode, CallStatus, Track } from '../protocol';
+import type { CallMode, CallStatus, ParticipantState, Role, Track } from '../protocol';
 
 /**
  * Where the live state of rooms lives: who is in which room, with which role,
- * mute and hold state. Handlers only go through this interface, never through
- * maps of their own, so that the scale-out issue can put it in Redis. Records
+ * mute and hold state. The room services only go through this interface, never through
+ * maps of their own, so that a cluster keeps it in Redis (cluster/redisRoomStore.ts). Records
  * are plain data: read one, change a copy, put it back (under the room's lock).
  */
 export interface RoomRecord {
@@ -141,4 +140,20 @@ export class InMemoryRoomStore implements RoomStore {
 
 function copyParticipant(p: ParticipantRecord): ParticipantRecord {
   return { ...p, mutedTracks: [...p.mutedTracks], lockedTracks: [...p.lockedTracks], heldTracks: [...p.heldTracks] };
+}
+
+/** A participant as the protocol shows it (room_state, peer-joined). */
+export function participantState(p: ParticipantRecord): ParticipantState {
+  return {
+    participant_id: p.id,
+    user_id: p.userId,
+    display_name: p.displayName,
+    role: p.role,
+    muted_tracks: p.mutedTracks,
+    locked_tracks: p.lockedTracks,
+    held_tracks: p.heldTracks,
+    connected: p.socketId !== null,
+    capabilities: p.capabilities,
+    joined_at: new Date(p.joinedAt).toISOString(),
+  };
 }

@@ -1,8 +1,19 @@
-import type { MediaService } from '../media/mediaService';
-import { KeyedMutex, type RoomLocks } from './keyedMutex';
+import { KeyedMutex } from '../lib/keyedMutex';
+import type { MediaService } from '../mediaNode/service';
 
 /**
- * Where signaling runs: the node's id, the per-room locks, the media service
+ * Per-room mutual exclusion, as the room services use it: KeyedMutex on one
+ * node, RedisRoomLocks (cluster/redisLocks.ts) across nodes. Room changes
+ * (join, leave, moderation, end) run under it so that their read-modify-write
+ * of room state never interleaves; relaying does not take it.
+ */
+export interface RoomLocks {
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  idle(): Promise<void>;
+}
+
+/**
+ * Where the rooms run: the node's id, the per-room locks, the media service
  * of any node, and where a new room's media goes. One node (SingleNode) or a
  * cluster sharing Redis (cluster/cluster.ts).
  */

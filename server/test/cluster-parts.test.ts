@@ -7,7 +7,7 @@ import { RedisRoomLocks } from '../cluster/redisLocks';
 import { roomKeyPart } from '../cluster/redisRoomStore';
 import { MediaRpc } from '../cluster/rpc';
 import { AppError, ErrorCode } from '../errors';
-import type { MediaService } from '../media/mediaService';
+import type { MediaService } from '../mediaNode/service';
 
 /**
  * The cluster's building blocks on their own, against the machine's Redis:

@@ -386,7 +386,7 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
       await P.none('message', 300);
       await P.none('inbox-message', 0);
 
-      await t.signaling.flushWrites();
+      await t.rooms.flushWrites();
       const history = async (headers: Record<string, string>) => t.app.inject({ method: 'GET', url: `/calls/${H.callId}/history`, headers });
 
       const res = await history(admin);

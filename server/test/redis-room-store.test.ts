@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RedisRoomStore, nodeIndexMember } from '../cluster/redisRoomStore';
-import type { ParticipantRecord, RoomRecord } from '../signaling/roomStore';
+import type { ParticipantRecord, RoomRecord } from '../rooms/store';
 
 const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** Every key of this run starts with this; all of them are deleted in afterAll. */

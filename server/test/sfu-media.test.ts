@@ -92,7 +92,7 @@ describe('SFU media with real WebRTC peers', () => {
     await Q.ok('leave', {});
     await H.waitFor((s) => s.consumers.filter((c) => c.participant_id === ids.quinn).every((c) => c.closed), 5000);
     await Q.stop();
-    const media = t.signaling.sfu.get(room)!;
+    const media = t.sfu.get(room)!;
     const dump = JSON.stringify(await media.primary.dump());
     const transportDumps = JSON.stringify(await Promise.all([...media.peers.values()].flatMap((p) => [...p.transports.values()].map((tr) => tr.dump()))));
     for (const id of quinnIds) {
@@ -114,7 +114,7 @@ describe('SFU media with real WebRTC peers', () => {
     const p = await pub.start({ url, token: await issueToken(t, { user_id: 'sim', room }), room, publish: { video: true, width: 640, height: 360, simulcast: true } });
     await sub.start({ url, token: await issueToken(t, { user_id: 'sub', room }), room, publish: {} });
     await sub.waitFor((s) => frames(s, p.participant_id) > 10, 15_000);
-    const media = t.signaling.sfu.get(room)!;
+    const media = t.sfu.get(room)!;
     const producer = media.findProducer(p.producers.camera!)!.producer;
     expect(producer.rtpParameters.encodings!.length).toBeGreaterThan(1);
     expect(producer.type).toBe('simulcast');

@@ -92,7 +92,7 @@ describe('SFU media requests', () => {
     expect(before).toContain(audio.producer_id);
     await A.ok('leave', {});
     expect(await B.next('producer-closed')).toEqual({ producer_id: audio.producer_id, participant_id: A.participantId });
-    const media = t.signaling.sfu.get(room)!;
+    const media = t.sfu.get(room)!;
     expect(media.peers.has(A.participantId)).toBe(false);
     const after = JSON.stringify(await media.primary.dump());
     expect(after).not.toContain(send.transport_id);
@@ -158,7 +158,7 @@ describe('SFU media requests', () => {
     expect((j.room_state as { mode: string }).mode).toBe('p2p');
     expect((await A.request('create-transport', { direction: 'send' })).error?.code).toBe('MODE_MISMATCH');
     expect((await A.request('get-router-rtp-capabilities', {})).error?.code).toBe('MODE_MISMATCH');
-    expect(t.signaling.sfu.get(room)).toBeUndefined();
+    expect(t.sfu.get(room)).toBeUndefined();
     const call = await t.db.prisma.call.findUniqueOrThrow({ where: { id: (j.room_state as { call_id: string }).call_id } });
     expect(call.mode).toBe('p2p');
   });

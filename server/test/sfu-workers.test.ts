@@ -34,7 +34,7 @@ describe('SFU and mediasoup workers', () => {
       const cc = await C.ok('consume', { transport_id: rc.transport_id, producer_id: produced.producer_id, rtp_capabilities: caps });
       await C.ok('resume-consumer', { consumer_id: cc.consumer_id });
 
-      const media = s.t.signaling.sfu.get(room)!;
+      const media = s.t.sfu.get(room)!;
       expect(media.routers).toHaveLength(2);
       const [primary, second] = media.routers;
       const workerOf = (r: typeof primary) => (r!.appData as { worker: { pid: number } }).worker.pid;

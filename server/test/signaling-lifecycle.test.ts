@@ -95,7 +95,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       expect(left).toEqual({ call_id: B.callId, participant_id: A.participantId, reason: 'disconnected' });
       expect(after).toBeGreaterThanOrEqual(900);
       expect(after).toBeLessThan(3000);
-      await s.t.signaling.flushWrites();
+      await s.t.rooms.flushWrites();
       const row = await s.t.db.prisma.participant.findUniqueOrThrow({ where: { id: A.participantId } });
       expect(row.leftAt).not.toBeNull();
       expect(row.leftAt!.getTime()).toBeGreaterThan(row.joinedAt.getTime());
@@ -157,7 +157,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       // The new session works; the old one is gone for good, and recorded as left.
       await B.ok('offer', { sdp: 'v=0', call_id: B.callId });
       expect((await A2.next('offer')).from).toBe(B.participantId);
-      await s.t.signaling.flushWrites();
+      await s.t.rooms.flushWrites();
       expect((await s.t.db.prisma.participant.findUniqueOrThrow({ where: { id: A.participantId } })).leftAt).not.toBeNull();
       expect((await s.t.db.prisma.participant.findUniqueOrThrow({ where: { id: res.participant_id as string } })).leftAt).toBeNull();
     });
@@ -225,7 +225,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       const C = await s.connect(await issueToken(s.t, { user_id: 'cy', room }));
       const later = (await C.join(room)).room_state as State;
       expect(later.participants.map((p) => p.user_id)).toEqual(['ben', 'cy']);
-      await s.t.signaling.flushWrites();
+      await s.t.rooms.flushWrites();
       const rows = await s.t.db.prisma.participant.findMany({ where: { callId: state.call_id, userId: 'xan' } });
       expect(rows.every((r) => r.leftAt !== null)).toBe(true);
     });
@@ -251,7 +251,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       expect(call.statusCode).toBe(200);
       expect(call.json()).toMatchObject({ id: callId, status: 'active', started_at: expect.any(String), ended_at: null });
       expect(new Date(call.json().started_at).getTime()).toBeGreaterThanOrEqual(new Date(call.json().created_at).getTime());
-      await s.t.signaling.flushWrites();
+      await s.t.rooms.flushWrites();
       expect((await s.t.app.inject({ method: 'GET', url: `/calls/${callId}`, headers: admin })).json().participants).toEqual([expect.objectContaining({ id: H.participantId, user_id: 'hana', left_at: null })]);
     });
   });
@@ -297,7 +297,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       expect(Date.now() - emptied).toBeGreaterThanOrEqual(900);
       const call = await s.t.db.prisma.call.findUniqueOrThrow({ where: { id: A.callId }, include: { participants: true } });
       expect(call.endedAt).not.toBeNull();
-      await s.t.signaling.flushWrites();
+      await s.t.rooms.flushWrites();
       expect((await s.t.db.prisma.participant.findMany({ where: { callId: A.callId } })).every((p) => p.leftAt !== null)).toBe(true);
       // Joining the room now opens a new call.
       await A.ok('join', { room: 'emptying' });

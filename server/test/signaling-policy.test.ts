@@ -1,10 +1,10 @@
 import { ROLES, type Role } from '../auth/roles';
 import { AppError } from '../errors';
-import { applyHold, applyMute, authorize, mayCreateRoom, validateDtmf, type ModerationAction } from '../signaling/policy';
+import { applyHold, applyMute, authorize, mayCreateRoom, validateDtmf, type ModerationAction } from '../rooms/policy';
 import { TRACKS } from '../protocol';
-import { KeyedMutex } from '../signaling/keyedMutex';
+import { KeyedMutex } from '../lib/keyedMutex';
 import { TokenBucket } from '../signaling/rateLimiter';
-import { InMemoryRoomStore, type ParticipantRecord } from '../signaling/roomStore';
+import { InMemoryRoomStore, type ParticipantRecord } from '../rooms/store';
 import { canTransition } from '../calls/policy';
 
 const codeOf = (fn: () => unknown): string | undefined => {

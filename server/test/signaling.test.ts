@@ -124,7 +124,7 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     expect((await H.request('offer', { sdp: 'v=0', call_id: callId, to: M.participantId })).error?.code).toBe('NOT_JOINED');
 
     // The database has it all.
-    await t.signaling.flushWrites();
+    await t.rooms.flushWrites();
     const call = await t.db.prisma.call.findUniqueOrThrow({ where: { id: callId }, include: { participants: true, events: { orderBy: { createdAt: 'asc' } } } });
     expect(call.status).toBe('ended');
     expect(call.startedAt).not.toBeNull();
@@ -155,7 +155,7 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     expect((await A.next('answer')).from).toBe(B.participantId);
     await B.ok('leave', { call_id: B.callId });
     expect(await A.next('peer-left')).toEqual({ call_id: A.callId, participant_id: B.participantId, reason: 'left' });
-    await t.signaling.flushWrites();
+    await t.rooms.flushWrites();
     const row = await t.db.prisma.participant.findUniqueOrThrow({ where: { id: B.participantId } });
     expect(row.leftAt).not.toBeNull();
   });

@@ -1,0 +1,183 @@
+import { AppError } from '../errors';
+import type { LeaveReason, Payload } from '../protocol';
+import type { Session } from './clients';
+import type { RoomContext } from './context';
+import type { ParticipantRecord, RoomRecord } from './store';
+
+/**
+ * Who is in a room, and for how long: leaving, removal, a dropped connection
+ * and its reconnection grace period, the end of an empty room, and the end of
+ * a call. Every change runs under the room's lock.
+ */
+export class Presence {
+  private readonly graceTimers = new Map<string, NodeJS.Timeout>();
+  private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
+
+  constructor(private readonly ctx: RoomContext) {}
+
+  /** leave: out of the call, the others are told. */
+  async leave(session: Session, payload: Payload<'leave'>): Promise<Record<string, never>> {
+    const { room, me } = await this.ctx.joined(session, payload.call_id);
+    await this.ctx.locks.run(room.room, async () => {
+      const current = await this.ctx.store.getParticipant(room.room, me.id);
+      if (current) await this.removeLocked(room, current, 'left', null);
+    });
+    return {};
+  }
+
+  /** Under the room's lock: takes a participant out of its room and tells the others. */
+  async removeLocked(room: RoomRecord, p: ParticipantRecord, reason: LeaveReason, by: string | null, message?: string): Promise<void> {
+    const { store, clients, deps, node } = this.ctx;
+    await store.deleteParticipant(room.room, p.id);
+    this.cancelGrace(p.id);
+    // The room as stored now (the caller's copy may predate a media move).
+    room = (await store.getRoom(room.room)) ?? room;
+    // Shutting down, another node's media is left to that node: its transports close by
+    // themselves when the client goes (DTLS), and that node may be shutting down too.
+    if (room.mediaNode && !(node.closing && room.mediaNode !== this.ctx.nodeId)) {
+      // Its recording is finalised while its media still flows, then its media closes.
+      const media = this.ctx.mediaOf(room);
+      const warn = (err: unknown) => deps.log.warn({ err, room: room.room }, "closing a leaving participant's media failed");
+      await media.participantLeaving(room.room, p.id).catch(warn);
+      await media.closePeer(room.room, p.id).catch(warn);
+    }
+    this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, new Date()));
+    clients.send({ room: room.room }, 'peer-left', { call_id: room.callId, participant_id: p.id, reason }, p.socketId ? { connection: p.socketId } : undefined);
+    deps.events.emit('participant.left', { call_id: room.callId, room: room.room, participant_id: p.id, user_id: p.userId, reason, at: new Date().toISOString() });
+    if (p.socketId) {
+      clients.leave(p.socketId, room.room);
+      if (reason === 'removed' || reason === 'replaced') this.kick(p.socketId, room.callId, message ?? reason, by);
+    }
+    if ((await store.countParticipants(room.room)) === 0) await this.scheduleEmptyLocked(room);
+    this.ctx.refreshGauges();
+  }
+
+  /** Tells a connection it was removed, then closes it (it does not reconnect by itself). */
+  kick(connectionId: string, callId: string, reason: string, by: string | null): void {
+    this.ctx.clients.send({ connection: connectionId }, 'removed', { call_id: callId, reason, by });
+    this.ctx.clients.disconnect(connectionId);
+  }
+
+  /** A connection closed: if it was in a room, its participant keeps its place for the grace period. */
+  disconnected(session: Session): void {
+    const { room, participantId } = session;
+    if (!room || !participantId) return;
+    this.ctx.locks
+      .run(room, () => this.droppedLocked(room, participantId, session.id))
+      .catch((err: unknown) => this.ctx.deps.log.error({ err }, 'handling a disconnect failed'));
+  }
+
+  /** Under the room's lock: the participant's connection is gone; keep its place for the grace period, or remove it. */
+  async droppedLocked(room: string, participantId: string, connectionId: string): Promise<void> {
+    const { store, cfg, node } = this.ctx;
+    const p = await store.getParticipant(room, participantId);
+    if (!p || p.socketId !== connectionId) return; // replaced by a newer connection, or gone
+    const r = await store.getRoom(room);
+    if (!r) return;
+    if (cfg.reconnectGraceMs === 0 || (node.draining && !node.handingOff)) return this.removeLocked(r, p, 'disconnected', null);
+    const stamp = Date.now();
+    p.socketId = null;
+    p.disconnectedAt = stamp;
+    await store.putParticipant(p);
+    const timer = setTimeout(() => void this.expireGrace(room, participantId, stamp), cfg.reconnectGraceMs);
+    timer.unref();
+    this.graceTimers.set(participantId, timer);
+  }
+
+  /** The grace period of one disconnection ends: still away (and not away again since, on another node's watch) means gone. */
+  private expireGrace(room: string, participantId: string, stamp: number): Promise<void> {
+    this.graceTimers.delete(participantId);
+    return this.ctx.locks
+      .run(room, async () => {
+        const p = await this.ctx.store.getParticipant(room, participantId);
+        const r = await this.ctx.store.getRoom(room);
+        if (p && r && p.socketId === null && p.disconnectedAt === stamp) await this.removeLocked(r, p, 'disconnected', null);
+      })
+      .catch((err: unknown) => this.ctx.deps.log.error({ err }, 'ending a reconnection grace period failed'));
+  }
+
+  cancelGrace(participantId: string): void {
+    clearTimeout(this.graceTimers.get(participantId));
+    this.graceTimers.delete(participantId);
+  }
+
+  /** Under the room's lock: the room is empty; its call ends after EMPTY_ROOM_TIMEOUT unless someone comes back. */
+  private async scheduleEmptyLocked(room: RoomRecord): Promise<void> {
+    const stamp = Date.now();
+    await this.ctx.store.putRoom({ ...room, emptySince: stamp });
+    this.startEmptyTimer(room, stamp, this.ctx.cfg.emptyRoomTimeoutMs);
+  }
+
+  /** The stamp makes the timer specific to this emptiness: a later one (perhaps timed on another node) is not ended early. */
+  startEmptyTimer(room: RoomRecord, stamp: number, delayMs: number): void {
+    this.clearEmptyTimer(room.room);
+    const timer = setTimeout(() => {
+      this.emptyTimers.delete(room.room);
+      this.ctx.locks
+        .run(room.room, async () => {
+          const { store, deps } = this.ctx;
+          const current = await store.getRoom(room.room);
+          if (current?.callId !== room.callId || current.emptySince !== stamp || (await store.countParticipants(room.room)) !== 0) return;
+          // Ended and forgotten under the room's lock: a join meanwhile waits,
+          // then opens a new call instead of entering the one being ended.
+          await deps.calls.end(room.callId).catch((err: unknown) => {
+            if (!(err instanceof AppError && err.code === 'CALL_ALREADY_ENDED')) throw err;
+          });
+          await this.endRoomLocked(room.room, room.callId);
+        })
+        .catch((err: unknown) => this.ctx.deps.log.error({ err }, 'ending an empty room failed'));
+    }, delayMs);
+    timer.unref();
+    this.emptyTimers.set(room.room, timer);
+  }
+
+  hasEmptyTimer(room: string): boolean {
+    return this.emptyTimers.has(room);
+  }
+
+  clearEmptyTimer(room: string): void {
+    clearTimeout(this.emptyTimers.get(room));
+    this.emptyTimers.delete(room);
+  }
+
+  /** The call ended (by signaling, REST or an empty room): tell everyone and forget the room. */
+  endRoom(roomName: string, callId: string): Promise<void> {
+    return this.ctx.locks.run(roomName, () => this.endRoomLocked(roomName, callId));
+  }
+
+  private async endRoomLocked(roomName: string, callId: string): Promise<void> {
+    const { store, clients, deps } = this.ctx;
+    const room = await store.getRoom(roomName);
+    if (!room || room.callId !== callId) return;
+    // First the recording, while media still flows and everyone can still be told.
+    const media = this.ctx.mediaOf(room);
+    await media.stopRecording(roomName, 'call-ended').catch((err: unknown) => deps.log.warn({ err, room: roomName }, 'stopping the recording of an ended call failed'));
+    const participants = await store.listParticipants(roomName);
+    clients.send({ room: roomName }, 'call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
+    clients.clear(roomName);
+    for (const p of participants) {
+      deps.events.emit('participant.left', { call_id: callId, room: roomName, participant_id: p.id, user_id: p.userId, reason: 'call-ended', at: new Date().toISOString() });
+      this.cancelGrace(p.id);
+      this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, new Date()));
+    }
+    this.clearEmptyTimer(roomName);
+    if (room.mediaNode) await media.close(roomName).catch((err: unknown) => deps.log.warn({ err, room: roomName }, 'closing the media of an ended call failed'));
+    await store.deleteRoom(roomName);
+    this.ctx.refreshGauges();
+  }
+
+  /** Shutdown: every participant still on this node is recorded as left; no timer outlives the node. */
+  async removeAllOnNode(): Promise<void> {
+    const { store, locks, nodeId, deps } = this.ctx;
+    for (const t of [...this.graceTimers.values(), ...this.emptyTimers.values()]) clearTimeout(t);
+    for (const { room, id } of await store.participantsOnNode(nodeId).catch(() => [])) {
+      await locks
+        .run(room, async () => {
+          const [p, r] = await Promise.all([store.getParticipant(room, id), store.getRoom(room)]);
+          if (p && r && p.nodeId === nodeId) await this.removeLocked(r, p, 'disconnected', null);
+        })
+        .catch((err: unknown) => deps.log.warn({ err, room }, 'removing a participant at shutdown failed'));
+    }
+    for (const t of this.emptyTimers.values()) clearTimeout(t);
+  }
+}
