@@ -243,6 +243,14 @@ export class SwitchboardClient {
     });
   }
 
+  /** Round-trip time to the server in ms (the `ping` event), and how far the server's clock is ahead of this one. */
+  async ping(): Promise<{ rttMs: number; clockOffsetMs: number }> {
+    const sent = Date.now();
+    const { server_time } = await this.request('ping', {});
+    const received = Date.now();
+    return { rttMs: received - sent, clockOffsetMs: server_time - (sent + received) / 2 };
+  }
+
   private requireCall(): string {
     if (!this.callId) throw new SwitchboardError('NOT_JOINED', 'join a room first');
     return this.callId;

@@ -136,6 +136,14 @@ export const CLIENT_EVENT_SPECS = {
     doc: 'Host: changes a participant\'s role.',
   },
 
+  ping: {
+    section: 'call',
+    payload: Type.Object({}, strict),
+    ack: Type.Object({ server_time: Type.Integer({ description: "the server's clock, ms since the epoch" }) }),
+    errors: [],
+    doc: "A round trip to the server: clients measure their signaling latency (and the clock offset) with it.",
+  },
+
   // ---- SFU media (mode sfu) --------------------------------------------------------------
   'get-router-rtp-capabilities': {
     section: 'media',
