@@ -12,7 +12,7 @@ import type { Producer, Sfu } from '../media/sfu';
 import { KeyedMutex } from '../lib/keyedMutex';
 import { TypedEmitter } from '../lib/typedEmitter';
 import { probeDuration, remux, type FfmpegBinaries } from './ffmpeg';
-import { PortPairs, udpBound } from './ports';
+import { type PortPairs, udpBound } from './ports';
 import { renderComposite } from './composite';
 import { containerFor, recordingSdp, type SdpStream } from './sdp';
 

@@ -129,7 +129,8 @@ export class SignalingServer implements Clients {
   }
 
   async enter(session: Session, room: string, participantId: string): Promise<void> {
-    await this.io.in(session.id).socketsJoin([key({ room }), key({ participant: participantId })]);
+    // A session is always one of this node's sockets.
+    await this.io.sockets.sockets.get(session.id)?.join([key({ room }), key({ participant: participantId })]);
   }
 
   leave(connectionId: string, room: string): void {

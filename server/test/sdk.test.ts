@@ -100,7 +100,7 @@ describe('the client SDK with real WebRTC', () => {
   afterAll(async () => {
     await Promise.all(peers.map((p) => p.stop()));
     await Promise.all(
-      peers.map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? undefined : new Promise((r) => {
+      peers.map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? Promise.resolve() : new Promise((r) => {
         p.child.once('exit', r);
         p.child.kill('SIGKILL');
       }))),

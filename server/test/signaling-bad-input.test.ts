@@ -311,7 +311,7 @@ describe('signaling: bad input (PostgreSQL)', () => {
       ['a join with a string payload', 'join', 'VALIDATION_FAILED', () => ROOM],
       ['an offer with an unknown field', 'offer', 'VALIDATION_FAILED', (c) => ({ ...validPayload('offer', c), extra: 1 })],
       ['an offer SDP over MAX_SDP_BYTES', 'offer', 'PAYLOAD_TOO_LARGE', (c) => ({ sdp: BIG_SDP(64 * 1024), call_id: c.call, to: c.H })],
-      ['a mute of another call', 'mute', 'CALL_ID_MISMATCH', (c) => ({ call_id: randomUUID(), track: 'audio' })],
+      ['a mute of another call', 'mute', 'CALL_ID_MISMATCH', (_c) => ({ call_id: randomUUID(), track: 'audio' })],
       ['an answer to nobody', 'answer', 'PARTICIPANT_NOT_FOUND', (c) => ({ sdp: 'v=0', call_id: c.call, to: randomUUID() })],
       ['an ice-candidate to oneself', 'ice-candidate', 'CANNOT_TARGET_SELF', (c) => ({ candidate: 'c', call_id: c.call, to: c.V })],
       ['a participant ending the call', 'end-call', 'FORBIDDEN', (c) => ({ call_id: c.call })],

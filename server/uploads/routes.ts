@@ -5,7 +5,7 @@ import type { FastifyReply } from 'fastify';
 import { AppError } from '../errors';
 import type { ClientUpload } from '../generated/prisma/client';
 import { errorResponses, Uuid } from '../http/schemas';
-import { ChunkInterrupted, UploadService } from './service';
+import { ChunkInterrupted, type UploadService } from './service';
 
 /**
  * Uploads of recordings made in the browser, tus-like (see service.ts):

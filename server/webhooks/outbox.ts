@@ -52,7 +52,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export function toJsonText(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === 'bigint') return Number(v);
-    if (typeof v === 'string' && v.includes('\u0000')) return v.replace(/\u0000/g, '');
+    if (typeof v === 'string' && v.includes('\u0000')) return v.replaceAll('\u0000', '');
     return v;
   });
 }
