@@ -116,12 +116,13 @@ export async function startSwitchboard(run, { name, port, env, pollMs, timeoutMs
  * Starts a baseline server script that prints `LISTENING <port>` once it accepts
  * connections, and waits for that line (20 s at most).
  * @param {BenchRun} run
- * @param {{ name: string, script: string, args: string[], env: Record<string, string>, stdin?: 'ignore' | 'pipe' }} options
+ * @param {{ name: string, script: string, args: string[], env: Record<string, string>, stdin?: 'ignore' | 'pipe', stop?: StopOptions }} options
  * @returns {Promise<Baseline>}
  */
-export async function startBaseline(run, { name, script, args, env, stdin }) {
+export async function startBaseline(run, { name, script, args, env, stdin, stop }) {
   const t0 = performance.now();
-  const proc = run.spawnNode(name, script, { env, args, stdin });
+  const proc = run.spawnNode(name, script, { env, args, stdin, stop });
   const [, port] = await proc.waitForOutput(/^LISTENING (\d+)/m, 20_000);
   return { proc, port: Number(port), url: `http://127.0.0.1:${port}`, readyMs: performance.now() - t0 };
 }
+
