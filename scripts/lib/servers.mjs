@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from './net.mjs';
+import { freeDualPort, request } from './net.mjs';
 import { ROOT } from './system.mjs';
 
 /** @typedef {import('./runner.mjs').BenchRun} BenchRun */
@@ -126,3 +126,39 @@ export async function startBaseline(run, { name, script, args, env, stdin, stop 
   return { proc, port: Number(port), url: `http://127.0.0.1:${port}`, readyMs: performance.now() - t0 };
 }
 
+/**
+ * @typedef {SwitchboardServer & { webRtcPort: number, recordingsDir: string, workerPids: number[] }} MediaServer
+ */
+
+/**
+ * Switchboard for the media benchmarks (bench:sfu, bench:recording): production mode, WebRTC
+ * on one 127.0.0.1 port free for UDP and TCP, tokens signed with keyFile, the limiters out of
+ * the way, no reconnect grace, empty rooms kept 10 minutes; /ready polled every 50 ms (90 s
+ * at most), then 500 ms for its mediasoup worker to settle. readyMs is rounded.
+ * @param {BenchRun} run
+ * @param {{ name: string, dataDir: string, keyFile: string, extra?: Record<string, string>, tailBytes?: number }} options
+ * @returns {Promise<MediaServer>}
+ */
+export async function startMediaSwitchboard(run, { name, dataDir, keyFile, extra = {}, tailBytes }) {
+  const port = await freeDualPort(20000, 30000);
+  const webRtcPort = await freeDualPort(30000, 40000);
+  const recordingsDir = path.join(dataDir, 'recordings');
+  const env = switchboardEnv({
+    port,
+    dataDir,
+    extra: {
+      NODE_ENV: 'production',
+      RECORDINGS_DIR: recordingsDir,
+      MEDIASOUP_LISTEN_IP: '127.0.0.1',
+      MEDIASOUP_WEBRTC_PORT: String(webRtcPort),
+      JWT_PRIVATE_KEY_FILE: keyFile,
+      ...LIMITS_OUT_OF_THE_WAY,
+      RECONNECT_GRACE_SECONDS: '0',
+      EMPTY_ROOM_TIMEOUT_SECONDS: '600',
+      ...extra,
+    },
+  });
+  const srv = await startSwitchboard(run, { name, port, env, pollMs: 50, timeoutMs: 90_000, stdin: 'pipe', tailBytes, stop: { killAfterMs: 15_000 } });
+  await sleep(500);
+  return { ...srv, readyMs: Math.round(srv.readyMs), webRtcPort, recordingsDir, workerPids: srv.proc.mediasoupWorkers() };
+}
