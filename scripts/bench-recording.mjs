@@ -38,12 +38,12 @@ import { existsSync, readlinkSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MediaPeer } from './lib/media-peer.mjs';
+import { MediaPeer, mediaMeta } from './lib/media-peer.mjs';
 import { OUT_OPTION, integerIn, parseOptions } from './lib/options.mjs';
 import { BenchRun } from './lib/runner.mjs';
 import { assertBuilt, startMediaSwitchboard } from './lib/servers.mjs';
 import { r1 } from './lib/stats.mjs';
-import { childPids, comm, isAlive, loadavg, machineMeta, memTotalGb, packageVersion } from './lib/system.mjs';
+import { childPids, comm, isAlive, loadavg } from './lib/system.mjs';
 import { createSigningKey } from './lib/tokens.mjs';
 import { ffprobe, measureWindow } from './recording/measure.mjs';
 import { report, summarise } from './recording/report.mjs';
@@ -261,14 +261,7 @@ const results = { meta: {}, options: { ...opts, out: opts.out ?? null }, rows: [
 async function main() {
   assertBuilt();
   const started = performance.now();
-  const ver = packageVersion;
-  results.meta = {
-    ...machineMeta(),
-    mem_total_gb: memTotalGb(),
-    mediasoup: ver('mediasoup'),
-    mediasoup_client: ver('mediasoup-client'),
-    wrtc: ver('@roamhq/wrtc'),
-  };
+  results.meta = mediaMeta();
   run.watchdog(120_000 + opts.scenarios.length * (60_000 + 3 * opts.windowMs + opts.settleMs + opts.recWarmupMs));
   log(`bench-recording: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; scenarios ${opts.scenarios.map((s) => s.label).join(', ')}`);
 

@@ -46,13 +46,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MediaPeer } from './lib/media-peer.mjs';
+import { MediaPeer, mediaMeta } from './lib/media-peer.mjs';
 import { freeDualPort } from './lib/net.mjs';
 import { OUT_OPTION, parseOptions } from './lib/options.mjs';
 import { BenchRun } from './lib/runner.mjs';
 import { assertBuilt, minimalEnv, startBaseline, startMediaSwitchboard } from './lib/servers.mjs';
 import { finiteSorted, median as medianOf, nearestRank, r1, table, verdict } from './lib/stats.mjs';
-import { ROOT, cpuSeconds, loadavg, machineCpu, machineMeta, memTotalGb, packageVersion } from './lib/system.mjs';
+import { ROOT, cpuSeconds, loadavg, machineCpu, packageVersion } from './lib/system.mjs';
 import { createSigningKey } from './lib/tokens.mjs';
 
 /** @typedef {import('./lib/processes.mjs').Proc} Proc */
@@ -430,15 +430,7 @@ function report() {
 async function main() {
   assertBuilt();
   const started = performance.now();
-  const ver = packageVersion;
-  results.meta = {
-    ...machineMeta(),
-    mem_total_gb: memTotalGb(),
-    mediasoup: ver('mediasoup'),
-    mediasoup_client: ver('mediasoup-client'),
-    wrtc: ver('@roamhq/wrtc'),
-    socket_io: ver('socket.io'),
-  };
+  results.meta = { ...mediaMeta(), socket_io: packageVersion('socket.io') };
   const perIterMs = 25_000;
   run.watchdog(180_000 + 2 * (opts.iterations + opts.warmup) * perIterMs);
   log(`bench-sfu: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; ${opts.iterations} joins per target after ${opts.warmup} warm-up`);

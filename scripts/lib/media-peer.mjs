@@ -6,11 +6,20 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IpcClient } from './ipc.mjs';
-import { ROOT } from './system.mjs';
+import { ROOT, machineMeta, memTotalGb, packageVersion } from './system.mjs';
 
 const PEER_SCRIPT = path.join(ROOT, 'server', 'test', 'helpers', 'media-peer.mjs');
 
 /** @typedef {import('./runner.mjs').BenchRun} BenchRun */
+
+/** The machine fields, then the versions of the media stack, as the media benchmarks record them. */
+export const mediaMeta = () => ({
+  ...machineMeta(),
+  mem_total_gb: memTotalGb(),
+  mediasoup: packageVersion('mediasoup'),
+  mediasoup_client: packageVersion('mediasoup-client'),
+  wrtc: packageVersion('@roamhq/wrtc'),
+});
 
 export class MediaPeer {
   /** @type {{ where: string, message: string | undefined }[]} */
