@@ -38,6 +38,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectAndJoin, makePair, pingPong, sockets, useTokens } from './cluster/clients.mjs';
 import { addTo, commandStats, deleteKeys, diff, monitorDiff, startMonitor, sum } from './cluster/redis.mjs';
 import { BLOCK, report } from './cluster/report.mjs';
 import { freeDualPort, freePort } from './lib/net.mjs';
@@ -56,17 +57,15 @@ import { createSigningKey } from './lib/tokens.mjs';
 /** @typedef {import('./cluster/report.mjs').JoinCounts} JoinCounts */
 
 const require = createRequire(path.join(ROOT, 'package.json'));
-// require, not import: the CommonJS builds, as the servers load them.
-const { io } = require('socket.io-client');
+// require, not import: the CommonJS build, as the servers load it.
 const { Redis } = require('ioredis');
 
-/** @typedef {ReturnType<typeof io>} Socket */
+/** @typedef {import('./cluster/clients.mjs').Pair} Pair */
 /** @typedef {InstanceType<typeof Redis>} RedisClient */
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const WATCHDOG_MS = 170_000;
 const RELAY_BUDGET_MS = 60_000;
-const PING_TIMEOUT_MS = 2_000;
 const SETTLE_MS = 1_000;
 const MIN_IDLE_MS = 4_000;
 
@@ -88,8 +87,6 @@ const log = (msg) => console.error(msg);
 /** @typedef {{ name: string, proc: Proc, port: number, url: string, cluster: boolean }} Server */
 /** @type {Server[]} */
 const servers = [];
-/** @type {Set<Socket>} */
-const sockets = new Set();
 /** MONITOR while the join phases run. */
 /** @type {{ stop: () => void } | null} */
 let monitor = null;
@@ -156,115 +153,6 @@ async function startServer(name, { pem, databaseUrl, cluster, prefix, mediaBase,
   return srv;
 }
 
-/** @type {import('./lib/tokens.mjs').MintToken} */
-let mint;
-/** @param {string} user */
-const token = (user) => mint({ sub: user, name: user, role: 'participant' });
-
-/**
- * @typedef {{ socket: Socket, pid: string, callId: string, joinMs: number }} Joined
- */
-
-/**
- * Connects with its own token (websocket only) and joins `room`.
- * @param {Server} srv
- * @param {string} user
- * @param {string} room
- * @param {number} [timeoutMs]
- * @returns {Promise<Joined>}
- */
-function connectAndJoin(srv, user, room, timeoutMs = 15_000) {
-  return new Promise((resolve, reject) => {
-    const socket = io(srv.url, { transports: ['websocket'], auth: { token: token(user) }, reconnection: false, forceNew: true, timeout: timeoutMs });
-    sockets.add(socket);
-    const timer = setTimeout(() => reject(new Error(`${user}: connect+join to ${srv.name} timed out`)), timeoutMs);
-    socket.once('connect_error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`${user}: connect to ${srv.name} failed: ${err.message}`));
-    });
-    socket.once('connect', () => {
-      const t = performance.now();
-      socket.emit('join', { room }, (/** @type {any} */ ack) => {
-        clearTimeout(timer);
-        if (!ack?.ok) return reject(new Error(`${user}: join ${room} on ${srv.name}: ${JSON.stringify(ack?.error ?? ack)}`));
-        resolve({ socket, pid: ack.participant_id, callId: ack.room_state.call_id, joinMs: performance.now() - t });
-      });
-    });
-  });
-}
-
-// ---------------------------------------------------------------- relay (ping-pong)
-
-/**
- * A pair A -> B in one room, and what its ping-pongs found.
- * @typedef {object} Pair
- * @property {string} label
- * @property {Joined} a
- * @property {Joined} b
- * @property {boolean} cluster
- * @property {number} errors
- * @property {number} lost
- * @property {number} strays
- * @property {{ seq: number, resolve: (rtt: number | null) => void, timer: NodeJS.Timeout } | null} pending
- * @property {number} seq
- * @property {number} warm
- * @property {number[]} rtts
- * @property {number} lostMeasured
- * @property {Counts} cmds
- * @property {number} blockS
- */
-
-/**
- * A pair A -> B in one room; B answers every offer at once.
- * @param {string} label
- * @param {string} room
- * @param {Server} srvA
- * @param {Server} srvB
- * @param {boolean} cluster
- * @returns {Promise<Pair>}
- */
-async function makePair(label, room, srvA, srvB, cluster) {
-  const a = await connectAndJoin(srvA, `${room}-a`, room);
-  const b = await connectAndJoin(srvB, `${room}-b`, room);
-  /** @type {Pair} */
-  const pair = { label, a, b, errors: 0, lost: 0, strays: 0, pending: null, seq: 0, cluster, warm: 0, rtts: [], lostMeasured: 0, cmds: {}, blockS: 0 };
-  b.socket.on('offer', (/** @type {any} */ m) => b.socket.emit('answer', { call_id: m.call_id, to: m.from, sdp: m.sdp }));
-  a.socket.on('answer', (/** @type {any} */ m) => {
-    const [, seq, t0] = /^bench (\d+) ([\d.]+)/.exec(m.sdp) ?? [];
-    const p = pair.pending;
-    if (!p || Number(seq) !== p.seq) return void pair.strays++;
-    pair.pending = null;
-    clearTimeout(p.timer);
-    p.resolve(performance.now() - Number(t0));
-  });
-  for (const s of [a.socket, b.socket]) s.on('signaling-error', () => pair.errors++);
-  return pair;
-}
-
-/** @param {number} n */
-const pad = (n) => 'a=x-bench-padding:'.padEnd(Math.max(0, n), 'x');
-/**
- * One offer from A and B's answer: the round trip in ms, or null if lost.
- * @param {Pair} pair
- * @returns {Promise<number | null>}
- */
-function pingPong(pair) {
-  return new Promise((resolve) => {
-    const seq = ++pair.seq;
-    const head = `bench ${seq} ${performance.now().toFixed(4)}\r\n`;
-    pair.pending = {
-      seq,
-      resolve,
-      timer: setTimeout(() => {
-        pair.pending = null;
-        pair.lost++;
-        resolve(null);
-      }, PING_TIMEOUT_MS),
-    };
-    pair.a.socket.emit('offer', { call_id: pair.a.callId, to: pair.b.pid, sdp: head + pad(sdpBytes - head.length) });
-  });
-}
-
 /**
  * The relay round trips of every pair, interleaved in blocks, with Redis commands per message.
  * @param {Pair[]} pairs
@@ -298,7 +186,7 @@ async function relayPhase(pairs, redis) {
         const s0 = measure && pair.cluster ? await commandStats(redis) : null;
         const t0 = performance.now();
         for (let i = 0; i < n; i++) {
-          const rtt = await pingPong(pair);
+          const rtt = await pingPong(pair, sdpBytes);
           if (!measure) pair.warm++;
           else if (rtt == null) pair.lostMeasured++;
           else pair.rtts.push(rtt);
@@ -452,7 +340,7 @@ async function main() {
   log(`  database ${db.name}, Redis key prefix ${prefix}`);
 
   const signing = createSigningKey(run.tempDir('sb-bench-cluster-key-'));
-  mint = signing.token;
+  useTokens(signing.token);
   /** @type {Set<number>} */
   const avoid = new Set();
   const mediaBase = 30000 + 200 * Math.floor(Math.random() * 45); // 3 blocks of 200 ports, 30000-39599

@@ -46,21 +46,19 @@ import { OUT_OPTION, integerIn, parseOptions } from './lib/options.mjs';
 import { createDatabase } from './lib/postgres.mjs';
 import { BenchRun } from './lib/runner.mjs';
 import { LIMITS_OUT_OF_THE_WAY, assertBuilt, minimalEnv, startBaseline, startSwitchboard, switchboardEnv } from './lib/servers.mjs';
-import { addCounts, latencySummary, mb, median, r1, r2, r3, sumOf } from './lib/stats.mjs';
+import { addCounts, latencySummary, mb, r1, r2, sumOf } from './lib/stats.mjs';
 import { ROOT, cpuSeconds, machineMeta, memTotalGb, statusKb } from './lib/system.mjs';
 import { createSigningKey } from './lib/tokens.mjs';
 import { Generators, localAddressWorks } from './signaling/generators.mjs';
 import { metrics } from './signaling/metrics.mjs';
+import { cpuCores, relayRun, summariseRelay } from './signaling/relay.mjs';
 import { report } from './signaling/report.mjs';
 
 /** @typedef {import('./lib/processes.mjs').Proc} Proc */
-/** @typedef {import('./signaling/generators.mjs').RelayResult} GenRelay */
 /** @typedef {import('./signaling/generators.mjs').JoinRateResult} GenJoinRate */
 /** @typedef {import('./signaling/report.mjs').SignalingResults} SignalingResults */
 /** @typedef {import('./signaling/report.mjs').ConnectionsResult} ConnectionsResult */
 /** @typedef {import('./signaling/report.mjs').RelayResult} RelayResult */
-/** @typedef {import('./signaling/report.mjs').RelayRow} RelayRow */
-/** @typedef {import('./signaling/report.mjs').RelaySummary} RelaySummary */
 /** @typedef {import('./signaling/report.mjs').JoinRow} JoinRow */
 /** @typedef {import('./signaling/report.mjs').ServerStop} ServerStop */
 /** A server under test: Switchboard or the bare Socket.IO relay. */
@@ -185,67 +183,6 @@ const results = {
   ok: false,
 };
 
-/**
- * Server and generator CPU, in cores, between two readings over `wall` seconds.
- * @param {{ server: number | null, gens: (number | null)[] }} cpu0
- * @param {{ server: number | null, gens: (number | null)[] }} cpu1
- * @param {number} wall
- */
-function cpuCores(cpu0, cpu1, wall) {
-  let gensCpu = 0;
-  cpu1.gens.forEach((c, i) => (gensCpu += (c ?? 0) - (cpu0.gens[i] ?? 0)));
-  return { server: cpu0.server != null && cpu1.server != null ? r2((cpu1.server - cpu0.server) / wall) : null, gens: r2(gensCpu / wall) };
-}
-
-/**
- * One relay measurement over `set` at `rate` msgs/s in total (split over the generators).
- * @param {{ set: string, rate: number, label: string, srvProc: Proc }} o
- * @returns {Promise<RelayRow>}
- */
-async function relayRun({ set, rate, label, srvProc }) {
-  const warmupMs = opts.warmup * 1000;
-  const measureMs = opts.relaySeconds * 1000;
-  const drainMs = 3_000;
-  const cpu0 = { server: cpuSeconds(srvProc.pid), gens: gens.cpuSeconds() };
-  const t0 = performance.now();
-  /** @type {GenRelay[]} */
-  const rs = await gens.all('relay', { set, rate: rate / G, warmupMs, measureMs, drainMs, sdpBytes: opts.sdpBytes }, warmupMs + measureMs + drainMs + 30_000);
-  const wall = (performance.now() - t0) / 1000;
-  const cpu = cpuCores(cpu0, { server: cpuSeconds(srvProc.pid), gens: gens.cpuSeconds() }, wall);
-  const lat = latencySummary(rs.flatMap((r) => r.latencies));
-  const measuredSeconds = Math.max(...rs.map((r) => r.measuredMs)) / 1000;
-  const errors = addCounts(rs.map((r) => r.errors));
-  /** @type {RelayRow} */
-  const row = {
-    label,
-    target_rate: rate,
-    pairs: sumOf(rs, (r) => r.pairs),
-    achieved_send_rate: r1(sumOf(rs, (r) => r.measuredSent) / measuredSeconds),
-    achieved_receive_rate: r1(sumOf(rs, (r) => r.measuredReceived) / measuredSeconds),
-    measured_sent: sumOf(rs, (r) => r.measuredSent),
-    measured_received: sumOf(rs, (r) => r.measuredReceived),
-    total_sent: sumOf(rs, (r) => r.sent),
-    error_acks: sumOf(rs, (r) => r.errorAcks),
-    missing_acks: sumOf(rs, (r) => r.missingAcks),
-    lost: sumOf(rs, (r) => r.lost),
-    strays: sumOf(rs, (r) => r.strays),
-    errors,
-    max_send_backlog: Math.max(...rs.map((r) => r.maxBacklog)),
-    latency_ms: lat,
-    // CPU use over the whole run (warm-up + measure + drain), in cores.
-    server_cpu_cores: cpu.server,
-    generators_cpu_cores: cpu.gens,
-  };
-  log(
-    `    ${label.padEnd(22)} ${String(rate).padStart(5)}/s: sent ${row.achieved_send_rate}/s recv ${row.achieved_receive_rate}/s  ` +
-      `p50 ${lat.p50} p90 ${lat.p90} p99 ${lat.p99} max ${lat.max} ms  errors ${row.error_acks} lost ${row.lost}  cpu srv ${row.server_cpu_cores} gens ${row.generators_cpu_cores}`,
-  );
-  if (row.error_acks || row.missing_acks || row.lost) {
-    results.failures.push(`relay ${label} @${rate}/s: ${row.error_acks} error acks ${JSON.stringify(errors)}, ${row.missing_acks} missing acks, ${row.lost} lost`);
-  }
-  return row;
-}
-
 async function phaseConnections() {
   const N = opts.connections;
   log(`\n== (a) ${N} connections [${dbLabel}]`);
@@ -318,7 +255,7 @@ async function phaseConnections() {
       out.loaded_relay = [];
       await gens.all('limitPairs', { set: 'a', pairs: Math.ceil(opts.relayPairs / G) });
       for (const rate of opts.relayRates) {
-        out.loaded_relay.push(await relayRun({ set: 'a', rate, label: `switchboard+${c.joined} open`, srvProc: srv.proc }));
+        out.loaded_relay.push(await relayRun(gens, { set: 'a', rate, label: `switchboard+${c.joined} open`, srvProc: srv.proc }, opts, results.failures));
       }
     }
   } finally {
@@ -352,33 +289,6 @@ async function phaseConnections() {
   }
 }
 
-/**
- * Medians over the repeats of `name` at `rate`.
- * @param {RelayResult} out
- * @param {string} name
- * @param {number} rate
- * @returns {RelaySummary}
- */
-function summariseRelay(out, name, rate) {
-  const rows = out.runs.filter((r) => r.target === name && r.target_rate === rate);
-  return {
-    target: name,
-    target_rate: rate,
-    runs: rows.length,
-    achieved_send_rate: r1(median(rows.map((r) => r.achieved_send_rate))),
-    achieved_receive_rate: r1(median(rows.map((r) => r.achieved_receive_rate))),
-    p50: r3(median(rows.map((r) => r.latency_ms.p50))),
-    p90: r3(median(rows.map((r) => r.latency_ms.p90))),
-    p99: r3(median(rows.map((r) => r.latency_ms.p99))),
-    max: r3(median(rows.map((r) => r.latency_ms.max))),
-    p99_each: rows.map((r) => r.latency_ms.p99),
-    error_acks: sumOf(rows, (r) => r.error_acks),
-    lost: sumOf(rows, (r) => r.lost),
-    server_cpu_cores: r2(median(rows.map((r) => r.server_cpu_cores))),
-    generators_cpu_cores: r2(median(rows.map((r) => r.generators_cpu_cores))),
-  };
-}
-
 async function phaseRelay() {
   const P = opts.relayPairs;
   log(`\n== (b) relay latency: ${P} pairs, ${opts.relayRates.join(' and ')} msgs/s, ${opts.relaySeconds} s after ${opts.warmup} s warm-up, ${opts.repeats}x, SDP ${opts.sdpBytes} B [${dbLabel}]`);
@@ -403,7 +313,7 @@ async function phaseRelay() {
         /** @type {('switchboard' | 'bare')[]} */
         const order = rep % 2 === 0 ? ['switchboard', 'bare'] : ['bare', 'switchboard'];
         for (const name of order) {
-          const row = await relayRun({ set: targets[name].set, rate, label: name, srvProc: targets[name].srv.proc });
+          const row = await relayRun(gens, { set: targets[name].set, rate, label: name, srvProc: targets[name].srv.proc }, opts, results.failures);
           out.runs.push({ target: name, rep: rep + 1, ...row });
         }
       }
