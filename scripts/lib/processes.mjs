@@ -88,12 +88,14 @@ export class Proc {
     return [...this.descendants].filter(([pid, started]) => isAlive(pid) && startTime(pid) === started).map(([pid]) => pid);
   }
 
-  /** SIGKILL to it (its group when detached) and its leftovers, now: the last resort at exit. */
+  /**
+   * SIGKILL to it, its process group when detached (even after it exited: a child it left
+   * behind, e.g. a mediasoup worker not yet remembered, is still in the group) and its
+   * leftovers, now: the last resort at exit.
+   */
   killNow() {
-    if (!this.exitInfo) {
-      if (this.detached) killQuietly(-this.pid);
-      killQuietly(this.pid);
-    }
+    if (this.detached) killQuietly(-this.pid);
+    if (!this.exitInfo) killQuietly(this.pid);
     for (const pid of this.leftovers()) killQuietly(pid);
   }
 
