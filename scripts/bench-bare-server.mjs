@@ -12,13 +12,9 @@
  * Prints `LISTENING <port>` on stdout once it accepts connections; SIGTERM/SIGINT close it.
  */
 import Fastify from 'fastify';
+import { announceListening, portArgument } from './lib/baseline.mjs';
 
-const rawPort = process.argv[2] ?? process.env.PORT ?? '0';
-const port = Number(rawPort);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`bench-bare-server: bad port ${JSON.stringify(rawPort)}`);
-  process.exit(2);
-}
+const port = portArgument('bench-bare-server');
 const host = process.env.HOST || '127.0.0.1';
 
 const app = Fastify({ logger: false });
@@ -26,6 +22,7 @@ app.get('/bare', async () => ({ ok: true }));
 app.post('/bare', async (request) => request.body);
 
 let closing = false;
+/** @param {string} signal */
 function stop(signal) {
   if (closing) return;
   closing = true;
@@ -34,7 +31,7 @@ function stop(signal) {
   app.close().then(
     () => process.exit(0),
     (err) => {
-      console.error(`bench-bare-server: close after ${signal} failed: ${err?.message ?? err}`);
+      console.error(`bench-bare-server: close after ${signal} failed: ${err instanceof Error ? err.message : err}`);
       process.exit(1);
     },
   );
@@ -44,9 +41,8 @@ process.on('SIGINT', () => stop('SIGINT'));
 
 try {
   await app.listen({ port, host });
-  const address = app.server.address();
-  process.stdout.write(`LISTENING ${typeof address === 'object' && address ? address.port : port}\n`);
+  announceListening(app.server.address());
 } catch (err) {
-  console.error(`bench-bare-server: cannot listen on ${host}:${port}: ${err?.message ?? err}`);
+  console.error(`bench-bare-server: cannot listen on ${host}:${port}: ${err instanceof Error ? err.message : err}`);
   process.exit(1);
 }

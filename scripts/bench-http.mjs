@@ -14,7 +14,7 @@
  *
  *   node scripts/bench-http.mjs [--duration 10] [--warmup 2] [--connections 10]
  *                               [--out result.json] [--postgres]
- *                               [--rate-limit-max 10000000]
+ *                               [--rate-limit-max 10000000]      (--help lists them)
  *
  * --rate-limit-max N is passed to the server as RATE_LIMIT_MAX (default 10000000, so its
  * per-client limiter stays in the request path without answering 429; 0 turns it off).
@@ -27,35 +27,37 @@
  * Child servers are stopped on every exit path (SIGTERM, SIGKILL after 5 s) and
  * temporary directories removed.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_API_KEY,
-  ROOT,
-  SERVER_MAIN as MAIN,
-  childPids as procChildPids,
-  comm,
-  freePort,
-  integerOption,
-  isAlive,
-  machineMeta,
-  memTotalGb,
-  request,
-  spawnNodeProcess,
-  statusKb,
-  table,
-  tempDir as makeTempDir,
-  onExitKillAndRemove,
-  onTerminationSignals,
-  waitForReady,
-} from './bench-lib.mjs';
+import { freePort, request } from './lib/net.mjs';
+import { OUT_OPTION, parseOptions } from './lib/options.mjs';
+import { createDatabase } from './lib/postgres.mjs';
+import { BenchRun } from './lib/runner.mjs';
+import { BENCH_API_KEY, assertBuilt, minimalEnv, startBaseline, startSwitchboard, switchboardEnv } from './lib/servers.mjs';
+import { mb, r1, table, verdict } from './lib/stats.mjs';
+import { ROOT, childPids, comm, machineMeta, memTotalGb, statusKb } from './lib/system.mjs';
+
+/** @typedef {import('./lib/processes.mjs').Proc} Proc */
+
+/**
+ * What autocannon reports, the fields used here (it ships no types).
+ * @typedef {object} CannonResult
+ * @property {{ average: number, stddev: number, total: number }} requests
+ * @property {{ p50: number, p99: number, average: number, max: number }} latency
+ * @property {number} errors
+ * @property {number} timeouts
+ * @property {number} non2xx
+ * @property {number} duration
+ * @property {Record<string, { count: number }>} [statusCodeStats]
+ */
+/** @typedef {Promise<CannonResult> & { stop(): void }} CannonRun */
 
 const BARE = path.join(ROOT, 'scripts', 'bench-bare-server.mjs');
 const require = createRequire(path.join(ROOT, 'package.json'));
+/** @type {(options: object) => CannonRun} */
 const autocannon = require('autocannon');
 
 const API_KEY = BENCH_API_KEY;
@@ -63,160 +65,44 @@ const TOKEN_BODY = JSON.stringify({ user_id: 'bench-user', room: 'bench-room', r
 const READY_POLL_MS = 20;
 const READY_TIMEOUT_MS = 60_000;
 const IDLE_MS = 2_000;
-const KILL_AFTER_MS = 5_000;
 
 // ---------------------------------------------------------------- options
 
-function usage(code) {
-  (code ? console.error : console.log)(
-    'usage: node scripts/bench-http.mjs [--duration S=10] [--warmup S=2] [--connections N=10] [--out FILE] [--postgres]\n' +
-      '                                   [--rate-limit-max N=10000000 (server RATE_LIMIT_MAX; 0 disables the limiter)]',
-  );
-  process.exit(code);
-}
-
-let args;
-try {
-  args = parseArgs({
-    options: {
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '2' },
-      connections: { type: 'string', default: '10' },
-      out: { type: 'string' },
-      'rate-limit-max': { type: 'string', default: '10000000' },
-      postgres: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  }).values;
-} catch (err) {
-  console.error(err.message);
-  usage(2);
-}
-if (args.help) usage(0);
-
-const positiveInt = (name, raw, max) => integerOption(name, raw, 1, max, () => usage(2));
+const { values: o } = parseOptions('node scripts/bench-http.mjs', {
+  duration: { type: 'integer', default: 10, min: 1, max: 600, arg: 'S', help: 'seconds measured per target' },
+  warmup: { type: 'integer', default: 2, min: 1, max: 60, arg: 'S', help: 'seconds of load before each measurement, discarded' },
+  connections: { type: 'integer', default: 10, min: 1, max: 1000, help: 'autocannon connections, pipelining 1' },
+  out: OUT_OPTION,
+  'rate-limit-max': { type: 'integer', default: 10_000_000, min: 0, max: 10_000_000, help: 'the server\'s RATE_LIMIT_MAX; 0 turns its limiter off' },
+  postgres: { type: 'boolean', help: 'also benchmark the server on a fresh PostgreSQL database' },
+});
 const opts = {
-  duration: positiveInt('duration', args.duration, 600),
-  warmup: positiveInt('warmup', args.warmup, 60),
-  connections: positiveInt('connections', args.connections, 1000),
+  duration: o.duration,
+  warmup: o.warmup,
+  connections: o.connections,
   pipelining: 1,
-  out: args.out ? path.resolve(args.out) : undefined,
-  rateLimitMax: args['rate-limit-max'] === '0' ? '0' : String(positiveInt('rate-limit-max', args['rate-limit-max'], 10_000_000)),
-  postgres: args.postgres,
+  out: o.out ? path.resolve(o.out) : undefined,
+  rateLimitMax: String(o['rate-limit-max']),
+  postgres: o.postgres,
 };
-
-// ---------------------------------------------------------------- cleanup
-
-/** Live child processes: { name, child, pid, exited, exitInfo, tail(), descendants:Set<number> } */
-const children = new Set();
-const tempDirs = new Set();
-/** Async undo steps (e.g. DROP DATABASE), run last-in first-out. */
-const undo = [];
-let currentLoad = null;
-let cleaningUp = null;
-
-/** SIGTERM, then SIGKILL to the whole process group after KILL_AFTER_MS. */
-async function stopChild(proc) {
-  const t0 = performance.now();
-  let forced = false;
-  if (!proc.exitInfo) {
-    // Remember the mediasoup worker(s) first: they outlive a parent that exits without waiting for them.
-    for (const pid of childPids(proc.pid)) if (comm(pid)?.startsWith('mediasoup-work')) proc.descendants.add(pid);
-    try {
-      process.kill(proc.pid, 'SIGTERM');
-    } catch {
-      /* already gone */
-    }
-    const done = await Promise.race([proc.exited.then(() => true), sleep(KILL_AFTER_MS).then(() => false)]);
-    if (!done) {
-      forced = true;
-      console.error(`  ! ${proc.name} (pid ${proc.pid}) still running ${KILL_AFTER_MS} ms after SIGTERM: SIGKILL`);
-      for (const target of [-proc.pid, proc.pid]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await Promise.race([proc.exited, sleep(2_000)]);
-    }
-  }
-  const ms = performance.now() - t0;
-  // Orphaned descendants (a mediasoup worker whose parent died): kill them too.
-  const orphans = [];
-  for (const pid of proc.descendants) {
-    const name = comm(pid);
-    if (name && name.startsWith('mediasoup-work') && isAlive(pid)) {
-      await Promise.race([waitGone(pid), sleep(1_000)]);
-      if (isAlive(pid)) {
-        orphans.push(pid);
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-    }
-  }
-  if (orphans.length) console.error(`  ! ${proc.name}: killed leftover mediasoup-worker pid(s) ${orphans.join(', ')}`);
-  children.delete(proc);
-  return { ms, forced, code: proc.exitInfo?.code ?? null, signal: proc.exitInfo?.signal ?? null, orphans };
-}
-
-async function waitGone(pid) {
-  while (isAlive(pid)) await sleep(50);
-}
-
-async function cleanup() {
-  cleaningUp ??= (async () => {
-    try {
-      currentLoad?.stop();
-    } catch {
-      /* not running */
-    }
-    await Promise.all([...children].map((p) => stopChild(p)));
-    while (undo.length) {
-      const step = undo.pop();
-      try {
-        await step();
-      } catch (err) {
-        console.error(`  ! cleanup step failed: ${err?.message ?? err}`);
-      }
-    }
-    for (const dir of tempDirs) {
-      rmSync(dir, { recursive: true, force: true });
-      tempDirs.delete(dir);
-    }
-  })();
-  return cleaningUp;
-}
-
-const termination = onTerminationSignals({ doing: 'stopping servers and cleaning up...', cleanup, announceRepeat: true });
-// Last resort for any exit path: no child or temp dir outlives this process.
-onExitKillAndRemove(function* () {
-  for (const p of children) yield* [-p.pid, p.pid];
-}, tempDirs);
 
 // ---------------------------------------------------------------- helpers
 
-const tempDir = (prefix) => makeTempDir(prefix, tempDirs);
-/** Children of pid (ps as fallback when /proc lists none). */
-const childPids = (pid) => procChildPids(pid, { psFallback: true });
+const run = new BenchRun({ doing: 'stopping servers and cleaning up...' });
+/** The autocannon run in progress, stopped first at cleanup. */
+/** @type {CannonRun | null} */
+let currentLoad = null;
+run.beforeStopping(() => currentLoad?.stop());
 
-/** Spawns a node script in its own process group (so a forced kill also reaches the mediasoup worker) and tracks it for cleanup. */
-function spawnNode(name, script, { env, args: extra = [] }) {
-  const proc = spawnNodeProcess(name, script, { env, args: extra });
-  proc.descendants = new Set();
-  children.add(proc);
-  return proc;
-}
+/** @param {string} msg */
+const log = (msg) => console.error(msg);
+/** @param {number} ms */
+const fmtMs = (ms) => `${Math.round(ms)} ms`;
 
-const waitReady = (proc, port, t0) => waitForReady(proc, port, t0, { pollMs: READY_POLL_MS, timeoutMs: READY_TIMEOUT_MS });
-
-const mb = (kb) => (kb == null ? null : Math.round((kb / 1024) * 10) / 10);
-
-/** RSS of the process and of its mediasoup-worker children (reported separately). */
+/**
+ * RSS of the process and of its mediasoup-worker children (reported separately).
+ * @param {Proc} proc
+ */
 function memory(proc) {
   const kids = childPids(proc.pid).map((pid) => {
     let cmd = '';
@@ -228,7 +114,7 @@ function memory(proc) {
     return { pid, name: comm(pid), cmd, rssKb: statusKb(pid, 'VmRSS') };
   });
   const workers = kids.filter((k) => k.name?.startsWith('mediasoup-work') || /mediasoup-worker/.test(k.cmd));
-  for (const w of workers) proc.descendants.add(w.pid);
+  proc.remember(workers.map((w) => w.pid));
   const others = kids.filter((k) => !workers.includes(k));
   const serverKb = statusKb(proc.pid, 'VmRSS');
   const workersKb = workers.reduce((s, w) => s + (w.rssKb ?? 0), 0);
@@ -241,59 +127,85 @@ function memory(proc) {
     other_children: others.map((k) => ({ pid: k.pid, name: k.name, rss_mb: mb(k.rssKb) })),
   };
 }
+/** @typedef {ReturnType<typeof memory>} Memory */
 
-function serverEnv(port, dataDir, databaseUrl) {
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? os.tmpdir(),
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    MEDIASOUP_WORKERS: '1',
-    LOG_LEVEL: 'warn',
-    API_KEYS: API_KEY,
-    // The server's per-client limiter (default 1200/min) would turn a load test into
-    // a 429 test; a high ceiling keeps the limiter in the request path but never trips it.
-    RATE_LIMIT_MAX: opts.rateLimitMax,
-  };
-  if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
-  if (databaseUrl) env.DATABASE_URL = databaseUrl;
-  return env;
-}
-
-const log = (msg) => console.error(msg);
-const fmtMs = (ms) => `${Math.round(ms)} ms`;
+/**
+ * @param {number} port
+ * @param {string} dataDir
+ * @param {string | undefined} databaseUrl
+ */
+const serverEnv = (port, dataDir, databaseUrl) =>
+  // The server's per-client limiter (default 1200/min) would turn a load test into
+  // a 429 test; a high ceiling keeps the limiter in the request path but never trips it.
+  switchboardEnv({ port, dataDir, databaseUrl, extra: { RATE_LIMIT_MAX: opts.rateLimitMax } });
 
 // ---------------------------------------------------------------- phases
 
+/**
+ * @typedef {object} StartupEntry
+ * @property {string} db
+ * @property {string} phase
+ * @property {number} port
+ * @property {number | null} [ready_ms]
+ * @property {number} [ready_polls]
+ * @property {string} [ready_signal]
+ * @property {Memory} [idle]
+ * @property {Memory} [after_load]
+ * @property {number} [stop_ms]
+ * @property {{ code: number | null, signal: string | null, forced_kill: boolean }} [exit]
+ */
+
+/**
+ * @typedef {object} Target
+ * @property {string} label
+ * @property {string} db
+ * @property {number} port
+ * @property {string} method
+ * @property {string} urlPath
+ * @property {Record<string, string>} [headers]
+ * @property {string} [body]
+ * @property {number} expect the status every response must have
+ * @property {(text: string) => boolean} [check] of the sanity request's body
+ */
+
 const results = {
+  /** @type {Record<string, unknown> & Partial<ReturnType<typeof machineMeta>>} */
   meta: {},
   options: { ...opts, out: opts.out ?? null, ready_poll_ms: READY_POLL_MS, idle_ms: IDLE_MS },
+  /** @type {StartupEntry[]} */
   startup: [],
+  /** @type {ReturnType<typeof throughputRow>[]} */
   throughput: [],
+  /** @type {string[]} */
   failures: [],
   ok: false,
 };
 
-/** Start the real server, time it to /ready, idle 2 s, read memory. Returns the live proc. */
+/**
+ * Start the real server, time it to /ready, idle 2 s, read memory. Returns the live proc.
+ * @param {string} db
+ * @param {string} phase
+ * @param {string} dataDir
+ * @param {string | undefined} databaseUrl
+ */
 async function startServer(db, phase, dataDir, databaseUrl) {
   const port = await freePort();
   const name = `switchboard[${db},${phase}]`;
-  const t0 = performance.now();
-  const proc = spawnNode(name, MAIN, { env: serverEnv(port, dataDir, databaseUrl) });
-  const ready = await waitReady(proc, port, t0);
-  log(`  ${name}: ready in ${fmtMs(ready.ms)} (${ready.polls} polls); idling ${IDLE_MS / 1000} s`);
+  const { proc, readyMs, polls } = await startSwitchboard(run, { name, port, env: serverEnv(port, dataDir, databaseUrl), pollMs: READY_POLL_MS, timeoutMs: READY_TIMEOUT_MS });
+  log(`  ${name}: ready in ${fmtMs(readyMs)} (${polls} polls); idling ${IDLE_MS / 1000} s`);
   await sleep(IDLE_MS);
   if (proc.exitInfo) throw new Error(`${name} exited while idle:\n${proc.tail()}`);
   const mem = memory(proc);
   log(`  ${name}: idle RSS server ${mem.server_rss_mb} MB, ${mem.mediasoup_workers} mediasoup-worker(s) ${mem.mediasoup_workers_rss_mb} MB`);
-  const entry = { db, phase, port, ready_ms: Math.round(ready.ms * 10) / 10, ready_polls: ready.polls, idle: mem };
+  /** @type {StartupEntry} */
+  const entry = { db, phase, port, ready_ms: r1(readyMs), ready_polls: polls, idle: mem };
   results.startup.push(entry);
   return { proc, port, entry };
 }
 
+/** @param {{ proc: Proc, entry: StartupEntry }} srv */
 async function stopServer(srv) {
-  const stop = await stopChild(srv.proc);
+  const stop = await run.stop(srv.proc);
   srv.entry.stop_ms = Math.round(stop.ms);
   srv.entry.exit = { code: stop.code, signal: stop.signal, forced_kill: stop.forced };
   log(`  ${srv.proc.name}: stopped in ${fmtMs(stop.ms)} (exit ${stop.code ?? stop.signal})`);
@@ -302,14 +214,19 @@ async function stopServer(srv) {
   }
 }
 
-function runCannon(o) {
-  const inst = autocannon(o);
+/** @param {object} options autocannon's */
+function runCannon(options) {
+  const inst = autocannon(options);
   currentLoad = inst;
   return Promise.resolve(inst).finally(() => {
     if (currentLoad === inst) currentLoad = null;
   });
 }
 
+/**
+ * @param {CannonResult} r
+ * @param {number} expect
+ */
 function badCounts(r, expect) {
   const unexpected = Object.entries(r.statusCodeStats ?? {})
     .filter(([code]) => Number(code) !== expect)
@@ -323,11 +240,45 @@ function badCounts(r, expect) {
   return problems;
 }
 
-/** Sanity request, 2 s warm-up (discarded), measured run. */
+/**
+ * @param {Target} target
+ * @param {CannonResult} warm
+ * @param {CannonResult} r
+ * @param {string[]} problems
+ */
+const throughputRow = ({ label, db, method, urlPath, expect }, warm, r, problems) => ({
+  target: label,
+  db,
+  method,
+  path: urlPath,
+  expect_status: expect,
+  rps_mean: Math.round(r.requests.average * 10) / 10,
+  rps_stddev: Math.round(r.requests.stddev * 10) / 10,
+  latency_p50_ms: r.latency.p50,
+  latency_p99_ms: r.latency.p99,
+  // autocannon's latency histogram has 1 ms resolution (sub-ms responses count as 0), so the
+  // mean is also given by Little's law: closed loop, pipelining 1 -> connections / throughput.
+  latency_mean_ms_autocannon: Math.round(r.latency.average * 100) / 100,
+  latency_mean_ms_littles_law: r.requests.average ? Math.round(((opts.connections * 1000) / r.requests.average) * 1000) / 1000 : null,
+  latency_max_ms: r.latency.max,
+  total_requests: r.requests.total,
+  non2xx: r.non2xx,
+  errors: r.errors,
+  timeouts: r.timeouts,
+  status_codes: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
+  duration_s: r.duration,
+  warmup: { total_requests: warm.requests.total, non2xx: warm.non2xx, errors: warm.errors, timeouts: warm.timeouts },
+  problems,
+});
+
+/**
+ * Sanity request, warm-up (discarded), measured run.
+ * @param {Target} target
+ */
 async function measure(target) {
   const { label, db, port, method, urlPath, headers = {}, body, expect, check } = target;
   const first = await request(port, method, urlPath, { headers, body, timeoutMs: 5_000 });
-  if (first.status !== expect || (check && !check(first.text))) {
+  if (first.status !== expect || (check && !check(first.text ?? ''))) {
     throw new Error(`${label}: sanity request got ${first.status || first.error} (want ${expect}): ${first.text?.slice(0, 300)}`);
   }
   const base = {
@@ -343,30 +294,7 @@ async function measure(target) {
   const warm = await runCannon({ ...base, duration: opts.warmup });
   const r = await runCannon({ ...base, duration: opts.duration });
   const problems = [...badCounts(warm, expect).map((p) => `warm-up: ${p}`), ...badCounts(r, expect)];
-  const row = {
-    target: label,
-    db,
-    method,
-    path: urlPath,
-    expect_status: expect,
-    rps_mean: Math.round(r.requests.average * 10) / 10,
-    rps_stddev: Math.round(r.requests.stddev * 10) / 10,
-    latency_p50_ms: r.latency.p50,
-    latency_p99_ms: r.latency.p99,
-    // autocannon's latency histogram has 1 ms resolution (sub-ms responses count as 0), so the
-    // mean is also given by Little's law: closed loop, pipelining 1 -> connections / throughput.
-    latency_mean_ms_autocannon: Math.round(r.latency.average * 100) / 100,
-    latency_mean_ms_littles_law: r.requests.average ? Math.round(((opts.connections * 1000) / r.requests.average) * 1000) / 1000 : null,
-    latency_max_ms: r.latency.max,
-    total_requests: r.requests.total,
-    non2xx: r.non2xx,
-    errors: r.errors,
-    timeouts: r.timeouts,
-    status_codes: Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([k, v]) => [k, v.count])),
-    duration_s: r.duration,
-    warmup: { total_requests: warm.requests.total, non2xx: warm.non2xx, errors: warm.errors, timeouts: warm.timeouts },
-    problems,
-  };
+  const row = throughputRow(target, warm, r, problems);
   results.throughput.push(row);
   log(`    ${row.rps_mean} req/s, p50 ${row.latency_p50_ms} ms, p99 ${row.latency_p99_ms} ms, ${row.total_requests} requests` + (problems.length ? `  !! ${problems.join('; ')}` : ''));
   if (problems.length) results.failures.push(`${label} [${db}]: ${problems.join('; ')}`);
@@ -376,6 +304,11 @@ async function measure(target) {
 const apiHeaders = { 'x-api-key': API_KEY };
 const jsonHeaders = { ...apiHeaders, 'content-type': 'application/json' };
 
+/**
+ * @param {string} db
+ * @param {string} dataDir
+ * @param {string | undefined} databaseUrl
+ */
 async function switchboardPhase(db, dataDir, databaseUrl) {
   log(`\n== Switchboard on ${db}`);
   const cold = await startServer(db, 'cold', dataDir, databaseUrl);
@@ -421,34 +354,16 @@ async function switchboardPhase(db, dataDir, databaseUrl) {
 async function barePhase() {
   log('\n== Bare Fastify baseline (scripts/bench-bare-server.mjs)');
   const port = await freePort();
-  const t0 = performance.now();
-  const proc = spawnNode('bare-fastify', BARE, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir(), HOST: '127.0.0.1' },
-    args: [String(port)],
-  });
+  /** @type {StartupEntry} */
   const entry = { db: '-', phase: 'bare-fastify', port };
   results.startup.push(entry);
+  const bare = await startBaseline(run, { name: 'bare-fastify', script: BARE, args: [String(port)], env: { ...minimalEnv(), HOST: '127.0.0.1' } });
   try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`bare server: no LISTENING line in 20 s:\n${proc.tail()}`)), 20_000);
-      const onData = (d) => {
-        if (/^LISTENING \d+/m.test(proc.tail() + d)) {
-          clearTimeout(timer);
-          proc.child.stdout.off('data', onData);
-          resolve();
-        }
-      };
-      proc.child.stdout.on('data', onData);
-      proc.exited.then((e) => {
-        clearTimeout(timer);
-        reject(new Error(`bare server exited ${JSON.stringify(e)}:\n${proc.tail()}`));
-      });
-    });
-    entry.ready_ms = Math.round((performance.now() - t0) * 10) / 10;
+    entry.ready_ms = r1(bare.readyMs);
     entry.ready_signal = 'LISTENING line';
     await sleep(IDLE_MS);
-    entry.idle = memory(proc);
-    log(`  bare-fastify: listening in ${fmtMs(entry.ready_ms)}; idle RSS ${entry.idle.server_rss_mb} MB`);
+    entry.idle = memory(bare.proc);
+    log(`  bare-fastify: listening in ${fmtMs(bare.readyMs)}; idle RSS ${entry.idle.server_rss_mb} MB`);
     await measure({ label: 'GET /bare', db: '-', port, method: 'GET', urlPath: '/bare', expect: 200, check: (t) => JSON.parse(t).ok === true });
     await measure({
       label: 'POST /bare',
@@ -462,35 +377,10 @@ async function barePhase() {
       check: (t) => JSON.stringify(JSON.parse(t)) === TOKEN_BODY,
     });
   } finally {
-    const stop = await stopChild(proc);
+    const stop = await run.stop(bare.proc);
     entry.stop_ms = Math.round(stop.ms);
     entry.exit = { code: stop.code, signal: stop.signal, forced_kill: stop.forced };
   }
-}
-
-async function createPostgresDatabase() {
-  const pg = require('pg');
-  const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-  const name = `bench_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-  const admin = async (sql) => {
-    const c = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5_000, query_timeout: 30_000 });
-    await c.connect();
-    try {
-      await c.query(sql);
-    } finally {
-      await c.end();
-    }
-  };
-  await admin(`CREATE DATABASE "${name}"`);
-  undo.push(async () => {
-    await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    log(`  dropped database ${name}`);
-  });
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const redacted = new URL(u);
-  if (redacted.password) redacted.password = '***';
-  return { url: u.toString(), name, shown: redacted.toString() };
 }
 
 // ---------------------------------------------------------------- report
@@ -538,20 +428,14 @@ function report() {
     ),
   );
   out.push('');
-  out.push(results.failures.length ? `FAILED:\n${results.failures.map((f) => `  - ${f}`).join('\n')}` : 'OK: no errors, timeouts or non-2xx responses');
+  out.push(verdict(results.failures, 'OK: no errors, timeouts or non-2xx responses'));
   console.log(out.join('\n'));
-}
-
-function writeOut() {
-  if (!opts.out) return;
-  writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`JSON written to ${opts.out}`);
 }
 
 // ---------------------------------------------------------------- main
 
 async function main() {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+  assertBuilt();
   const started = performance.now();
   results.meta = {
     ...machineMeta(),
@@ -563,39 +447,19 @@ async function main() {
 
   // Hard bound on the whole run, whatever hangs.
   const loadRuns = 4 + (opts.postgres ? 2 : 0);
-  const budgetMs = 180_000 + loadRuns * (opts.duration + opts.warmup) * 1000;
-  const watchdog = setTimeout(() => {
-    console.error(`\nbench: exceeded its ${Math.round(budgetMs / 1000)} s budget; aborting`);
-    cleanup().finally(() => process.exit(1));
-  }, budgetMs);
-  watchdog.unref();
+  run.watchdog(180_000 + loadRuns * (opts.duration + opts.warmup) * 1000);
 
   log(`bench: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores`);
-  await switchboardPhase('pglite', tempDir('sb-bench-pglite-'), undefined);
+  await switchboardPhase('pglite', run.tempDir('sb-bench-pglite-'), undefined);
   await barePhase();
   if (opts.postgres) {
-    const db = await createPostgresDatabase();
+    const db = await createDatabase(run, 'bench');
     log(`\n  created database ${db.shown}`);
-    await switchboardPhase('postgres', tempDir('sb-bench-pg-'), db.url);
+    await switchboardPhase('postgres', run.tempDir('sb-bench-pg-'), db.url);
   }
 
   results.meta.wall_s = Math.round((performance.now() - started) / 100) / 10;
   results.ok = results.failures.length === 0;
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (err) {
-  exitCode = 1;
-  results.failures.push(`aborted: ${err?.message ?? err}`);
-  console.error(`\nbench aborted: ${err?.stack ?? err}`);
-} finally {
-  await cleanup();
-}
-if (!termination.signalled) {
-  report();
-  writeOut();
-  if (!results.ok) exitCode = 1;
-  process.exit(exitCode);
-}
+await run.finish({ main, results, report, out: opts.out });

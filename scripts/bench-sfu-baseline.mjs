@@ -22,19 +22,20 @@
 import { createRequire } from 'node:module';
 import http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { announceListening, portArgument } from './lib/baseline.mjs';
+import { ROOT } from './lib/system.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(ROOT, 'package.json'));
 const mediasoup = require('mediasoup');
 const { Server } = require('socket.io');
 
-const HTTP_PORT = Number(process.argv[2] ?? 0);
+const HTTP_PORT = portArgument('bench-sfu-baseline');
 const WEBRTC_PORT = Number(process.argv[3] ?? 0);
 const HOST = '127.0.0.1';
 const MAX_LIFETIME_MS = 30 * 60_000;
 
 // Same as server/media/codecs.ts (copied: a .mjs script cannot import the TS source).
+/** @type {import('mediasoup').types.RouterRtpCodecCapability[]} */
 const MEDIA_CODECS = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
   { kind: 'video', mimeType: 'video/VP8', clockRate: 90000, parameters: { 'x-google-start-bitrate': 1000 } },
@@ -69,24 +70,35 @@ const router = await worker.createRouter({ mediaCodecs: MEDIA_CODECS });
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, { transports: ['websocket'] });
-/** producer id → { producer, info, owner } */
+/**
+ * @typedef {{ id: string, room: string | null, transports: Map<string, import('mediasoup').types.WebRtcTransport>, consumers: Map<string, import('mediasoup').types.Consumer>, producers: Set<string> }} Peer
+ * @typedef {{ producer_id: string, participant_id: string, kind: string, source: string, paused: boolean }} ProducerInfo
+ */
+/** @type {Map<string, { producer: import('mediasoup').types.Producer, info: ProducerInfo, owner: Peer }>} */
 const producers = new Map();
 let seq = 0;
 
 io.on('connection', (socket) => {
+  /** @type {Peer} */
   const me = { id: `p${++seq}`, room: null, transports: new Map(), consumers: new Map(), producers: new Set() };
+  /** The peer's room: every request but join comes after its join. */
+  const room = () => /** @type {string} */ (me.room);
+  /**
+   * @param {string} event
+   * @param {(payload: any) => Promise<object>} fn
+   */
   const handle = (event, fn) =>
-    socket.on(event, async (payload, ack) => {
+    socket.on(event, async (/** @type {any} */ payload, /** @type {unknown} */ ack) => {
       if (typeof ack !== 'function') return;
       try {
         ack({ ok: true, ...(await fn(payload ?? {})) });
       } catch (err) {
-        ack({ error: { code: 'ERR', message: err?.message ?? String(err) } });
+        ack({ error: { code: 'ERR', message: err instanceof Error ? err.message : String(err) } });
       }
     });
 
-  handle('join', async ({ room }) => {
-    me.room = String(room);
+  handle('join', async (payload) => {
+    me.room = String(payload.room);
     socket.join(me.room);
     socket.to(me.room).emit('peer-joined', { call_id: 'baseline', participant: { participant_id: me.id } });
     return {
@@ -130,7 +142,7 @@ io.on('connection', (socket) => {
     const info = { producer_id: producer.id, participant_id: me.id, kind, source, paused: !!paused };
     producers.set(producer.id, { producer, info, owner: me });
     me.producers.add(producer.id);
-    socket.to(me.room).emit('new-producer', info);
+    socket.to(room()).emit('new-producer', info);
     return { producer_id: producer.id, paused: !!paused };
   });
   handle('consume', async ({ transport_id, producer_id, rtp_capabilities }) => {
@@ -162,19 +174,20 @@ io.on('connection', (socket) => {
     await c.resume();
     return {};
   });
-  for (const [ev, method, out] of [
+  for (const [ev, method, out] of /** @type {const} */ ([
     ['pause-producer', 'pause', 'producer-paused'],
     ['resume-producer', 'resume', 'producer-resumed'],
-  ]) {
+  ])) {
     handle(ev, async ({ producer_id }) => {
       const p = producers.get(producer_id);
       if (!p || p.owner !== me) throw new Error('not your producer');
       await p.producer[method]();
       p.info.paused = method === 'pause';
-      socket.to(me.room).emit(out, { producer_id, participant_id: me.id });
+      socket.to(room()).emit(out, { producer_id, participant_id: me.id });
       return {};
     });
   }
+  /** @param {string} id */
   const closeProducer = (id) => {
     const p = producers.get(id);
     if (!p) return false;
@@ -200,9 +213,9 @@ io.on('connection', (socket) => {
 
 await new Promise((resolve, reject) => {
   httpServer.once('error', reject);
-  httpServer.listen(HTTP_PORT, HOST, resolve);
+  httpServer.listen(HTTP_PORT, HOST, () => resolve(undefined));
 });
-process.stdout.write(`LISTENING ${httpServer.address().port} worker ${worker.pid}\n`);
+announceListening(httpServer.address(), ` worker ${worker.pid}`);
 
 let stopping = false;
 function stop(code = 0) {

@@ -37,324 +37,165 @@
  * p95 (our control-plane overhead), and the median of per-round paired differences.
  *
  *   node scripts/bench-sfu.mjs [--iterations 20] [--warmup 2] [--settle-ms 300]
- *        [--width 320 --height 240 --fps 15] [--no-audio] [--out FILE]
+ *        [--width 320 --height 240 --fps 15] [--no-audio] [--out FILE]    (--help describes them)
  *
  * Needs a build (npm run build). Bounded: every wait has a timeout, the whole run a
  * watchdog. Servers (own process groups, SIGTERM then SIGKILL) and peer children are
  * stopped on every exit path, temporary directories removed. Exit code 1 on failure.
  */
-import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
-import {
-  BENCH_API_KEY,
-  MediaPeer,
-  ROOT,
-  SERVER_MAIN as MAIN,
-  childPids,
-  comm,
-  cpuSeconds,
-  createSigningKey,
-  freeDualPort,
-  httpGet,
-  integerOption,
-  isAlive,
-  loadavg,
-  machineCpu,
-  machineMeta,
-  median as medianOf,
-  memTotalGb,
-  mintRs256,
-  nearestRank,
-  packageVersion,
-  spawnNodeProcess,
-  switchboardClaims,
-  table,
-  tempDir as makeTempDir,
-  onExitKillAndRemove,
-  onTerminationSignals,
-} from './bench-lib.mjs';
+import { MediaPeer, mediaMeta } from './lib/media-peer.mjs';
+import { freeDualPort } from './lib/net.mjs';
+import { OUT_OPTION, parseOptions } from './lib/options.mjs';
+import { BenchRun } from './lib/runner.mjs';
+import { assertBuilt, minimalEnv, startBaseline, startMediaSwitchboard } from './lib/servers.mjs';
+import { r1 } from './lib/stats.mjs';
+import { ROOT, cpuSeconds, loadavg, machineCpu, packageVersion } from './lib/system.mjs';
+import { createSigningKey } from './lib/tokens.mjs';
+import { report, summarise } from './sfu/report.mjs';
+
+/** @typedef {import('./lib/processes.mjs').Proc} Proc */
+/** @typedef {import('./sfu/report.mjs').Row} Row */
+/** @typedef {import('./sfu/report.mjs').SfuResults} SfuResults */
 
 const BASELINE = path.join(ROOT, 'scripts', 'bench-sfu-baseline.mjs');
-const PEER = path.join(ROOT, 'server', 'test', 'helpers', 'media-peer.mjs');
-const require = createRequire(path.join(ROOT, 'package.json'));
 
-const API_KEY = BENCH_API_KEY;
 const ROOM = 'bench-sfu';
 const FIRST_FRAME_TIMEOUT_MS = 15_000;
 const START_TIMEOUT_MS = 30_000;
 const PEER_READY_TIMEOUT_MS = 20_000;
-const SERVER_READY_TIMEOUT_MS = 90_000;
 
 // ---------------------------------------------------------------- options
 
-function usage(code) {
-  (code ? console.error : console.log)(
-    'usage: node scripts/bench-sfu.mjs [--iterations N=20] [--warmup W=2] [--settle-ms 300]\n' +
-      '         [--width 320] [--height 240] [--fps 15] [--no-audio] [--out FILE]',
-  );
-  process.exit(code);
-}
-let args;
-try {
-  args = parseArgs({
-    options: {
-      iterations: { type: 'string', default: '20' },
-      warmup: { type: 'string', default: '2' },
-      'settle-ms': { type: 'string', default: '300' },
-      width: { type: 'string', default: '320' },
-      height: { type: 'string', default: '240' },
-      fps: { type: 'string', default: '15' },
-      'no-audio': { type: 'boolean', default: false },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    strict: true,
-  }).values;
-} catch (err) {
-  console.error(err.message);
-  usage(2);
-}
-if (args.help) usage(0);
-const int = (name, raw, min, max) => integerOption(name, raw, min, max, () => usage(2));
+const { values: o } = parseOptions('node scripts/bench-sfu.mjs', {
+  iterations: { type: 'integer', default: 20, min: 1, max: 500, help: 'measured joins per target' },
+  warmup: { type: 'integer', default: 2, min: 0, max: 20, help: 'joins per target before them, not counted' },
+  'settle-ms': { type: 'integer', default: 300, min: 0, max: 10_000, arg: 'MS', help: 'idle time of a ready publisher before it starts' },
+  width: { type: 'integer', default: 320, min: 16, max: 1920, help: "the publisher's video width" },
+  height: { type: 'integer', default: 240, min: 16, max: 1080, help: "the publisher's video height" },
+  fps: { type: 'integer', default: 15, min: 1, max: 60, help: "the publisher's frame rate" },
+  'no-audio': { type: 'boolean', help: 'publish video only' },
+  out: OUT_OPTION,
+});
 const opts = {
-  iterations: int('iterations', args.iterations, 1, 500),
-  warmup: int('warmup', args.warmup, 0, 20),
-  settleMs: int('settle-ms', args['settle-ms'], 0, 10_000),
-  width: int('width', args.width, 16, 1920),
-  height: int('height', args.height, 16, 1080),
-  fps: int('fps', args.fps, 1, 60),
-  audio: !args['no-audio'],
-  out: args.out ? path.resolve(args.out) : undefined,
+  iterations: o.iterations,
+  warmup: o.warmup,
+  settleMs: o['settle-ms'],
+  width: o.width,
+  height: o.height,
+  fps: o.fps,
+  audio: !o['no-audio'],
+  out: o.out ? path.resolve(o.out) : undefined,
 };
-
-// ---------------------------------------------------------------- cleanup
-
-const servers = new Set(); // { name, child, pid, exited, exitInfo, tail() }
-const peers = new Set(); // Peer
-const tempDirs = new Set();
-let cleaningUp = null;
-
-const log = (msg) => console.error(msg);
-const tempDir = (prefix) => makeTempDir(prefix, tempDirs);
-
-async function stopServer(srv, killAfterMs = 15_000) {
-  if (!servers.has(srv)) return null;
-  const t0 = performance.now();
-  let forced = false;
-  if (!srv.exitInfo) {
-    try {
-      process.kill(srv.pid, 'SIGTERM');
-    } catch {
-      /* gone */
-    }
-    const done = await Promise.race([srv.exited.then(() => true), sleep(killAfterMs).then(() => false)]);
-    if (!done) {
-      forced = true;
-      log(`  ! ${srv.name} (pid ${srv.pid}) still running ${killAfterMs} ms after SIGTERM: SIGKILL to its process group`);
-      for (const target of [-srv.pid, srv.pid]) {
-        try {
-          process.kill(target, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
-      }
-      await Promise.race([srv.exited, sleep(2_000)]);
-    }
-  }
-  // mediasoup workers left behind (they are in the server's process group)
-  const left = [...srv.workerPids].filter(isAlive);
-  if (left.length) {
-    await sleep(1_000);
-    for (const pid of left.filter(isAlive)) {
-      log(`  ! ${srv.name}: killing leftover mediasoup-worker pid ${pid}`);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  servers.delete(srv);
-  return { stop_ms: Math.round(performance.now() - t0), forced, exit: srv.exitInfo };
-}
-
-async function cleanup() {
-  cleaningUp ??= (async () => {
-    await Promise.all([...peers].map((p) => p.stop(3_000).catch(() => p.kill())));
-    await Promise.all([...servers].map((s) => stopServer(s)));
-    for (const dir of tempDirs) {
-      rmSync(dir, { recursive: true, force: true });
-      tempDirs.delete(dir);
-    }
-  })();
-  return cleaningUp;
-}
-
-const termination = onTerminationSignals({ doing: 'stopping peers and servers, cleaning up...', cleanup });
-onExitKillAndRemove(function* () {
-  for (const p of peers) yield p.child.pid;
-  for (const s of servers) yield* [-s.pid, s.pid, ...s.workerPids];
-}, tempDirs);
 
 // ---------------------------------------------------------------- helpers
 
-const r1 = (x) => (x == null || Number.isNaN(x) ? null : Math.round(x * 10) / 10);
+const run = new BenchRun({ doing: 'stopping peers and servers, cleaning up...' });
+/** @param {string} msg */
+const log = (msg) => console.error(msg);
 
-/** Median of the finite values. */
-const median = (xs) => medianOf(xs, (x) => x != null && Number.isFinite(x));
+/** @param {string} name */
+const newPeer = (name) => new MediaPeer(run, name, { log, readyTimeoutMs: PEER_READY_TIMEOUT_MS, pollMs: 25 });
 
-function stats(values) {
-  const a = values.filter((v) => v != null && Number.isFinite(v)).sort((x, y) => x - y);
-  if (!a.length) return { n: 0, p50: null, p95: null, min: null, max: null, mean: null };
-  const q = (p) => nearestRank(a, p);
-  return { n: a.length, p50: q(50), p95: q(95), min: a[0], max: a[a.length - 1], mean: r1(a.reduce((s, v) => s + v, 0) / a.length) };
-}
+/**
+ * A server under test (Switchboard or the baseline) with its mediasoup worker(s).
+ * @typedef {object} Server
+ * @property {string} name
+ * @property {Proc} proc
+ * @property {string} url
+ * @property {number} port
+ * @property {number} webRtcPort
+ * @property {number} readyMs
+ * @property {Set<number>} workerPids
+ * @property {(sub: string) => string} token
+ */
 
-function spawnServer(name, script, { env, argv = [] }) {
-  const srv = spawnNodeProcess(name, script, { env, args: argv, stdin: 'pipe' });
-  srv.workerPids = new Set();
-  servers.add(srv);
-  return srv;
-}
-
+/**
+ * The worker(s) now, added to those seen before.
+ * @param {Server} srv
+ */
 function findWorkers(srv) {
-  for (const pid of childPids(srv.pid)) if (comm(pid)?.startsWith('mediasoup-work')) srv.workerPids.add(pid);
+  for (const pid of srv.proc.mediasoupWorkers()) srv.workerPids.add(pid);
   return [...srv.workerPids];
 }
 
-/** CPU seconds of the server's Node process and of its mediasoup worker(s). */
+/**
+ * CPU seconds of the server's Node process and of its mediasoup worker(s).
+ * @param {Server} srv
+ */
 function serverCpu(srv) {
-  return { node: cpuSeconds(srv.pid), worker: [...srv.workerPids].reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0) };
-}
-
-// ---------------------------------------------------------------- tokens
-
-let signingKey = null;
-let kid = '';
-function mintToken(sub, name, room) {
-  return mintRs256(signingKey, kid, switchboardClaims({ sub, name, room, role: 'participant' }, 3600, randomUUID()));
-}
-
-// ---------------------------------------------------------------- media peer controller (IPC)
-
-class Peer extends MediaPeer {
-  constructor(name) {
-    super(name, { script: PEER, registry: peers, log, readyTimeoutMs: PEER_READY_TIMEOUT_MS, pollMs: 25 });
-  }
-
-  stats() {
-    return this.request('stats', {});
-  }
+  return { node: cpuSeconds(srv.proc.pid), worker: [...srv.workerPids].reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0) };
 }
 
 // ---------------------------------------------------------------- targets
 
-let keyFile = '';
-
-async function startSwitchboard() {
-  const port = await freeDualPort(20000, 30000);
-  const webRtcPort = await freeDualPort(30000, 40000);
-  const dataDir = tempDir('sb-bench-sfu-');
-  const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? os.tmpdir(),
-    NODE_ENV: 'production',
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    RECORDINGS_DIR: path.join(dataDir, 'recordings'),
-    MEDIASOUP_WORKERS: '1',
-    MEDIASOUP_LISTEN_IP: '127.0.0.1',
-    MEDIASOUP_WEBRTC_PORT: String(webRtcPort),
-    LOG_LEVEL: 'warn',
-    API_KEYS: API_KEY,
-    JWT_PRIVATE_KEY_FILE: keyFile,
-    RATE_LIMIT_MAX: '10000000',
-    SOCKET_RATE_LIMIT_PER_SECOND: '100000',
-    SOCKET_RATE_LIMIT_BURST: '100000',
-    RECONNECT_GRACE_SECONDS: '0',
-    EMPTY_ROOM_TIMEOUT_SECONDS: '600',
-  };
-  if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
-  const t0 = performance.now();
-  const srv = spawnServer('switchboard', MAIN, { env });
-  for (;;) {
-    if (srv.exitInfo) throw new Error(`switchboard exited (${JSON.stringify(srv.exitInfo)}) before /ready:\n${srv.tail()}`);
-    const res = await httpGet(port, '/ready');
-    if (res.status === 200) break;
-    if (performance.now() - t0 > SERVER_READY_TIMEOUT_MS) throw new Error(`switchboard: no 200 from /ready within ${SERVER_READY_TIMEOUT_MS} ms:\n${srv.tail()}`);
-    await sleep(50);
-  }
-  srv.readyMs = Math.round(performance.now() - t0);
-  await sleep(500);
-  findWorkers(srv);
-  srv.url = `http://127.0.0.1:${port}`;
-  srv.port = port;
-  srv.webRtcPort = webRtcPort;
-  srv.token = (sub) => mintToken(sub, sub, ROOM);
-  log(`  switchboard: ready in ${srv.readyMs} ms, ${srv.url}, WebRTC 127.0.0.1:${webRtcPort}, mediasoup worker pid(s) ${[...srv.workerPids].join(',') || '?'}`);
+/** @param {string} keyFile @param {import('./lib/tokens.mjs').MintToken} token */
+async function startSwitchboard(keyFile, token) {
+  const s = await startMediaSwitchboard(run, { name: 'switchboard', dataDir: run.tempDir('sb-bench-sfu-'), keyFile });
+  /** @type {Server} */
+  const srv = { name: 'switchboard', proc: s.proc, url: s.url, port: s.port, webRtcPort: s.webRtcPort, readyMs: s.readyMs, workerPids: new Set(s.workerPids), token: (sub) => token({ sub, name: sub, room: ROOM, role: 'participant' }) };
+  log(`  switchboard: ready in ${srv.readyMs} ms, ${srv.url}, WebRTC 127.0.0.1:${srv.webRtcPort}, mediasoup worker pid(s) ${[...srv.workerPids].join(',') || '?'}`);
   return srv;
 }
 
-async function startBaseline(avoid) {
+/** @param {Set<number>} avoid */
+async function startBaselineServer(avoid) {
   const webRtcPort = await freeDualPort(30000, 40000, avoid);
-  const t0 = performance.now();
-  const srv = spawnServer('baseline', BASELINE, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir() },
-    argv: ['0', String(webRtcPort)],
-  });
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`baseline: no LISTENING line within 20 s:\n${srv.tail()}`)), 20_000);
-    const check = () => {
-      const m = /^LISTENING (\d+)/m.exec(srv.tail());
-      if (m) {
-        clearTimeout(timer);
-        srv.child.stdout.off('data', check);
-        resolve(Number(m[1]));
-      }
-    };
-    srv.child.stdout.on('data', check);
-    srv.exited.then((e) => {
-      clearTimeout(timer);
-      reject(new Error(`baseline exited ${JSON.stringify(e)}:\n${srv.tail()}`));
-    });
-    check();
-  });
-  srv.readyMs = Math.round(performance.now() - t0);
+  const b = await startBaseline(run, { name: 'baseline', script: BASELINE, args: ['0', String(webRtcPort)], env: minimalEnv(), stdin: 'pipe', stop: { killAfterMs: 15_000 } });
   await sleep(500);
+  /** @type {Server} */
+  const srv = { name: 'baseline', proc: b.proc, url: b.url, port: b.port, webRtcPort, readyMs: Math.round(b.readyMs), workerPids: new Set(), token: () => 'none' };
   findWorkers(srv);
-  srv.url = `http://127.0.0.1:${port}`;
-  srv.port = port;
-  srv.webRtcPort = webRtcPort;
-  srv.token = () => 'none';
   log(`  baseline: ready in ${srv.readyMs} ms, ${srv.url}, WebRTC 127.0.0.1:${webRtcPort}, mediasoup worker pid(s) ${[...srv.workerPids].join(',') || '?'}`);
   return srv;
 }
 
-async function startSubscriber(target) {
-  const sub = new Peer(`${target.name}-S`);
+/** @typedef {{ name: string, srv: Server, sub: MediaPeer, subId: string }} Target */
+
+/**
+ * The target's long-lived subscriber S: joins ROOM, consumes everything, publishes nothing.
+ * @param {string} name
+ * @param {Server} srv
+ * @returns {Promise<Target>}
+ */
+async function startSubscriber(name, srv) {
+  const sub = newPeer(`${name}-S`);
   await sub.waitReady();
   const res = await sub.request(
     'start',
-    { url: target.srv.url, token: target.srv.token('bench-sub'), room: ROOM, displayName: 'Subscriber', consumeAll: true, maxLifetimeMs: 30 * 60_000 },
+    { url: srv.url, token: srv.token('bench-sub'), room: ROOM, displayName: 'Subscriber', consumeAll: true, maxLifetimeMs: 30 * 60_000 },
     START_TIMEOUT_MS,
   );
-  target.sub = sub;
-  target.subId = res.participant_id;
-  log(`  ${target.name}: subscriber ${res.participant_id} joined ${ROOM} (call ${res.call_id})`);
+  log(`  ${name}: subscriber ${res.participant_id} joined ${ROOM} (call ${res.call_id})`);
+  return { name, srv, sub, subId: res.participant_id };
 }
 
-/** One join: fresh publisher, start, S's first decoded frame of its camera, stop. */
+/**
+ * @param {Server} srv
+ */
+async function stopServer(srv) {
+  const st = await run.stop(srv.proc);
+  return { stop_ms: Math.round(st.ms), forced: st.forced, exit: srv.proc.exitInfo };
+}
+
+/** A producer and a consumer in a media peer's stats (server/test/helpers/media-peer.mjs). */
+/** @typedef {{ producer_id: string, producedAt: number }} ProducerStats */
+/** @typedef {{ producer_id: string, createdAt: number, closed: boolean }} ConsumerStats */
+
+/**
+ * One join: fresh publisher, start, S's first decoded frame of its camera, stop.
+ * @param {Target} target
+ * @param {number} index
+ * @param {boolean} warm
+ */
 async function iteration(target, index, warm) {
   const { srv, sub } = target;
   const pubName = `${target.name}-P${index}`;
+  /** @type {Row} */
   const row = { target: target.name, index, warmup: warm };
-  const pub = new Peer(pubName);
+  const pub = newPeer(pubName);
   try {
     await pub.waitReady();
     // IPC hop estimate for this child (request -> reply of a trivial command).
@@ -395,9 +236,9 @@ async function iteration(target, index, warm) {
     const wallMs = performance.now() - w0;
     const cpu1 = serverCpu(srv);
     const ps = await pub.stats();
-    const pCam = ps.producers.find((p) => p.producer_id === cam);
-    const pMic = mic ? ps.producers.find((p) => p.producer_id === mic) : null;
-    const cCam = s.consumers.find((c) => c.producer_id === cam);
+    const pCam = /** @type {ProducerStats} */ (ps.producers.find((/** @type {ProducerStats} */ p) => p.producer_id === cam));
+    const pMic = mic ? ps.producers.find((/** @type {ProducerStats} */ p) => p.producer_id === mic) : null;
+    const cCam = s.consumers.find((/** @type {ConsumerStats} */ c) => c.producer_id === cam);
     const ff = s.byProducer[cam].firstFrameAt;
     row.t0 = t0;
     row.producer_id = cam;
@@ -420,7 +261,7 @@ async function iteration(target, index, warm) {
     // Leave: stop P; S must see both consumers closed before the next iteration.
     await pub.stop();
     await sub.waitFor(
-      (st) => [cam, mic].filter(Boolean).every((id) => st.consumers.filter((c) => c.producer_id === id).every((c) => c.closed)),
+      (st) => [cam, mic].filter(Boolean).every((id) => st.consumers.filter((/** @type {ConsumerStats} */ c) => c.producer_id === id).every((/** @type {ConsumerStats} */ c) => c.closed)),
       5_000,
       25,
       `consumers of ${pubName} closed`,
@@ -428,7 +269,7 @@ async function iteration(target, index, warm) {
     row.ok = true;
   } catch (err) {
     row.ok = false;
-    row.error = err?.message ?? String(err);
+    row.error = err instanceof Error ? err.message : String(err);
     log(`  ! ${pubName}: ${row.error}`);
     pub.kill();
     await Promise.race([pub.exited, sleep(2_000)]);
@@ -436,132 +277,33 @@ async function iteration(target, index, warm) {
   return row;
 }
 
-// ---------------------------------------------------------------- report
-
-const METRICS = [
-  ['connect_to_first_frame_ms', '(c) connect -> S first video frame'],
-  ['produce_to_first_frame_ms', '(a) camera produced -> S first frame'],
-  ['consume_to_first_frame_ms', '(a) S consumer created -> first frame'],
-  ['connect_to_camera_produced_ms', '    connect -> camera producedAt (P)'],
-  ['connect_to_mic_produced_ms', '    connect -> mic producedAt (P)'],
-  ['camera_produced_to_consumer_created_ms', '    camera produced -> S consumer created'],
-  ['ipc_rtt_ms', '    IPC round trip to P (ctrl<->child)'],
-];
-
-const results = { meta: {}, options: { ...opts, out: opts.out ?? null }, rows: [], summary: {}, failures: [] };
-
-function summarise() {
-  for (const name of ['switchboard', 'baseline']) {
-    const rows = results.rows.filter((r) => r.target === name && !r.warmup && r.ok);
-    const s = { n_ok: rows.length, n_failed: results.rows.filter((r) => r.target === name && !r.warmup && !r.ok).length };
-    for (const [key] of METRICS) s[key] = stats(rows.map((r) => r[key]));
-    s.server_cpu_ms_per_join = {
-      node: r1(median(rows.map((r) => r.server_cpu_ms?.node))),
-      worker: r1(median(rows.map((r) => r.server_cpu_ms?.worker))),
-    };
-    s.warmup = results.rows.filter((r) => r.target === name && r.warmup).map((r) => r.connect_to_first_frame_ms ?? r.error);
-    results.summary[name] = s;
-  }
-  const sb = results.summary.switchboard;
-  const bl = results.summary.baseline;
-  results.summary.overhead = {};
-  for (const [key] of METRICS.slice(0, 4)) {
-    // Paired by round (same index, adjacent in time).
-    const paired = [];
-    for (const r of results.rows.filter((x) => x.target === 'switchboard' && !x.warmup && x.ok)) {
-      const b = results.rows.find((x) => x.target === 'baseline' && x.index === r.index && x.ok);
-      if (b && r[key] != null && b[key] != null) paired.push(r[key] - b[key]);
-    }
-    results.summary.overhead[key] = {
-      p50_diff: sb[key].p50 != null && bl[key].p50 != null ? sb[key].p50 - bl[key].p50 : null,
-      p95_diff: sb[key].p95 != null && bl[key].p95 != null ? sb[key].p95 - bl[key].p95 : null,
-      mean_diff: sb[key].mean != null && bl[key].mean != null ? r1(sb[key].mean - bl[key].mean) : null,
-      paired_median_diff: median(paired),
-      paired_n: paired.length,
-    };
-  }
-}
-
-function report() {
-  const m = results.meta;
-  const out = [''];
-  out.push(`Switchboard SFU benchmark  ${m.date}`);
-  out.push(`Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB RAM | mediasoup ${m.mediasoup} | mediasoup-client ${m.mediasoup_client} | @roamhq/wrtc ${m.wrtc}`);
-  out.push(
-    `127.0.0.1 only; 1 mediasoup worker per server; publisher: ${opts.audio ? 'audio + ' : ''}video ${opts.width}x${opts.height}@${opts.fps} (VP8), fresh child per join; ` +
-      `${opts.iterations} measured joins per target after ${opts.warmup} warm-up, targets alternating; all ms, host epoch clock`,
-  );
-  out.push('');
-  const rows = [];
-  for (const [key, label] of METRICS) {
-    for (const name of ['switchboard', 'baseline']) {
-      const s = results.summary[name]?.[key];
-      if (!s) continue;
-      rows.push([name === 'switchboard' ? label : '', name, s.n, s.p50, s.p95, s.min, s.max, s.mean]);
-    }
-  }
-  out.push(table(['metric', 'target', 'n', 'p50', 'p95', 'min', 'max', 'mean'], rows));
-  out.push('');
-  out.push('Switchboard - baseline (our overhead), ms:');
-  out.push(
-    table(
-      ['metric', 'p50 diff', 'p95 diff', 'mean diff', 'paired median diff (n)'],
-      METRICS.slice(0, 4).map(([key, label]) => {
-        const o = results.summary.overhead[key];
-        return [label.trim(), o.p50_diff, o.p95_diff, o.mean_diff, `${o.paired_median_diff} (${o.paired_n})`];
-      }),
-    ),
-  );
-  const sb = results.summary.switchboard;
-  const bl = results.summary.baseline;
-  out.push('');
-  out.push(
-    `Server CPU per join (median, /proc, 10 ms ticks, join window incl. first frame): switchboard node ${sb.server_cpu_ms_per_join.node} ms + worker ${sb.server_cpu_ms_per_join.worker} ms; ` +
-      `baseline node ${bl.server_cpu_ms_per_join.node} ms + worker ${bl.server_cpu_ms_per_join.worker} ms`,
-  );
-  out.push(`Machine: load average ${m.loadavg_before} before, ${m.loadavg_after} after; whole machine busy ${m.machine_busy_cores_during_joins} of ${m.cpu_cores} cores during the joins (all processes, incl. ours)`);
-  out.push(`Warm-up (excluded) connect->first frame: switchboard ${JSON.stringify(sb.warmup)}, baseline ${JSON.stringify(bl.warmup)}`);
-  out.push(`Per-join connect->first frame, switchboard: ${results.rows.filter((r) => r.target === 'switchboard' && !r.warmup).map((r) => r.connect_to_first_frame_ms ?? 'x').join(' ')}`);
-  out.push(`Per-join connect->first frame, baseline:    ${results.rows.filter((r) => r.target === 'baseline' && !r.warmup).map((r) => r.connect_to_first_frame_ms ?? 'x').join(' ')}`);
-  out.push('');
-  out.push(results.failures.length ? `FAILED:\n${results.failures.map((f) => `  - ${f}`).join('\n')}` : `OK (wall ${m.wall_s} s)`);
-  console.log(out.join('\n'));
-}
-
 // ---------------------------------------------------------------- main
 
+/** @type {SfuResults} */
+const results = {
+  meta: {},
+  options: { ...opts, out: opts.out ?? null },
+  rows: [],
+  summary: {},
+  failures: [],
+};
+
 async function main() {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+  assertBuilt();
   const started = performance.now();
-  const ver = packageVersion;
-  results.meta = {
-    ...machineMeta(),
-    mem_total_gb: memTotalGb(),
-    mediasoup: ver('mediasoup'),
-    mediasoup_client: ver('mediasoup-client'),
-    wrtc: ver('@roamhq/wrtc'),
-    socket_io: ver('socket.io'),
-  };
+  results.meta = { ...mediaMeta(), socket_io: packageVersion('socket.io') };
   const perIterMs = 25_000;
-  const budgetMs = 180_000 + 2 * (opts.iterations + opts.warmup) * perIterMs;
-  setTimeout(() => {
-    log(`\nbench: exceeded its ${Math.round(budgetMs / 1000)} s budget; aborting`);
-    cleanup().finally(() => process.exit(1));
-  }, budgetMs).unref();
+  run.watchdog(180_000 + 2 * (opts.iterations + opts.warmup) * perIterMs);
   log(`bench-sfu: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; ${opts.iterations} joins per target after ${opts.warmup} warm-up`);
 
-  const dir = tempDir('sb-bench-sfu-key-');
-  ({ keyFile, signingKey, kid } = createSigningKey(dir));
-
-  const sbSrv = await startSwitchboard();
-  const blSrv = await startBaseline(new Set([sbSrv.webRtcPort]));
+  const { keyFile, token } = createSigningKey(run.tempDir('sb-bench-sfu-key-'));
+  const sbSrv = await startSwitchboard(keyFile, token);
+  const blSrv = await startBaselineServer(new Set([sbSrv.webRtcPort]));
   results.meta.servers = {
     switchboard: { ready_ms: sbSrv.readyMs, webrtc_port: sbSrv.webRtcPort },
     baseline: { ready_ms: blSrv.readyMs, webrtc_port: blSrv.webRtcPort },
   };
-  const targets = { switchboard: { name: 'switchboard', srv: sbSrv }, baseline: { name: 'baseline', srv: blSrv } };
-  await startSubscriber(targets.switchboard);
-  await startSubscriber(targets.baseline);
+  const targets = { switchboard: await startSubscriber('switchboard', sbSrv), baseline: await startSubscriber('baseline', blSrv) };
   await sleep(500);
 
   const total = opts.warmup + opts.iterations;
@@ -569,6 +311,7 @@ async function main() {
   const mc0 = machineCpu();
   for (let i = 0; i < total; i++) {
     const warm = i < opts.warmup;
+    /** @type {('switchboard' | 'baseline')[]} */
     const order = i % 2 === 0 ? ['switchboard', 'baseline'] : ['baseline', 'switchboard'];
     const parts = [];
     for (const name of order) {
@@ -579,7 +322,7 @@ async function main() {
     }
     log(`  ${warm ? 'warm-up' : 'join'} ${i}: ${parts.join(' | ')}  (connect/produce/consume -> first frame, ms)`);
     for (const t of Object.values(targets)) {
-      if (t.srv.exitInfo) throw new Error(`${t.name} server exited during the run: ${JSON.stringify(t.srv.exitInfo)}\n${t.srv.tail()}`);
+      if (t.srv.proc.exitInfo) throw new Error(`${t.name} server exited during the run: ${JSON.stringify(t.srv.proc.exitInfo)}\n${t.srv.proc.tail()}`);
       if (t.sub.exitInfo) throw new Error(`${t.name} subscriber exited during the run: ${JSON.stringify(t.sub.exitInfo)}\n${t.sub.tail()}`);
     }
   }
@@ -592,37 +335,23 @@ async function main() {
   }
   results.meta.stop = { switchboard: await stopServer(sbSrv), baseline: await stopServer(blSrv) };
   results.meta.wall_s = Math.round((performance.now() - started) / 100) / 10;
-  summarise();
+  summarise(results);
   results.ok = results.failures.length === 0;
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (err) {
-  exitCode = 1;
-  results.failures.push(`aborted: ${err?.message ?? err}`);
-  log(`\nbench aborted: ${err?.stack ?? err}`);
-} finally {
-  await cleanup();
-}
-if (!termination.signalled) {
-  if (!results.summary.switchboard) {
-    try {
-      summarise();
-    } catch {
-      /* partial */
+await run.finish({
+  main,
+  results,
+  report: () => {
+    // After an abort: summarise what was measured, if anything.
+    if (!results.summary.switchboard) {
+      try {
+        summarise(results);
+      } catch {
+        /* partial */
+      }
     }
-  }
-  try {
-    report();
-  } catch (err) {
-    log(`report failed: ${err?.message ?? err}`);
-  }
-  if (opts.out) {
-    writeFileSync(opts.out, `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`JSON written to ${opts.out}`);
-  }
-  if (!results.ok) exitCode = 1;
-  process.exit(exitCode);
-}
+    report(results, opts);
+  },
+  out: opts.out,
+});

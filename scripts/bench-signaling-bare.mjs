@@ -16,18 +16,13 @@
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { announceListening, portArgument } from './lib/baseline.mjs';
+import { ROOT } from './lib/system.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(ROOT, 'package.json'));
 const { Server } = require('socket.io');
 
-const rawPort = process.argv[2] ?? process.env.PORT ?? '0';
-const port = Number(rawPort);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`bench-signaling-bare: bad port ${JSON.stringify(rawPort)}`);
-  process.exit(2);
-}
+const port = portArgument('bench-signaling-bare');
 const host = process.env.HOST || '127.0.0.1';
 
 const httpServer = http.createServer((_req, res) => {
@@ -36,6 +31,7 @@ const httpServer = http.createServer((_req, res) => {
 const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 128 * 1024 });
 
 io.on('connection', (socket) => {
+  /** @type {string | null} */
   let room = null;
   socket.on('join', (payload, ack) => {
     room = String(payload?.room ?? '');
@@ -59,6 +55,4 @@ function stop() {
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 
-httpServer.listen(port, host, () => {
-  console.log(`LISTENING ${httpServer.address().port}`);
-});
+httpServer.listen(port, host, () => announceListening(httpServer.address()));

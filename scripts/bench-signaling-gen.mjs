@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * Load generator for scripts/bench-signaling.mjs (not meant to be run by hand).
- * Forked with an IPC channel; the parent sends commands { id, cmd, ...args } and
- * gets { id, ok, result } or { id, ok: false, error } back.
+ * Forked with an IPC channel (scripts/signaling/generators.mjs); it answers the parent's
+ * requests as scripts/lib/ipc.mjs describes.
  *
  * Commands:
  *   init     { privateKeyPem, kid, localAddress? }   signing key for local RS256 tokens
@@ -23,12 +23,16 @@
  * Bounded: every wait has a timeout; the process exits when the parent goes away
  * (IPC disconnect) or after MAX_LIFETIME_MS whatever happens.
  */
-import { createPrivateKey, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { ROOT, mintRs256, switchboardClaims } from './bench-lib.mjs';
+import { serveIpc } from './lib/ipc.mjs';
+import { sdpFiller } from './signaling/sdp-filler.mjs';
+import { ROOT } from './lib/system.mjs';
+import { tokenMinter } from './lib/tokens.mjs';
 
 const require = createRequire(path.join(ROOT, 'package.json'));
+// require, not import: the CommonJS build, the one media-peer.mjs loads too (an import
+// would load the esm-debug build).
 const { io } = require('socket.io-client');
 
 const MAX_LIFETIME_MS = Number(process.env.BENCH_GEN_MAX_LIFETIME_MS ?? 3_600_000);
@@ -47,30 +51,54 @@ const lifetime = setTimeout(() => {
 lifetime.unref();
 process.on('disconnect', () => process.exit(0));
 
+/** @typedef {ReturnType<typeof io>} Socket */
+/** @typedef {'switchboard' | 'bare'} Kind */
+/** @typedef {{ socket: Socket, index: number, participantId: string, callId: string }} Entry */
+/** @typedef {{ kind: Kind, entries: Entry[], maxPairs?: number }} ConnectionSet */
+/**
+ * @typedef {{ ok: true, socket: Socket, connectMs: number, joinMs: number, totalMs: number, ack: any, startedAt?: number | null, ackAt?: number | null }
+ *   | { ok: false, stage: string, error: string, startedAt?: number | null, ackAt?: number | null }} Opened
+ */
+
 const now = () => performance.now();
 
-let key = null;
-let kid = '';
+/** @type {((sub: string, name: string) => string) | null} */
+let mint = null;
+/** @type {string | undefined} */
 let localAddress;
 /** prefix -> Map(index -> token) */
+/** @type {Map<string, Map<number, string>>} */
 const tokens = new Map();
-/** set name -> { kind, entries: [{ socket, index, participantId, callId }] } */
+/** @type {Map<string, ConnectionSet>} */
 const sets = new Map();
 /** The relay run in progress (receives every socket's `offer`). */
+/** @type {{ onOffer: (msg: any, t: number) => void } | null} */
 let activeRelay = null;
+/** @type {Set<string>} */
 const localAddrsSeen = new Set();
 
+/**
+ * @param {string} sub
+ * @param {string} name
+ */
 function mintToken(sub, name) {
-  return mintRs256(key, kid, switchboardClaims({ sub, name, role: 'participant' }, 4 * 3600, randomUUID()));
+  if (!mint) throw new Error('init first');
+  return mint(sub, name);
 }
 
+/**
+ * @param {string} prefix
+ * @param {number} i
+ */
 function tokenFor(prefix, i) {
   const t = tokens.get(prefix)?.get(i);
   return t ?? mintToken(`${prefix}${i}`, `Bench ${prefix}${i}`);
 }
 
+/** @param {Socket} socket */
 function noteLocalAddress(socket) {
   try {
+    // @ts-expect-error engine.io internals (the ws socket), not part of its types
     const a = socket.io.engine.transport.ws._socket.localAddress;
     if (a && localAddrsSeen.size < 64) localAddrsSeen.add(a);
   } catch {
@@ -81,16 +109,20 @@ function noteLocalAddress(socket) {
 /**
  * One connection: connect (token in the handshake for switchboard) then join.
  * Resolves { ok, socket, connectMs, joinMs, totalMs, ack } or { ok: false, stage, error }.
+ * @param {{ url: string, kind: Kind, token?: string, room: string, displayName: string, onOffer?: (msg: any) => void }} o
+ * @returns {Promise<Opened>}
  */
 function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
   return new Promise((resolve) => {
     const t0 = now();
     let settled = false;
+    /** @type {NonNullable<Parameters<typeof io>[1]> & { localAddress?: string }} */
     const opts = { transports: ['websocket'], reconnection: false, forceNew: true, timeout: CONNECT_TIMEOUT_MS };
     if (kind === 'switchboard') opts.auth = { token };
     if (localAddress) opts.localAddress = localAddress;
     const socket = io(url, opts);
     const timer = setTimeout(() => done({ ok: false, stage: 'timeout', error: `no join ack within ${CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS} ms` }), CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS);
+    /** @param {Opened} r */
     function done(r) {
       if (settled) return;
       settled = true;
@@ -99,12 +131,12 @@ function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
       resolve(r);
     }
     if (onOffer) socket.on('offer', onOffer);
-    socket.once('connect_error', (err) => done({ ok: false, stage: 'connect', error: err?.data?.code ?? err?.message ?? String(err) }));
+    socket.once('connect_error', (/** @type {Error & { data?: { code?: string } }} */ err) => done({ ok: false, stage: 'connect', error: err?.data?.code ?? err?.message ?? String(err) }));
     socket.once('connect', () => {
       const tc = now();
       noteLocalAddress(socket);
       const payload = kind === 'switchboard' ? { room, display_name: displayName } : { room };
-      socket.timeout(ACK_TIMEOUT_MS).emit('join', payload, (err, ack) => {
+      socket.timeout(ACK_TIMEOUT_MS).emit('join', payload, (/** @type {Error | null} */ err, /** @type {any} */ ack) => {
         const ta = now();
         if (err) return done({ ok: false, stage: 'join', error: 'join ack timeout' });
         if (!ack || ack.ok !== true) return done({ ok: false, stage: 'join', error: ack?.error?.code ?? JSON.stringify(ack).slice(0, 200) });
@@ -117,36 +149,51 @@ function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
   });
 }
 
+/**
+ * @param {Extract<Opened, { ok: true }>} r
+ * @param {number} index
+ * @param {Kind} kind
+ * @returns {Entry}
+ */
 function entryFrom(r, index, kind) {
   return {
     socket: r.socket,
     index,
-    participantId: kind === 'switchboard' ? r.ack.participant_id : r.socket.id,
+    participantId: kind === 'switchboard' ? r.ack.participant_id : String(r.socket.id),
     callId: kind === 'switchboard' ? r.ack.room_state?.call_id : 'bare-call',
   };
 }
 
+/**
+ * @param {Record<string, number>} map
+ * @param {string} code
+ */
 function countErrors(map, code) {
   map[code] = (map[code] ?? 0) + 1;
 }
 
-function offerListener(socketRef) {
+/** @returns {(msg: any) => void} */
+function offerListener() {
   return (msg) => {
     const t = now();
-    if (activeRelay) activeRelay.onOffer(msg, t, socketRef);
+    if (activeRelay) activeRelay.onOffer(msg, t);
   };
 }
 
 // ---------------------------------------------------------------- commands
 
+/** @typedef {{ set: string, url: string, kind: Kind, prefix: string, start: number, count: number, roomPrefix: string }} SetArgs */
+
 const commands = {
-  init({ privateKeyPem, kid: k, localAddress: la }) {
-    key = createPrivateKey(privateKeyPem);
-    kid = k;
+  /** @param {{ privateKeyPem: string, kid: string, localAddress?: string }} args */
+  init({ privateKeyPem, kid, localAddress: la }) {
+    const token = tokenMinter(privateKeyPem, kid);
+    mint = (sub, name) => token({ sub, name, role: 'participant' }, 4 * 3600);
     localAddress = la || undefined;
     return { pid: process.pid, localAddress: localAddress ?? null };
   },
 
+  /** @param {{ prefix: string, start: number, count: number }} args */
   mint({ prefix, start, count }) {
     const t0 = now();
     const m = tokens.get(prefix) ?? new Map();
@@ -155,33 +202,34 @@ const commands = {
     return { minted: count, ms: now() - t0 };
   },
 
+  /** @param {SetArgs & { concurrency: number, listenOffers: boolean }} args */
   async connect({ set, url, kind, prefix, start, count, roomPrefix, concurrency, listenOffers }) {
     const entries = sets.get(set)?.entries ?? [];
     sets.set(set, { kind, entries });
+    /** @type {Record<string, number>} */
     const errors = {};
     let next = start;
     let joined = 0;
     let failed = 0;
     const t0 = now();
+    /** @type {number[]} */
     const joinMs = [];
+    /** @type {number[]} */
     const totalMs = [];
     const worker = async () => {
       while (next < start + count) {
         const i = next++;
-        const ref = {};
         const r = await openAndJoin({
           url,
           kind,
           token: kind === 'switchboard' ? tokenFor(prefix, i) : undefined,
           room: `${roomPrefix}${Math.floor(i / 2)}`,
           displayName: `Bench ${i}`,
-          onOffer: listenOffers ? offerListener(ref) : undefined,
+          onOffer: listenOffers ? offerListener() : undefined,
         });
         if (r.ok) {
           joined++;
-          const e = entryFrom(r, i, kind);
-          Object.assign(ref, e);
-          entries.push(ref);
+          entries.push(entryFrom(r, i, kind));
           joinMs.push(r.joinMs);
           totalMs.push(r.totalMs);
         } else {
@@ -195,10 +243,12 @@ const commands = {
     return { joined, failed, errors, ms: now() - t0, joinMs: round(joinMs), totalMs: round(totalMs), localAddresses: [...localAddrsSeen] };
   },
 
+  /** @param {{ set: string, rate: number, warmupMs: number, measureMs: number, drainMs: number, sdpBytes: number }} args */
   async relay({ set, rate, warmupMs, measureMs, drainMs, sdpBytes }) {
     const s = sets.get(set);
     if (!s) throw new Error(`no connection set ${set}`);
     // Pairs: entries with the same room index (floor(index / 2)), both sides here.
+    /** @type {Map<number, Entry[]>} */
     const byRoom = new Map();
     for (const e of s.entries) {
       const k = Math.floor(e.index / 2);
@@ -210,7 +260,9 @@ const commands = {
     const capacity = Math.ceil((rate * totalMs) / 1000) + 1024;
     const sentAt = new Float64Array(capacity);
     const received = new Uint8Array(capacity);
+    /** @type {number[]} */
     const latencies = [];
+    /** @type {Record<string, number>} */
     const errors = {};
     let sent = 0;
     let measuredSent = 0;
@@ -244,6 +296,7 @@ const commands = {
     };
     measureEnd = Infinity;
 
+    /** @param {any} res */
     const onAck = (res) => {
       acks++;
       if (!res || res.ok !== true) {
@@ -253,9 +306,9 @@ const commands = {
     };
     const sendOne = () => {
       const seq = sent++;
-      const pair = pairs[seq % pairs.length];
+      const pair = /** @type {Entry[]} */ (pairs[seq % pairs.length]);
       const dir = Math.floor(seq / pairs.length) % 2;
-      const from = pair[dir];
+      const from = /** @type {Entry} */ (pair[dir]);
       const sdp = `v=0\r\no=- ${seq} 2 IN IP4 127.0.0.1\r\n${filler}`;
       const t = now();
       sentAt[seq] = t;
@@ -266,7 +319,7 @@ const commands = {
     await new Promise((resolve) => {
       const tick = () => {
         const el = now() - t0;
-        if (el >= totalMs) return resolve();
+        if (el >= totalMs) return resolve(undefined);
         const due = Math.min(capacity - 1, Math.floor((el * rate) / 1000));
         maxBacklog = Math.max(maxBacklog, due - sent);
         while (sent < due) sendOne();
@@ -298,14 +351,18 @@ const commands = {
     };
   },
 
+  /** @param {SetArgs & { rate: number, timeoutMs: number }} args */
   async joinrate({ set, url, kind, prefix, start, count, roomPrefix, rate, timeoutMs }) {
     const entries = sets.get(set)?.entries ?? [];
     sets.set(set, { kind, entries });
+    /** @type {Opened[]} */
     const results = [];
+    /** @type {Record<string, number>} */
     const errors = {};
     const t0 = now();
     let started = 0;
     let maxLagMs = 0;
+    /** @type {Promise<void>[]} */
     const pending = [];
     await new Promise((resolve) => {
       const tick = () => {
@@ -326,14 +383,14 @@ const commands = {
             }),
           );
         }
-        if (started >= count) return resolve();
+        if (started >= count) return resolve(undefined);
         setTimeout(tick, 1);
       };
       tick();
     });
     const startSpanMs = now() - t0;
     await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, timeoutMs))]);
-    const ok = results.filter((r) => r.ok);
+    const ok = /** @type {(Extract<Opened, { ok: true }> & { ackAt: number, startedAt: number })[]} */ (results.filter((r) => r.ok));
     tokens.get(prefix)?.clear();
     return {
       started,
@@ -352,6 +409,7 @@ const commands = {
     };
   },
 
+  /** @param {{ set: string }} args */
   async close({ set }) {
     const s = sets.get(set);
     if (!s) return { closed: 0 };
@@ -365,6 +423,7 @@ const commands = {
     return { closed };
   },
 
+  /** @param {{ set: string, pairs: number }} args */
   limitPairs({ set, pairs }) {
     const s = sets.get(set);
     if (!s) throw new Error(`no connection set ${set}`);
@@ -379,59 +438,9 @@ const commands = {
   },
 };
 
+/** @param {number[]} a */
 function round(a) {
   return a.map((x) => Math.round(x * 1000) / 1000);
 }
 
-/** ~`bytes` of SDP-looking lines after the v=/o= lines (which carry the sequence number). */
-function sdpFiller(bytes) {
-  const lines = [
-    's=-',
-    't=0 0',
-    'a=group:BUNDLE 0 1',
-    'a=extmap-allow-mixed',
-    'a=msid-semantic: WMS bench',
-    'm=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126',
-    'c=IN IP4 0.0.0.0',
-    'a=rtcp:9 IN IP4 0.0.0.0',
-    'a=ice-ufrag:Bx3k',
-    'a=ice-pwd:8n2Hq5bWjP0sT4Yc7vLmRk1Z',
-    'a=ice-options:trickle',
-    'a=fingerprint:sha-256 5B:2A:9F:11:3C:7E:80:41:D2:6B:0A:EE:19:73:C4:58:2F:96:B1:0D:67:E3:4A:8C:F5:12:DB:30:79:A6:CE:85',
-    'a=setup:actpass',
-    'a=mid:0',
-    'a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level',
-    'a=sendrecv',
-    'a=rtcp-mux',
-    'a=rtpmap:111 opus/48000/2',
-    'a=rtcp-fb:111 transport-cc',
-    'a=fmtp:111 minptime=10;useinbandfec=1',
-    'a=ssrc:1001 cname:benchcname0123456',
-    'm=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105 106 107',
-    'a=rtpmap:96 VP8/90000',
-    'a=rtcp-fb:96 goog-remb',
-    'a=rtcp-fb:96 transport-cc',
-    'a=rtcp-fb:96 ccm fir',
-    'a=rtcp-fb:96 nack',
-    'a=rtcp-fb:96 nack pli',
-    'a=rtpmap:97 rtx/90000',
-    'a=fmtp:97 apt=96',
-  ];
-  let out = '';
-  let i = 0;
-  while (out.length < bytes - 40) out += `${lines[i++ % lines.length]}\r\n`;
-  return out.slice(0, Math.max(0, bytes - 40));
-}
-
-process.on('message', async (msg) => {
-  const { id, cmd, ...argsIn } = msg ?? {};
-  const fn = commands[cmd];
-  if (!fn) return process.send({ id, ok: false, error: `unknown command ${cmd}` });
-  try {
-    const result = await fn(argsIn);
-    process.send({ id, ok: true, result });
-  } catch (err) {
-    process.send({ id, ok: false, error: err?.stack ?? String(err) });
-  }
-});
-process.send({ ready: true, pid: process.pid });
+serveIpc(commands);

@@ -6,23 +6,26 @@
  * consumer PlainTransports (rtcpMux: true) send to them: RTP packets/bytes in total and
  * per SSRC (each consumer has its own SSRC), and RTCP packets separately.
  *
- * IPC protocol (process.send / 'message'):
- *   parent -> { cmd: 'start', sockets: N }         child -> { type: 'ready', ports: [...] }
- *   parent -> { cmd: 'snapshot', id }              child -> { type: 'snapshot', id, t, rtpPackets,
- *                                                            rtpBytes, rtcpPackets, rtcpBytes, perSsrc: [[ssrc, packets], ...] }
- *   parent -> { cmd: 'stop' } or IPC disconnect    child closes its sockets and exits.
- * A hard timeout (--max-seconds, passed as argv[2]) ends the process regardless.
+ * Requests over IPC (scripts/lib/ipc.mjs):
+ *   start    { sockets: N }  -> [port, ...]
+ *   snapshot {}              -> { t, rtpPackets, rtpBytes, rtcpPackets, rtcpBytes, perSsrc: [[ssrc, packets], ...] }
+ * SIGTERM or the IPC channel closing: it closes its sockets and exits. A hard timeout
+ * (--max-seconds, passed as argv[2]) ends the process regardless.
  */
 import dgram from 'node:dgram';
+import { serveIpc } from './lib/ipc.mjs';
 
 const maxSeconds = Number(process.argv[2] || 900);
+/** @type {dgram.Socket[]} */
 const sockets = [];
 let rtpPackets = 0;
 let rtpBytes = 0;
 let rtcpPackets = 0;
 let rtcpBytes = 0;
+/** @type {Map<number, number>} */
 const perSsrc = new Map();
 
+/** @param {Buffer} buf */
 function onMessage(buf) {
   // RTCP (rtcpMux): second byte is the packet type 200..206 (SR, RR, SDES, BYE, APP, RTPFB, PSFB).
   const pt = buf.length > 1 ? buf[1] : 0;
@@ -39,6 +42,7 @@ function onMessage(buf) {
   }
 }
 
+/** @returns {Promise<number>} */
 function bindOne() {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
@@ -62,25 +66,14 @@ function shutdown() {
   process.exit(0);
 }
 
-process.on('message', async (msg) => {
-  if (msg.cmd === 'start') {
+serveIpc({
+  /** @param {{ sockets: number }} args */
+  async start({ sockets: n }) {
     const ports = [];
-    for (let i = 0; i < msg.sockets; i++) ports.push(await bindOne());
-    process.send({ type: 'ready', ports });
-  } else if (msg.cmd === 'snapshot') {
-    process.send({
-      type: 'snapshot',
-      id: msg.id,
-      t: performance.now(),
-      rtpPackets,
-      rtpBytes,
-      rtcpPackets,
-      rtcpBytes,
-      perSsrc: [...perSsrc],
-    });
-  } else if (msg.cmd === 'stop') {
-    shutdown();
-  }
+    for (let i = 0; i < n; i++) ports.push(await bindOne());
+    return ports;
+  },
+  snapshot: () => ({ t: performance.now(), rtpPackets, rtpBytes, rtcpPackets, rtcpBytes, perSsrc: [...perSsrc] }),
 });
 process.on('disconnect', shutdown);
 process.on('SIGINT', () => {}); // the parent decides when we stop
