@@ -61,7 +61,9 @@ function shutdown() {
   for (const s of sockets) {
     try {
       s.close();
-    } catch {}
+    } catch {
+      // already closed
+    }
   }
   process.exit(0);
 }
