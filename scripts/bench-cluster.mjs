@@ -108,7 +108,9 @@ run.beforeStopping(async () => {
     stopped.push({ name: srv.name, exit: st.code ?? st.signal, alive: [...(isAlive(srv.proc.pid) ? [srv.proc.pid] : []), ...srv.proc.leftovers()] });
   }
   const left = stopped.flatMap((s) => s.alive);
-  cleanupReport.push(`servers stopped: ${stopped.map((s) => `${s.name} (exit ${s.exit})`).join(', ') || 'none'}; processes left: ${left.length ? left.join(', ') : 'none'}`);
+  cleanupReport.push(
+    `servers stopped: ${stopped.map((s) => `${s.name} (exit ${s.exit})`).join(', ') || 'none'}; processes left: ${left.length ? left.join(', ') : 'none'}`,
+  );
 });
 
 // ---------------------------------------------------------------- servers and clients
@@ -149,7 +151,9 @@ async function startServer(name, { pem, databaseUrl, cluster, prefix, mediaBase,
   servers.push(srv); // in start order, which cleanup stops them in
   const { ms } = await waitForReady(proc, port, t0, { pollMs: 50, timeoutMs: 60_000 });
   proc.mediasoupWorkers();
-  log(`  ${name}: ready in ${Math.round(ms)} ms on port ${port} (${cluster ? 'cluster, Redis' : 'single node, no Redis'}; media ${webrtc}, ${mediaBase}-${mediaBase + 189})`);
+  log(
+    `  ${name}: ready in ${Math.round(ms)} ms on port ${port} (${cluster ? 'cluster, Redis' : 'single node, no Redis'}; media ${webrtc}, ${mediaBase}-${mediaBase + 189})`,
+  );
   return srv;
 }
 
@@ -222,7 +226,13 @@ async function relayPhase(pairs, redis) {
         errors: p.errors,
         strays: p.strays,
         perMsg: p.cluster && msgs ? sum(net) / msgs : null,
-        perMsgBreakdown: p.cluster && msgs ? Object.entries(net).map(([k, v]) => /** @type {[string, number]} */ ([k, v / msgs])).filter(([, v]) => v >= 0.01).sort((x, y) => y[1] - x[1]) : null,
+        perMsgBreakdown:
+          p.cluster && msgs
+            ? Object.entries(net)
+                .map(([k, v]) => /** @type {[string, number]} */ ([k, v / msgs]))
+                .filter(([, v]) => v >= 0.01)
+                .sort((x, y) => y[1] - x[1])
+            : null,
       };
     }),
   };
@@ -275,7 +285,9 @@ async function joinPhase(label, redis, mon, plan) {
     .map((k) => /** @type {[string, number, number]} */ ([k, (net[k] ?? 0) / N, (pm.top[k] ?? 0) / N]))
     .filter(([, v, t]) => Math.abs(v) >= 0.05 || t > 0)
     .sort((x, y) => y[1] - x[1]);
-  log(`  ${label}: ${N} joins in ${(T / 1000).toFixed(2)} s (incl. ${SETTLE_MS} ms settle): ${sum(phase)} commands; idle ${(idleMs / 1000).toFixed(1)} s: ${sum(idle)} (heartbeat scripts ${pm.heartbeats} vs ${im.heartbeats} idle) -> ${total.toFixed(2)}/join, ${top.toFixed(2)} round trips/join`);
+  log(
+    `  ${label}: ${N} joins in ${(T / 1000).toFixed(2)} s (incl. ${SETTLE_MS} ms settle): ${sum(phase)} commands; idle ${(idleMs / 1000).toFixed(1)} s: ${sum(idle)} (heartbeat scripts ${pm.heartbeats} vs ${im.heartbeats} idle) -> ${total.toFixed(2)}/join, ${top.toFixed(2)} round trips/join`,
+  );
   return {
     label,
     n: N,
@@ -312,7 +324,9 @@ async function main() {
   const redis = new Redis(REDIS_URL, { connectionName: 'bench-cluster:probe', maxRetriesPerRequest: 2 });
   run.afterStopping(() => redis.disconnect());
   meta.redis_version = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? '?';
-  const others = String(await redis.client('LIST')).split('\n').filter((l) => l && !/ name=bench-cluster:/.test(l));
+  const others = String(await redis.client('LIST'))
+    .split('\n')
+    .filter((l) => l && !/ name=bench-cluster:/.test(l));
   meta.other_clients_at_start = others.length;
   log(`bench: Node ${process.version}, ${meta.cpu_model}, ${meta.cpu_cores} cores; Redis ${meta.redis_version} (${others.length} other client(s) connected)`);
 
@@ -375,7 +389,9 @@ async function main() {
   results.relay = relay;
   if (relay.lostWarm) results.failures.push(`relay: ${relay.lostWarm} ping-pongs lost during the warm-up`);
   for (const r of relay.rows) {
-    log(`  ${r.label}: n ${r.stats.n} p50 ${r.stats.p50} p99 ${r.stats.p99} max ${r.stats.max} ms; lost ${r.lost}, errors ${r.errors}${r.perMsg != null ? `; ${r.perMsg.toFixed(2)} Redis commands/message` : ''}`);
+    log(
+      `  ${r.label}: n ${r.stats.n} p50 ${r.stats.p50} p99 ${r.stats.p99} max ${r.stats.max} ms; lost ${r.lost}, errors ${r.errors}${r.perMsg != null ? `; ${r.perMsg.toFixed(2)} Redis commands/message` : ''}`,
+    );
     if (r.lost || r.errors) results.failures.push(`relay ${r.label}: ${r.lost} lost, ${r.errors} signaling errors`);
     if (r.stats.n < opts.pings) results.failures.push(`relay ${r.label}: only ${r.stats.n} of ${opts.pings} ping-pongs measured (60 s bound)`);
   }
@@ -388,7 +404,10 @@ async function main() {
   const tag = randomBytes(3).toString('hex');
   // Warm-up, outside the windows: each node opens a room and joins one through the other node
   // (ioredis sends a Lua script's first call on a connection as EVAL, later ones as EVALSHA).
-  for (const [i, [x, y]] of [[node0, node1], [node1, node0]].entries()) {
+  for (const [i, [x, y]] of [
+    [node0, node1],
+    [node1, node0],
+  ].entries()) {
     await connectAndJoin(x, `jw-${tag}-${i}-a`, `rw-${tag}-${i}`);
     await connectAndJoin(y, `jw-${tag}-${i}-b`, `rw-${tag}-${i}`);
   }
@@ -415,11 +434,13 @@ async function main() {
   }
   first.mediaLocal = local;
   results.joins = [first, second];
-  for (const j of results.joins) if (j.foreign) results.failures.push(`${j.foreign} commands from other Redis clients during the ${j.label} windows: the counts are not clean`);
-  const othersEnd = String(await redis.client('LIST')).split('\n').filter((l) => l && !/ name=(bench-cluster|switchboard):/.test(l));
+  for (const j of results.joins)
+    if (j.foreign) results.failures.push(`${j.foreign} commands from other Redis clients during the ${j.label} windows: the counts are not clean`);
+  const othersEnd = String(await redis.client('LIST'))
+    .split('\n')
+    .filter((l) => l && !/ name=(bench-cluster|switchboard):/.test(l));
   meta.other_clients_at_end = othersEnd.length;
   meta.wall_s = Math.round((performance.now() - startedAt) / 100) / 10;
 }
-
 
 await run.finish({ main, results, report: () => report(results, { pings: opts.pings, warmup: opts.warmup, joins: opts.joins, sdpBytes }, cleanupReport) });

@@ -73,7 +73,7 @@ const { values: o } = parseOptions('node scripts/bench-http.mjs', {
   warmup: { type: 'integer', default: 2, min: 1, max: 60, arg: 'S', help: 'seconds of load before each measurement, discarded' },
   connections: { type: 'integer', default: 10, min: 1, max: 1000, help: 'autocannon connections, pipelining 1' },
   out: OUT_OPTION,
-  'rate-limit-max': { type: 'integer', default: 10_000_000, min: 0, max: 10_000_000, help: 'the server\'s RATE_LIMIT_MAX; 0 turns its limiter off' },
+  'rate-limit-max': { type: 'integer', default: 10_000_000, min: 0, max: 10_000_000, help: "the server's RATE_LIMIT_MAX; 0 turns its limiter off" },
   postgres: { type: 'boolean', help: 'also benchmark the server on a fresh PostgreSQL database' },
 });
 const opts = {
@@ -191,7 +191,13 @@ const results = {
 async function startServer(db, phase, dataDir, databaseUrl) {
   const port = await freePort();
   const name = `switchboard[${db},${phase}]`;
-  const { proc, readyMs, polls } = await startSwitchboard(run, { name, port, env: serverEnv(port, dataDir, databaseUrl), pollMs: READY_POLL_MS, timeoutMs: READY_TIMEOUT_MS });
+  const { proc, readyMs, polls } = await startSwitchboard(run, {
+    name,
+    port,
+    env: serverEnv(port, dataDir, databaseUrl),
+    pollMs: READY_POLL_MS,
+    timeoutMs: READY_TIMEOUT_MS,
+  });
   log(`  ${name}: ready in ${fmtMs(readyMs)} (${polls} polls); idling ${IDLE_MS / 1000} s`);
   await sleep(IDLE_MS);
   if (proc.exitInfo) throw new Error(`${name} exited while idle:\n${proc.tail()}`);
@@ -296,7 +302,10 @@ async function measure(target) {
   const problems = [...badCounts(warm, expect).map((p) => `warm-up: ${p}`), ...badCounts(r, expect)];
   const row = throughputRow(target, warm, r, problems);
   results.throughput.push(row);
-  log(`    ${row.rps_mean} req/s, p50 ${row.latency_p50_ms} ms, p99 ${row.latency_p99_ms} ms, ${row.total_requests} requests` + (problems.length ? `  !! ${problems.join('; ')}` : ''));
+  log(
+    `    ${row.rps_mean} req/s, p50 ${row.latency_p50_ms} ms, p99 ${row.latency_p99_ms} ms, ${row.total_requests} requests` +
+      (problems.length ? `  !! ${problems.join('; ')}` : ''),
+  );
   if (problems.length) results.failures.push(`${label} [${db}]: ${problems.join('; ')}`);
   return row;
 }
@@ -391,7 +400,9 @@ function report() {
   out.push('');
   out.push(`Switchboard HTTP benchmark  ${m.date}`);
   out.push(`Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB RAM | autocannon ${m.autocannon}, fastify ${m.fastify}`);
-  out.push(`load: ${opts.connections} connections, pipelining ${opts.pipelining}, ${opts.duration} s measured after ${opts.warmup} s warm-up, 127.0.0.1; server RATE_LIMIT_MAX=${opts.rateLimitMax}`);
+  out.push(
+    `load: ${opts.connections} connections, pipelining ${opts.pipelining}, ${opts.duration} s measured after ${opts.warmup} s warm-up, 127.0.0.1; server RATE_LIMIT_MAX=${opts.rateLimitMax}`,
+  );
   out.push('');
   out.push(`Start-up (spawn -> first 200 from GET /ready, polled every ${READY_POLL_MS} ms) and RSS after ready + ${IDLE_MS / 1000} s idle`);
   out.push(

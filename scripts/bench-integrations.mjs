@@ -140,7 +140,13 @@ async function startSwitchboard(webhookUrl, databaseUrl) {
     WEBHOOK_SECRET: SECRET,
     UPLOAD_MAX_BYTES: String(2048 * MB),
   };
-  const { proc } = await startServer(run, { name: 'switchboard', port, env: switchboardEnv({ port, dataDir, databaseUrl, extra }), pollMs: 20, timeoutMs: 60_000 });
+  const { proc } = await startServer(run, {
+    name: 'switchboard',
+    port,
+    env: switchboardEnv({ port, dataDir, databaseUrl, extra }),
+    pollMs: 20,
+    timeoutMs: 60_000,
+  });
   return { proc, port };
 }
 
@@ -150,7 +156,10 @@ async function startBareUploadServer() {
   const dir = run.tempDir('sb-int-bare-');
   const proc = run.spawnNode('bare-upload', '-e', { env: { PATH: minimalEnv().PATH, PORT: String(port) }, args: [BARE_UPLOAD_SERVER, dir] });
   for (let i = 0; i < 200; i++) {
-    const ok = await call(port, 'GET', '/x').then(() => true, () => false);
+    const ok = await call(port, 'GET', '/x').then(
+      () => true,
+      () => false,
+    );
     if (ok) return { proc, port };
     await sleep(25);
   }
@@ -247,7 +256,10 @@ async function uploadSwitchboard(sb, file, sha256) {
     const chunk = file.subarray(off, Math.min(file.length, off + opts.chunkMb * MB));
     // 204 with the new Upload-Offset for a chunk, 200 with the recording for the last one.
     last = expectStatus(
-      await call(sb.port, 'PATCH', `/uploads/${id}`, { headers: { 'x-api-key': API_KEY, 'content-type': OCTET, 'upload-offset': String(off), 'content-length': String(chunk.length) }, body: chunk }),
+      await call(sb.port, 'PATCH', `/uploads/${id}`, {
+        headers: { 'x-api-key': API_KEY, 'content-type': OCTET, 'upload-offset': String(off), 'content-length': String(chunk.length) },
+        body: chunk,
+      }),
       off + chunk.length < file.length ? 204 : 200,
       'PATCH /uploads/:id',
     );
@@ -269,7 +281,11 @@ async function uploadBare(bare, file, sha256) {
   expectStatus(await call(bare.port, 'POST', `/u/${id}`, { body: JSON.stringify({ size: file.length, sha256 }) }), 201, 'bare POST');
   for (let off = 0; off < file.length; off += opts.chunkMb * MB) {
     const chunk = file.subarray(off, Math.min(file.length, off + opts.chunkMb * MB));
-    expectStatus(await call(bare.port, 'PATCH', `/u/${id}`, { headers: { 'upload-offset': String(off), 'content-length': String(chunk.length) }, body: chunk }), 200, 'bare PATCH');
+    expectStatus(
+      await call(bare.port, 'PATCH', `/u/${id}`, { headers: { 'upload-offset': String(off), 'content-length': String(chunk.length) }, body: chunk }),
+      200,
+      'bare PATCH',
+    );
   }
   return { ms: performance.now() - t0 };
 }
@@ -298,7 +314,10 @@ async function webhookLatency(sb, receiver) {
     const id = await createAndEnd(sb);
     const answered = await endCall(sb, id);
     /** @type {number} */
-    const arrived = await Promise.race([receiver.arrival(id), new Promise((_, rej) => setTimeout(() => rej(new Error('webhook not received within 30 s')), 30_000))]);
+    const arrived = await Promise.race([
+      receiver.arrival(id),
+      new Promise((_, rej) => setTimeout(() => rej(new Error('webhook not received within 30 s')), 30_000)),
+    ]);
     seq.push(arrived - answered);
   }
   // Burst: every call created first, then all ended at once.
@@ -320,7 +339,11 @@ async function directPostLatency(receiver) {
     const t0 = performance.now();
     expectStatus(
       await call(receiver.port, 'POST', '/hook', {
-        headers: { 'content-type': 'application/json', 'webhook-timestamp': String(ts), 'webhook-signature': `v1=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}` },
+        headers: {
+          'content-type': 'application/json',
+          'webhook-timestamp': String(ts),
+          'webhook-signature': `v1=${createHmac('sha256', SECRET).update(`${ts}.${body}`).digest('hex')}`,
+        },
         body,
       }),
       204,
@@ -334,7 +357,9 @@ async function directPostLatency(receiver) {
 // ---------------------------------------------------------------- main
 
 async function main() {
-  console.log(`bench-integrations: upload ${opts.uploadMb} MB in ${opts.chunkMb} MB chunks; ${opts.events} webhook events; ${args.postgres ? 'PostgreSQL' : 'PGlite'}`);
+  console.log(
+    `bench-integrations: upload ${opts.uploadMb} MB in ${opts.chunkMb} MB chunks; ${opts.events} webhook events; ${args.postgres ? 'PostgreSQL' : 'PGlite'}`,
+  );
   const file = randomBytes(opts.uploadMb * MB);
   const sha256 = createHash('sha256').update(file).digest('hex');
   const receiver = await startReceiver();
@@ -379,7 +404,13 @@ async function main() {
     ),
   );
   console.log(`burst: ${opts.events} calls ended at once -> last webhook after ${hooks.burstMs} ms (${hooks.burstPerSecond} events/s)`);
-  const result = { meta: machineMeta(), opts, database: args.postgres ? 'postgres' : 'pglite', upload: { switchboard: sbUp, bare: bareUp, mbps: { switchboard: mbps(sbUp.ms), bare: mbps(bareUp.ms) } }, webhooks: { ...hooks, direct, badSignatures } };
+  const result = {
+    meta: machineMeta(),
+    opts,
+    database: args.postgres ? 'postgres' : 'pglite',
+    upload: { switchboard: sbUp, bare: bareUp, mbps: { switchboard: mbps(sbUp.ms), bare: mbps(bareUp.ms) } },
+    webhooks: { ...hooks, direct, badSignatures },
+  };
   if (args.out) writeJson(args.out, result);
   if (badSignatures > 0) results.failures.push(`${badSignatures} webhooks with a bad signature`);
 }

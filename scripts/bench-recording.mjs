@@ -174,9 +174,7 @@ async function scenario(srv, sc, index, token) {
     const sendConnected = (st) => st.transports.send === 'connected';
     for (const s of started) if (!s.producers.camera || !s.producers.mic) throw new Error(`peer without camera/mic producer: ${JSON.stringify(s.producers)}`);
     // Media flowing: every sender's transport connected and sending bytes.
-    await Promise.all(
-      list.map((p) => p.waitFor(sendConnected, 15_000, 100, 'send transport connected')),
-    );
+    await Promise.all(list.map((p) => p.waitFor(sendConnected, 15_000, 100, 'send transport connected')));
     await sleep(opts.settleMs);
     if (ffmpegChildren(srv).length) throw new Error('ffmpeg already running before the recording started');
 
@@ -263,7 +261,9 @@ async function main() {
   const started = performance.now();
   results.meta = mediaMeta();
   run.watchdog(120_000 + opts.scenarios.length * (60_000 + 3 * opts.windowMs + opts.settleMs + opts.recWarmupMs));
-  log(`bench-recording: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; scenarios ${opts.scenarios.map((s) => s.label).join(', ')}`);
+  log(
+    `bench-recording: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; scenarios ${opts.scenarios.map((s) => s.label).join(', ')}`,
+  );
 
   const { keyFile, token } = createSigningKey(run.tempDir('sb-bench-rec-key-'));
   const srv = await startServer(keyFile);
@@ -281,7 +281,10 @@ async function main() {
       results.meta.ffmpeg_version = /^ffmpeg version (\S+)/m.exec(v.stdout ?? '')?.[0] ?? null;
     }
     if (!row.ok) results.failures.push(`${sc.label}: ${row.error ?? row.problems?.join('; ')}`);
-    else if (row.summary) log(`  -> ffmpeg ${row.summary.ffmpeg_cpu_pct_mean}% / ${row.summary.ffmpeg_rss_mib_mean} MiB each; worker ${row.summary.worker_cpu_pct_without}% -> ${row.summary.worker_cpu_pct_with}%`);
+    else if (row.summary)
+      log(
+        `  -> ffmpeg ${row.summary.ffmpeg_cpu_pct_mean}% / ${row.summary.ffmpeg_rss_mib_mean} MiB each; worker ${row.summary.worker_cpu_pct_without}% -> ${row.summary.worker_cpu_pct_with}%`,
+      );
     if (srv.proc.exitInfo) throw new Error(`server exited during the run: ${JSON.stringify(srv.proc.exitInfo)}\n${srv.proc.tail()}`);
   }
   results.meta.loadavg_after = loadavg();

@@ -135,18 +135,45 @@ function serverCpu(srv) {
 async function startSwitchboard(keyFile, token) {
   const s = await startMediaSwitchboard(run, { name: 'switchboard', dataDir: run.tempDir('sb-bench-sfu-'), keyFile });
   /** @type {Server} */
-  const srv = { name: 'switchboard', proc: s.proc, url: s.url, port: s.port, webRtcPort: s.webRtcPort, readyMs: s.readyMs, workerPids: new Set(s.workerPids), token: (sub) => token({ sub, name: sub, room: ROOM, role: 'participant' }) };
-  log(`  switchboard: ready in ${srv.readyMs} ms, ${srv.url}, WebRTC 127.0.0.1:${srv.webRtcPort}, mediasoup worker pid(s) ${[...srv.workerPids].join(',') || '?'}`);
+  const srv = {
+    name: 'switchboard',
+    proc: s.proc,
+    url: s.url,
+    port: s.port,
+    webRtcPort: s.webRtcPort,
+    readyMs: s.readyMs,
+    workerPids: new Set(s.workerPids),
+    token: (sub) => token({ sub, name: sub, room: ROOM, role: 'participant' }),
+  };
+  log(
+    `  switchboard: ready in ${srv.readyMs} ms, ${srv.url}, WebRTC 127.0.0.1:${srv.webRtcPort}, mediasoup worker pid(s) ${[...srv.workerPids].join(',') || '?'}`,
+  );
   return srv;
 }
 
 /** @param {Set<number>} avoid */
 async function startBaselineServer(avoid) {
   const webRtcPort = await freeDualPort(30000, 40000, avoid);
-  const b = await startBaseline(run, { name: 'baseline', script: BASELINE, args: ['0', String(webRtcPort)], env: minimalEnv(), stdin: 'pipe', stop: { killAfterMs: 15_000 } });
+  const b = await startBaseline(run, {
+    name: 'baseline',
+    script: BASELINE,
+    args: ['0', String(webRtcPort)],
+    env: minimalEnv(),
+    stdin: 'pipe',
+    stop: { killAfterMs: 15_000 },
+  });
   await sleep(500);
   /** @type {Server} */
-  const srv = { name: 'baseline', proc: b.proc, url: b.url, port: b.port, webRtcPort, readyMs: Math.round(b.readyMs), workerPids: new Set(), token: () => 'none' };
+  const srv = {
+    name: 'baseline',
+    proc: b.proc,
+    url: b.url,
+    port: b.port,
+    webRtcPort,
+    readyMs: Math.round(b.readyMs),
+    workerPids: new Set(),
+    token: () => 'none',
+  };
   findWorkers(srv);
   log(`  baseline: ready in ${srv.readyMs} ms, ${srv.url}, WebRTC 127.0.0.1:${webRtcPort}, mediasoup worker pid(s) ${[...srv.workerPids].join(',') || '?'}`);
   return srv;
@@ -261,7 +288,10 @@ async function iteration(target, index, warm) {
     // Leave: stop P; S must see both consumers closed before the next iteration.
     await pub.stop();
     await sub.waitFor(
-      (st) => [cam, mic].filter(Boolean).every((id) => st.consumers.filter((/** @type {ConsumerStats} */ c) => c.producer_id === id).every((/** @type {ConsumerStats} */ c) => c.closed)),
+      (st) =>
+        [cam, mic]
+          .filter(Boolean)
+          .every((id) => st.consumers.filter((/** @type {ConsumerStats} */ c) => c.producer_id === id).every((/** @type {ConsumerStats} */ c) => c.closed)),
       5_000,
       25,
       `consumers of ${pubName} closed`,
@@ -294,7 +324,9 @@ async function main() {
   results.meta = { ...mediaMeta(), socket_io: packageVersion('socket.io') };
   const perIterMs = 25_000;
   run.watchdog(180_000 + 2 * (opts.iterations + opts.warmup) * perIterMs);
-  log(`bench-sfu: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; ${opts.iterations} joins per target after ${opts.warmup} warm-up`);
+  log(
+    `bench-sfu: Node ${process.version}, ${results.meta.cpu_model}, ${os.cpus().length} cores; ${opts.iterations} joins per target after ${opts.warmup} warm-up`,
+  );
 
   const { keyFile, token } = createSigningKey(run.tempDir('sb-bench-sfu-key-'));
   const sbSrv = await startSwitchboard(keyFile, token);
@@ -317,7 +349,9 @@ async function main() {
     for (const name of order) {
       const row = await iteration(targets[name], i, warm);
       results.rows.push(row);
-      parts.push(`${name} ${row.ok ? `${row.connect_to_first_frame_ms}/${row.produce_to_first_frame_ms}/${row.consume_to_first_frame_ms}` : `FAILED (${row.error})`}`);
+      parts.push(
+        `${name} ${row.ok ? `${row.connect_to_first_frame_ms}/${row.produce_to_first_frame_ms}/${row.consume_to_first_frame_ms}` : `FAILED (${row.error})`}`,
+      );
       if (!row.ok && !warm) results.failures.push(`${name} join ${i}: ${row.error}`);
     }
     log(`  ${warm ? 'warm-up' : 'join'} ${i}: ${parts.join(' | ')}  (connect/produce/consume -> first frame, ms)`);

@@ -121,7 +121,10 @@ function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
     if (kind === 'switchboard') opts.auth = { token };
     if (localAddress) opts.localAddress = localAddress;
     const socket = io(url, opts);
-    const timer = setTimeout(() => done({ ok: false, stage: 'timeout', error: `no join ack within ${CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS} ms` }), CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => done({ ok: false, stage: 'timeout', error: `no join ack within ${CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS} ms` }),
+      CONNECT_TIMEOUT_MS + ACK_TIMEOUT_MS,
+    );
     /** @param {Opened} r */
     function done(r) {
       if (settled) return;
@@ -131,7 +134,9 @@ function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
       resolve(r);
     }
     if (onOffer) socket.on('offer', onOffer);
-    socket.once('connect_error', (/** @type {Error & { data?: { code?: string } }} */ err) => done({ ok: false, stage: 'connect', error: err?.data?.code ?? err?.message ?? String(err) }));
+    socket.once('connect_error', (/** @type {Error & { data?: { code?: string } }} */ err) =>
+      done({ ok: false, stage: 'connect', error: err?.data?.code ?? err?.message ?? String(err) }),
+    );
     socket.once('connect', () => {
       const tc = now();
       noteLocalAddress(socket);

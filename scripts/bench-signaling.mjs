@@ -114,7 +114,8 @@ for (const p of opts.phases) if (!PHASES.includes(p)) fail(`--phases: no phase $
 const joinTotal = opts.joinRate * opts.joinSeconds;
 const maxSockets = Math.max(opts.connections, 2 * opts.relayPairs * 2, joinTotal);
 const G = opts.generators ?? Math.max(2, Math.ceil(maxSockets / SOCKETS_PER_GENERATOR));
-if (Math.ceil(maxSockets / G) > SOCKETS_PER_GENERATOR) fail(`--generators ${G} is too few for ${maxSockets} sockets (at most ${SOCKETS_PER_GENERATOR} per generator)`);
+if (Math.ceil(maxSockets / G) > SOCKETS_PER_GENERATOR)
+  fail(`--generators ${G} is too few for ${maxSockets} sockets (at most ${SOCKETS_PER_GENERATOR} per generator)`);
 const dbLabel = opts.postgres ? 'postgres' : 'pglite';
 
 const run = new BenchRun({ doing: 'stopping servers and generators, cleaning up...' });
@@ -154,7 +155,13 @@ async function startSwitchboardServer(label) {
 }
 
 async function startBare() {
-  const bare = await startBaseline(run, { name: 'bare-socket.io', script: BARE, args: ['0'], env: { ...minimalEnv(), HOST: '127.0.0.1' }, stop: { killAfterMs: SERVER_KILL_AFTER_MS } });
+  const bare = await startBaseline(run, {
+    name: 'bare-socket.io',
+    script: BARE,
+    args: ['0'],
+    env: { ...minimalEnv(), HOST: '127.0.0.1' },
+    stop: { killAfterMs: SERVER_KILL_AFTER_MS },
+  });
   await sleep(500);
   log(`  bare-socket.io: listening on port ${bare.port}; idle RSS ${mb(statusKb(bare.proc.pid, 'VmRSS'))} MB`);
   return bare;
@@ -212,11 +219,14 @@ async function phaseConnections() {
     out.errors = c.errors;
     out.ramp_s = r2(c.ms / 1000);
     out.ramp_joins_per_s = r1(c.joined / (c.ms / 1000));
-    out.ramp_server_cpu_cores = r2((/** @type {number} */ (cpuSeconds(srv.proc.pid)) - cpu0) / (c.ms / 1000));
+    const cpu1 = /** @type {number} */ (cpuSeconds(srv.proc.pid));
+    out.ramp_server_cpu_cores = r2((cpu1 - cpu0) / (c.ms / 1000));
     out.ramp_connect_to_ack_ms = c.connect_to_ack_ms;
     out.ramp_join_emit_to_ack_ms = c.join_emit_to_ack_ms;
     out.local_addresses = c.local_addresses;
-    log(`  joined ${c.joined}/${N} in ${out.ramp_s} s (${out.ramp_joins_per_s}/s), failed ${c.failed} ${JSON.stringify(c.errors)}; local addresses ${c.local_addresses.join(', ')}`);
+    log(
+      `  joined ${c.joined}/${N} in ${out.ramp_s} s (${out.ramp_joins_per_s}/s), failed ${c.failed} ${JSON.stringify(c.errors)}; local addresses ${c.local_addresses.join(', ')}`,
+    );
     if (c.failed) results.failures.push(`connections: ${c.failed} of ${N} failed to join ${JSON.stringify(c.errors)}`);
 
     // Settle: gauges caught up and the write-behind queue drained (no CPU use for a while).
@@ -247,7 +257,8 @@ async function phaseConnections() {
       `  RSS ${out.rss_before_mb} -> ${out.rss_after_mb} MB (peak ${out.rss_peak_mb}): ${out.kb_per_connection} KB/connection; ` +
         `heap used ${mb0.heap_used_mb} -> ${mb1.heap_used_mb} MB; gauges connections ${mb1.socket_connections} participants ${mb1.participants} rooms ${mb1.rooms}`,
     );
-    if (!out.gauges_match) results.failures.push(`connections: gauges (${mb1.socket_connections}/${mb1.participants}/${mb1.rooms}) do not match ${c.joined} joined`);
+    if (!out.gauges_match)
+      results.failures.push(`connections: gauges (${mb1.socket_connections}/${mb1.participants}/${mb1.rooms}) do not match ${c.joined} joined`);
 
     if (opts.loadedRelay && opts.phases.has('relay')) {
       // Extra: relay latency with N connections open (uses the first pairs of the same set).
@@ -268,7 +279,17 @@ async function phaseConnections() {
   try {
     await sleep(IDLE_MS);
     const before = /** @type {number} */ (statusKb(bare.proc.pid, 'VmRSS'));
-    const c = await gens.connectSet({ set: 'a-bare', url: bare.url, kind: 'bare', prefix: 'a-', total: N, roomPrefix: 'bench-', concurrency: opts.rampConcurrency, listenOffers: false, timeoutMs: 600_000 });
+    const c = await gens.connectSet({
+      set: 'a-bare',
+      url: bare.url,
+      kind: 'bare',
+      prefix: 'a-',
+      total: N,
+      roomPrefix: 'bench-',
+      concurrency: opts.rampConcurrency,
+      listenOffers: false,
+      timeoutMs: 600_000,
+    });
     await sleep(3_000);
     const after = /** @type {number} */ (statusKb(bare.proc.pid, 'VmRSS'));
     out.bare = {
@@ -282,7 +303,9 @@ async function phaseConnections() {
       rss_peak_mb: mb(statusKb(bare.proc.pid, 'VmHWM')),
       kb_per_connection: r2((after - before) / Math.max(1, c.joined)),
     };
-    log(`  bare socket.io: joined ${c.joined}/${N} in ${out.bare.ramp_s} s (${out.bare.ramp_joins_per_s}/s); RSS ${out.bare.rss_before_mb} -> ${out.bare.rss_after_mb} MB: ${out.bare.kb_per_connection} KB/connection`);
+    log(
+      `  bare socket.io: joined ${c.joined}/${N} in ${out.bare.ramp_s} s (${out.bare.ramp_joins_per_s}/s); RSS ${out.bare.rss_before_mb} -> ${out.bare.rss_after_mb} MB: ${out.bare.kb_per_connection} KB/connection`,
+    );
   } finally {
     await stopServer(bare);
     await gens.closeSet('a-bare');
@@ -291,12 +314,23 @@ async function phaseConnections() {
 
 async function phaseRelay() {
   const P = opts.relayPairs;
-  log(`\n== (b) relay latency: ${P} pairs, ${opts.relayRates.join(' and ')} msgs/s, ${opts.relaySeconds} s after ${opts.warmup} s warm-up, ${opts.repeats}x, SDP ${opts.sdpBytes} B [${dbLabel}]`);
+  log(
+    `\n== (b) relay latency: ${P} pairs, ${opts.relayRates.join(' and ')} msgs/s, ${opts.relaySeconds} s after ${opts.warmup} s warm-up, ${opts.repeats}x, SDP ${opts.sdpBytes} B [${dbLabel}]`,
+  );
   await gens.mint('b-', 2 * P);
   const sb = await startSwitchboardServer('relay');
   const bare = await startBare();
   /** @type {RelayResult} */
-  const out = { db: dbLabel, pairs: P, sdp_bytes: opts.sdpBytes, seconds: opts.relaySeconds, warmup_s: opts.warmup, repeats: opts.repeats, runs: [], summary: [] };
+  const out = {
+    db: dbLabel,
+    pairs: P,
+    sdp_bytes: opts.sdpBytes,
+    seconds: opts.relaySeconds,
+    warmup_s: opts.warmup,
+    repeats: opts.repeats,
+    runs: [],
+    summary: [],
+  };
   results.relay = out;
   try {
     const targets = {
@@ -304,7 +338,17 @@ async function phaseRelay() {
       bare: { set: 'b-bare', srv: bare, kind: /** @type {const} */ ('bare') },
     };
     for (const [name, t] of Object.entries(targets)) {
-      const c = await gens.connectSet({ set: t.set, url: t.srv.url, kind: t.kind, prefix: 'b-', total: 2 * P, roomPrefix: 'bench-relay-', concurrency: 50, listenOffers: true, timeoutMs: 120_000 });
+      const c = await gens.connectSet({
+        set: t.set,
+        url: t.srv.url,
+        kind: t.kind,
+        prefix: 'b-',
+        total: 2 * P,
+        roomPrefix: 'bench-relay-',
+        concurrency: 50,
+        listenOffers: true,
+        timeoutMs: 120_000,
+      });
       log(`  ${name}: ${c.joined} joined, ${c.failed} failed ${JSON.stringify(c.errors)}`);
       if (c.failed) throw new Error(`relay: ${name}: ${c.failed} connections failed ${JSON.stringify(c.errors)}`);
     }
@@ -347,7 +391,19 @@ async function joinRun(srv, kind, label) {
   const rs = await gens.each(
     (g) => {
       const range = /** @type {import('./signaling/generators.mjs').Range} */ (ranges[g]);
-      return ['joinrate', { set: `c-${kind}`, url: srv.url, kind, prefix: 'c-', ...range, roomPrefix: 'bench-join-', rate: (opts.joinRate * range.count) / joinTotal, timeoutMs: 60_000 }];
+      return [
+        'joinrate',
+        {
+          set: `c-${kind}`,
+          url: srv.url,
+          kind,
+          prefix: 'c-',
+          ...range,
+          roomPrefix: 'bench-join-',
+          rate: (opts.joinRate * range.count) / joinTotal,
+          timeoutMs: 60_000,
+        },
+      ];
     },
     opts.joinSeconds * 1000 + 120_000,
   );
@@ -392,7 +448,9 @@ async function joinRun(srv, kind, label) {
 }
 
 async function phaseJoins() {
-  log(`\n== (c) joins: ${opts.joinRate}/s for ${opts.joinSeconds} s (${joinTotal} new connections) on a fresh server, then on a bare Socket.IO server [${dbLabel}]`);
+  log(
+    `\n== (c) joins: ${opts.joinRate}/s for ${opts.joinSeconds} s (${joinTotal} new connections) on a fresh server, then on a bare Socket.IO server [${dbLabel}]`,
+  );
   await gens.mint('c-', joinTotal);
   const srv = await startSwitchboardServer('joins');
   /** @type {NonNullable<SignalingResults['joins']>} */

@@ -79,8 +79,15 @@ const { values: args, fail } = parseOptions('node scripts/bench-worker-capacity.
   'sink-sockets': { type: 'integer', default: 16, min: 1, max: 256, help: 'UDP sockets of the sink the consumers send to' },
   sample: { type: 'integer', default: 10, min: 0, max: 100, help: "consumers whose own stats are checked against the sink's count" },
   'port-min': { type: 'integer', default: 46000, min: 1024, max: 65000, arg: 'PORT', help: "lowest of the worker's UDP ports" },
-  'quiet-wait': { type: 'number', default: 0, min: 0, max: 600, arg: 'S', help: 'wait up to S s per step for the load of other processes to drop below --quiet-other' },
-  'quiet-other': { type: 'number', default: 40, min: 1, max: 1000, arg: 'PCT', help: 'other processes\' CPU, % of one core, that counts as quiet' },
+  'quiet-wait': {
+    type: 'number',
+    default: 0,
+    min: 0,
+    max: 600,
+    arg: 'S',
+    help: 'wait up to S s per step for the load of other processes to drop below --quiet-other',
+  },
+  'quiet-other': { type: 'number', default: 40, min: 1, max: 1000, arg: 'PCT', help: "other processes' CPU, % of one core, that counts as quiet" },
   out: { type: 'string', arg: 'FILE', help: 'also write the results as JSON to FILE' },
 });
 
@@ -147,18 +154,61 @@ function startFfmpeg(i, video, audio) {
   a.push('-re', '-f', 'lavfi', '-i', `testsrc=size=${w}x${h}:rate=${FPS}:duration=${FFMPEG_DURATION_S}`);
   if (audio) a.push('-re', '-f', 'lavfi', '-i', `sine=frequency=${440 + 110 * i}:sample_rate=48000:duration=${FFMPEG_DURATION_S}`);
   a.push(
-    '-map', '0:v', '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-threads', '1',
-    '-b:v', `${VIDEO_KBPS}k`, '-minrate', `${VIDEO_KBPS}k`, '-maxrate', `${VIDEO_KBPS}k`, '-bufsize', `${VIDEO_KBPS}k`,
-    '-g', String(FPS), '-pix_fmt', 'yuv420p',
-    '-ssrc', String(video.ssrc), '-payload_type', String(VIDEO_PT), '-pkt_size', '1200',
-    '-f', 'rtp', `rtp://127.0.0.1:${video.port}?rtcpport=${video.rtcpPort}&pkt_size=1200`,
+    '-map',
+    '0:v',
+    '-c:v',
+    'libvpx',
+    '-deadline',
+    'realtime',
+    '-cpu-used',
+    '8',
+    '-threads',
+    '1',
+    '-b:v',
+    `${VIDEO_KBPS}k`,
+    '-minrate',
+    `${VIDEO_KBPS}k`,
+    '-maxrate',
+    `${VIDEO_KBPS}k`,
+    '-bufsize',
+    `${VIDEO_KBPS}k`,
+    '-g',
+    String(FPS),
+    '-pix_fmt',
+    'yuv420p',
+    '-ssrc',
+    String(video.ssrc),
+    '-payload_type',
+    String(VIDEO_PT),
+    '-pkt_size',
+    '1200',
+    '-f',
+    'rtp',
+    `rtp://127.0.0.1:${video.port}?rtcpport=${video.rtcpPort}&pkt_size=1200`,
   );
   if (audio) {
     a.push(
-      '-map', '1:a', '-c:a', 'libopus', '-b:a', `${AUDIO_KBPS}k`, '-ac', '2', '-ar', '48000', '-application', 'voip',
-      '-frame_duration', '20',
-      '-ssrc', String(audio.ssrc), '-payload_type', String(AUDIO_PT),
-      '-f', 'rtp', `rtp://127.0.0.1:${audio.port}?rtcpport=${audio.rtcpPort}`,
+      '-map',
+      '1:a',
+      '-c:a',
+      'libopus',
+      '-b:a',
+      `${AUDIO_KBPS}k`,
+      '-ac',
+      '2',
+      '-ar',
+      '48000',
+      '-application',
+      'voip',
+      '-frame_duration',
+      '20',
+      '-ssrc',
+      String(audio.ssrc),
+      '-payload_type',
+      String(AUDIO_PT),
+      '-f',
+      'rtp',
+      `rtp://127.0.0.1:${audio.port}?rtcpport=${audio.rtcpPort}`,
     );
   }
   const proc = run.spawnProgram(`ffmpeg #${i}`, 'ffmpeg', { args: a, tailBytes: 2000, order: 0, stop: { signal: 'SIGKILL', killAfterMs: 1000 } });
@@ -230,9 +280,7 @@ async function main() {
       producers.push({ producer: ap, kind: 'audio', ssrc: assrc, index: i });
       audio = { ssrc: assrc, port: at.tuple.localPort, rtcpPort: /** @type {{ localPort: number }} */ (at.rtcpTuple).localPort };
     }
-    ffmpegs.push(
-      startFfmpeg(i, { ssrc: vssrc, port: vt.tuple.localPort, rtcpPort: /** @type {{ localPort: number }} */ (vt.rtcpTuple).localPort }, audio),
-    );
+    ffmpegs.push(startFfmpeg(i, { ssrc: vssrc, port: vt.tuple.localPort, rtcpPort: /** @type {{ localPort: number }} */ (vt.rtcpTuple).localPort }, audio));
   }
 
   // Wait until every producer receives media.
@@ -296,9 +344,20 @@ async function main() {
       }
     })(),
     config: {
-      steps: STEPS, producers: PRODUCERS, audio: AUDIO, srtp: SRTP, settleS: SETTLE_S, holdS: HOLD_S,
-      videoKbps: VIDEO_KBPS, audioKbps: AUDIO_KBPS, size: SIZE, fps: FPS, sinkSockets: SINK_SOCKETS,
-      sample: SAMPLE, portRange: [PORT_MIN, PORT_MAX], clkTck: CLK_TCK,
+      steps: STEPS,
+      producers: PRODUCERS,
+      audio: AUDIO,
+      srtp: SRTP,
+      settleS: SETTLE_S,
+      holdS: HOLD_S,
+      videoKbps: VIDEO_KBPS,
+      audioKbps: AUDIO_KBPS,
+      size: SIZE,
+      fps: FPS,
+      sinkSockets: SINK_SOCKETS,
+      sample: SAMPLE,
+      portRange: [PORT_MIN, PORT_MAX],
+      clkTck: CLK_TCK,
     },
     backgroundBusyPctBeforeStart: +backgroundBusyPct.toFixed(1),
   };
@@ -308,7 +367,6 @@ async function main() {
       `consumers: PlainTransport rtcpMux${SRTP ? ' + SRTP AES_CM_128_HMAC_SHA1_80' : ', no SRTP'}; ` +
       `machine busy before start: ${backgroundBusyPct.toFixed(0)}% of ${cpuCount * 100}%`,
   );
-
 
   /** @type {StepRow[]} */
   const results = [];

@@ -124,8 +124,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       max: config.rateLimit.max,
       timeWindow: config.rateLimit.windowSeconds * 1000,
       // Probes and docs are exempt (routes opt out with config.rateLimit = false).
-      errorResponseBuilder: (_req, ctx) =>
-        new AppError('RATE_LIMITED', `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later`),
+      errorResponseBuilder: (_req, ctx) => new AppError('RATE_LIMITED', `rate limit of ${ctx.max} requests per ${ctx.after} exceeded; retry later`),
     });
   }
 

@@ -12,7 +12,9 @@ export interface DomainEventMap {
   'participant.left': [{ call_id: string; room: string; participant_id: string; user_id: string; reason: string; at: string }];
   'recording.started': [{ call_id: string; room: string; recording_id: string; mode: string; by: string | null; at: string }];
   'recording.finished': [{ call_id: string; room: string; recording: unknown; at: string }];
-  'invitation.answered': [{ call_id: string; room: string; invitation_id: string; user_id: string; answer: 'accepted' | 'declined' | 'expired'; reason: string | null; at: string }];
+  'invitation.answered': [
+    { call_id: string; room: string; invitation_id: string; user_id: string; answer: 'accepted' | 'declined' | 'expired'; reason: string | null; at: string },
+  ];
 }
 export type DomainEventName = keyof DomainEventMap;
 export const DOMAIN_EVENTS: readonly DomainEventName[] = [

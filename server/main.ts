@@ -35,7 +35,10 @@ async function main(): Promise<void> {
 
   const keys = loadSigningKeys({ privateKeyPem: config.jwt.privateKeyPem, publicKeyPem: config.jwt.publicKeyPem, dataDir: config.dataDir });
   if (!config.jwt.privateKeyPem) {
-    log.warn({ dir: config.dataDir, generated: keys.generated }, 'using development signing keys from DATA_DIR/keys; set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE in production');
+    log.warn(
+      { dir: config.dataDir, generated: keys.generated },
+      'using development signing keys from DATA_DIR/keys; set JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE in production',
+    );
   }
   let apiKeyList = config.apiKeys;
   if (apiKeyList.length === 0) {
@@ -84,10 +87,23 @@ async function main(): Promise<void> {
       tlsReloader = new TlsReloader({ server: app.server as unknown as TlsServer, config: config.tls, current: tls, log });
       const watched = tlsReloader.watch();
       process.on('SIGHUP', () => tlsReloader?.reload('SIGHUP'));
-      log.info({ subject: tls.subject, fingerprint256: tls.fingerprint256, validTo: tls.validTo, watchedDirs: watched }, 'serving HTTPS and WSS; SIGHUP reloads the certificate');
+      log.info(
+        { subject: tls.subject, fingerprint256: tls.fingerprint256, validTo: tls.validTo, watchedDirs: watched },
+        'serving HTTPS and WSS; SIGHUP reloads the certificate',
+      );
       if (Date.parse(tls.validTo) < Date.now()) log.warn({ validTo: tls.validTo }, 'the TLS certificate has expired');
     }
-    log.info({ ms: Math.round(performance.now() - startedAt), database: db.kind, workers: workers.size, node: config.cluster.nodeId, cluster: Boolean(cluster), tls: Boolean(tls) }, 'switchboard is ready');
+    log.info(
+      {
+        ms: Math.round(performance.now() - startedAt),
+        database: db.kind,
+        workers: workers.size,
+        node: config.cluster.nodeId,
+        cluster: Boolean(cluster),
+        tls: Boolean(tls),
+      },
+      'switchboard is ready',
+    );
 
     let stopping = false;
     const shutdown = (signal: string): void => {
@@ -97,10 +113,13 @@ async function main(): Promise<void> {
       tlsReloader?.close();
       // SIGTERM (an orchestrator) drains: calls finish or move first. SIGINT (a developer) does not wait.
       const drainMs = signal === 'SIGTERM' ? config.cluster.drainTimeoutMs : 0;
-      const force = setTimeout(() => {
-        log.error('shutdown timed out; exiting');
-        process.exit(1);
-      }, drainMs + config.shutdownTimeoutMs + 2000);
+      const force = setTimeout(
+        () => {
+          log.error('shutdown timed out; exiting');
+          process.exit(1);
+        },
+        drainMs + config.shutdownTimeoutMs + 2000,
+      );
       force.unref();
       drain(drainMs)
         .then(() => log.info('drained'))

@@ -12,7 +12,17 @@
  * globals, e.g. @roamhq/wrtc, and `handlerName: 'Chrome111'`).
  */
 import { Device } from 'mediasoup-client';
-import type { BuiltinHandlerName, Consumer, DtlsParameters, IceCandidate, IceParameters, Producer, RtpCapabilities, RtpParameters, Transport } from 'mediasoup-client/types';
+import type {
+  BuiltinHandlerName,
+  Consumer,
+  DtlsParameters,
+  IceCandidate,
+  IceParameters,
+  Producer,
+  RtpCapabilities,
+  RtpParameters,
+  Transport,
+} from 'mediasoup-client/types';
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import type {
   AckResponse,
@@ -178,7 +188,10 @@ export class SwitchboardClient {
   private mediaQueue: Promise<unknown> = Promise.resolve();
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
 
-  private constructor(private readonly opts: SwitchboardOptions, token: string) {
+  private constructor(
+    private readonly opts: SwitchboardOptions,
+    token: string,
+  ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.socket = io(opts.url, {
       transports: ['websocket'],
@@ -271,11 +284,11 @@ export class SwitchboardClient {
   /** Joins a room (the token's room when it is room-scoped). Resolves with the room state. */
   async join(room: string, options: { displayName?: string; capabilities?: Record<string, unknown> } = {}): Promise<RoomState> {
     this.joinOptions = options;
-    const res = (await this.request('join', {
+    const res = await this.request('join', {
       room,
       ...(options.displayName ? { display_name: options.displayName } : {}),
       ...(options.capabilities ? { capabilities: options.capabilities } : {}),
-    }));
+    });
     await this.adopt(room, res.participant_id, res.room_state, res.resumed);
     return res.room_state;
   }
@@ -377,8 +390,13 @@ export class SwitchboardClient {
     if (direction === 'send') {
       t.on('produce', ({ kind, rtpParameters, appData }, ok, fail) => {
         const source = (appData as { source: MediaSource }).source;
-        this.request('produce', { transport_id: t.id, kind, rtp_parameters: json(rtpParameters), source, paused: Boolean((appData as { paused?: boolean }).paused) })
-          .then((r) => ok({ id: r.producer_id }), fail);
+        this.request('produce', {
+          transport_id: t.id,
+          kind,
+          rtp_parameters: json(rtpParameters),
+          source,
+          paused: Boolean((appData as { paused?: boolean }).paused),
+        }).then((r) => ok({ id: r.producer_id }), fail);
       });
     }
     t.on('connectionstatechange', (state) => {
@@ -442,7 +460,8 @@ export class SwitchboardClient {
 
   /** Shares the screen (getDisplayMedia). */
   async publishScreen(): Promise<MediaStreamTrack> {
-    if (typeof navigator === 'undefined' || !navigator.mediaDevices?.getDisplayMedia) throw new SwitchboardError('MEDIA_DEVICE_UNAVAILABLE', 'screen sharing is not available here');
+    if (typeof navigator === 'undefined' || !navigator.mediaDevices?.getDisplayMedia)
+      throw new SwitchboardError('MEDIA_DEVICE_UNAVAILABLE', 'screen sharing is not available here');
     let stream: MediaStream;
     try {
       stream = await navigator.mediaDevices.getDisplayMedia({ video: true });
@@ -478,12 +497,19 @@ export class SwitchboardClient {
     if ([...this.consumers.values()].some((c) => c.producerId === p.producer_id)) return;
     const device = await this.ensureDevice();
     const t = await this.transport('recv');
-    const res = await this.request('consume', { transport_id: t.id, producer_id: p.producer_id, rtp_capabilities: json(device.rtpCapabilities) }).catch((err: unknown) => {
-      if (err instanceof SwitchboardError && err.code === 'PRODUCER_NOT_FOUND') return null; // closed meanwhile
-      throw err;
-    });
+    const res = await this.request('consume', { transport_id: t.id, producer_id: p.producer_id, rtp_capabilities: json(device.rtpCapabilities) }).catch(
+      (err: unknown) => {
+        if (err instanceof SwitchboardError && err.code === 'PRODUCER_NOT_FOUND') return null; // closed meanwhile
+        throw err;
+      },
+    );
     if (!res) return;
-    const consumer = await t.consume({ id: res.consumer_id, producerId: res.producer_id, kind: res.kind, rtpParameters: res.rtp_parameters as unknown as RtpParameters });
+    const consumer = await t.consume({
+      id: res.consumer_id,
+      producerId: res.producer_id,
+      kind: res.kind,
+      rtpParameters: res.rtp_parameters as unknown as RtpParameters,
+    });
     try {
       await this.request('resume-consumer', { consumer_id: consumer.id });
     } catch (err) {
@@ -743,11 +769,19 @@ export class SwitchboardClient {
     s.on('answer', (e) => this.emit('answer', { from: e.from, sdp: e.sdp }));
     s.on('ice-candidate', (e) => this.emit('ice-candidate', { from: e.from, candidate: e.candidate, sdpMid: e.sdpMid, sdpMLineIndex: e.sdpMLineIndex }));
     s.on('signaling-error', (e) => this.emit('error', new SwitchboardError(wireCode(e.code), e.message)));
-    s.on('incoming-call', (e) => this.emit('incoming-call', { invitationId: e.invitation_id, callId: e.call_id, room: e.room, from: e.from, expiresAt: e.expires_at }));
+    s.on('incoming-call', (e) =>
+      this.emit('incoming-call', { invitationId: e.invitation_id, callId: e.call_id, room: e.room, from: e.from, expiresAt: e.expires_at }),
+    );
     s.on('incoming-call-ended', (e) => this.emit('incoming-call-ended', { invitationId: e.invitation_id, callId: e.call_id, reason: e.reason }));
-    s.on('invitation-accepted', (e) => this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'accepted', reason: null }));
-    s.on('invitation-declined', (e) => this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'declined', reason: e.reason }));
-    s.on('invitation-expired', (e) => this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'expired', reason: null }));
+    s.on('invitation-accepted', (e) =>
+      this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'accepted', reason: null }),
+    );
+    s.on('invitation-declined', (e) =>
+      this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'declined', reason: e.reason }),
+    );
+    s.on('invitation-expired', (e) =>
+      this.emit('invitation-answered', { invitationId: e.invitation_id, callId: e.call_id, userId: e.user_id, answer: 'expired', reason: null }),
+    );
     // Inbox items may arrive twice (two devices, a reconnect before the acknowledgement): once per id here.
     const seen = new Set<string>();
     s.on('missed-call', (e) => {
@@ -789,7 +823,8 @@ async function userMedia(constraints: MediaStreamConstraints): Promise<MediaStre
 /** A browser's media error (getUserMedia, getDisplayMedia) as a SwitchboardError with a stable code. */
 function mediaError(err: unknown): SwitchboardError {
   const name = (err as { name?: string }).name;
-  if (name === 'NotAllowedError' || name === 'SecurityError') return new SwitchboardError('MEDIA_PERMISSION_DENIED', 'access to the camera, microphone or screen was denied');
+  if (name === 'NotAllowedError' || name === 'SecurityError')
+    return new SwitchboardError('MEDIA_PERMISSION_DENIED', 'access to the camera, microphone or screen was denied');
   if (name === 'NotFoundError' || name === 'OverconstrainedError') return new SwitchboardError('MEDIA_DEVICE_NOT_FOUND', 'no camera or microphone was found');
   if (name === 'NotReadableError') return new SwitchboardError('MEDIA_DEVICE_BUSY', 'the camera or microphone is in use by another application');
   return new SwitchboardError('MEDIA_DEVICE_UNAVAILABLE', (err as Error)?.message ?? String(err));

@@ -703,8 +703,13 @@ function wire(c: SwitchboardClient): void {
       const p = c.participants.get(from);
       logTone(p ? displayName(p) : 'Someone', tones);
     }),
-    c.on('removed', ({ reason }) =>
-      void endSession(null, reason === 'replaced' ? 'You joined this room from another tab or device, so this one left the call.' : MESSAGES.REMOVED_FROM_CALL!),
+    c.on(
+      'removed',
+      ({ reason }) =>
+        void endSession(
+          null,
+          reason === 'replaced' ? 'You joined this room from another tab or device, so this one left the call.' : MESSAGES.REMOVED_FROM_CALL!,
+        ),
     ),
     c.on('media-reset', () => setStatus('The media server changed; reconnecting the media…')),
     c.on('connection', ({ state, reason }) => {
@@ -733,11 +738,7 @@ function wire(c: SwitchboardClient): void {
  * fails harmlessly: the producer or consumer is gone. Not worth an alert.
  */
 function isVanishedMedia(err: SwitchboardError): boolean {
-  return (
-    err.code === 'CONSUMER_NOT_FOUND' ||
-    err.code === 'PRODUCER_NOT_FOUND' ||
-    (err.code === 'MEDIA_REQUEST_FAILED' && /not found/i.test(err.message))
-  );
+  return err.code === 'CONSUMER_NOT_FOUND' || err.code === 'PRODUCER_NOT_FOUND' || (err.code === 'MEDIA_REQUEST_FAILED' && /not found/i.test(err.message));
 }
 
 function renderParticipantById(id: string): void {

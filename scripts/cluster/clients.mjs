@@ -36,7 +36,6 @@ export function useTokens(minter) {
   mint = minter;
 }
 
-
 /**
  * @typedef {{ socket: Socket, pid: string, callId: string, joinMs: number }} Joined
  */
@@ -139,4 +138,3 @@ export function pingPong(pair, sdpBytes) {
     pair.a.socket.emit('offer', { call_id: pair.a.callId, to: pair.b.pid, sdp: head + pad(sdpBytes - head.length) });
   });
 }
-

@@ -32,7 +32,12 @@ export async function commandStats(redis) {
  * @param {Counts} b
  * @returns {Counts}
  */
-export const diff = (a, b) => Object.fromEntries(Object.keys(b).map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)]).filter(([, v]) => v !== 0));
+export const diff = (a, b) =>
+  Object.fromEntries(
+    Object.keys(b)
+      .map((k) => [k, (b[k] ?? 0) - (a[k] ?? 0)])
+      .filter(([, v]) => v !== 0),
+  );
 /** @param {Counts} o */
 export const sum = (o) => Object.values(o).reduce((s, v) => s + v, 0);
 /**

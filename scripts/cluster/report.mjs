@@ -77,16 +77,33 @@ export function report(results, opts, cleanupReport) {
   out.push(
     `socket.io ${packageVersion('socket.io')}, socket.io-client ${packageVersion('socket.io-client')}, @socket.io/redis-adapter ${packageVersion('@socket.io/redis-adapter')}, ioredis ${packageVersion('ioredis')} | Redis ${m.redis_version} | PostgreSQL (fresh database)`,
   );
-  out.push('Servers: node-0 + node-1 (REDIS_URL, shared Redis + PostgreSQL, 1 mediasoup worker each) and a single node without Redis (same database); all on 127.0.0.1, sharing the cores with the client.');
+  out.push(
+    'Servers: node-0 + node-1 (REDIS_URL, shared Redis + PostgreSQL, 1 mediasoup worker each) and a single node without Redis (same database); all on 127.0.0.1, sharing the cores with the client.',
+  );
   const rl = results.relay;
   if (rl) {
     out.push('');
-    out.push(`(1) Relay round trip (RTT, ms): A sends offer (${opts.sdpBytes} B SDP, timestamp-tagged) to B, B answers at once; RTT on A's clock = 2 relays through the server(s).`);
-    out.push(`    ${opts.warmup} warm-up + ${opts.pings} sequential ping-pongs per case, cases interleaved in blocks of ${BLOCK}; ${rl.wallS.toFixed(1)} s measured${rl.truncated ? ' (stopped by the 60 s bound)' : ''}.`);
+    out.push(
+      `(1) Relay round trip (RTT, ms): A sends offer (${opts.sdpBytes} B SDP, timestamp-tagged) to B, B answers at once; RTT on A's clock = 2 relays through the server(s).`,
+    );
+    out.push(
+      `    ${opts.warmup} warm-up + ${opts.pings} sequential ping-pongs per case, cases interleaved in blocks of ${BLOCK}; ${rl.wallS.toFixed(1)} s measured${rl.truncated ? ' (stopped by the 60 s bound)' : ''}.`,
+    );
     out.push(
       table(
         ['case', 'n', 'p50', 'p90', 'p99', 'max', 'mean', 'lost', 'errors', 'Redis cmds/msg'],
-        rl.rows.map((r) => [r.label, r.stats.n, r.stats.p50, r.stats.p90, r.stats.p99, r.stats.max, r.stats.mean, r.lost, r.errors, r.perMsg != null ? r.perMsg.toFixed(2) : 'n/a']),
+        rl.rows.map((r) => [
+          r.label,
+          r.stats.n,
+          r.stats.p50,
+          r.stats.p90,
+          r.stats.p99,
+          r.stats.max,
+          r.stats.mean,
+          r.lost,
+          r.errors,
+          r.perMsg != null ? r.perMsg.toFixed(2) : 'n/a',
+        ]),
       ),
     );
     const base = rl.rows[2]?.stats;
@@ -96,13 +113,17 @@ export function report(results, opts, cleanupReport) {
     }
     for (const r of rl.rows) {
       if (!r.perMsgBreakdown) continue;
-      out.push(`    ${r.label.slice(0, 3)} Redis commands per relayed message: ${r.perMsgBreakdown.map(([k, v]) => `${k.toUpperCase()} ${v.toFixed(2)}`).join(', ')}`);
+      out.push(
+        `    ${r.label.slice(0, 3)} Redis commands per relayed message: ${r.perMsgBreakdown.map(([k, v]) => `${k.toUpperCase()} ${v.toFixed(2)}`).join(', ')}`,
+      );
     }
     out.push(`    (commandstats around each block minus the idle rate: ${sum(rl.idle)} commands in ${rl.idleS.toFixed(1)} s idle)`);
   }
   if (results.joins) {
     out.push('');
-    out.push(`(2) Redis commands per join (N=${opts.joins} each; new connection + own token + join; alternating node-0/node-1, the second participant through the other node;`);
+    out.push(
+      `(2) Redis commands per join (N=${opts.joins} each; new connection + own token + join; alternating node-0/node-1, the second participant through the other node;`,
+    );
     out.push('    after one warm-up join of each kind on each node, outside the windows).');
     out.push(
       '    INFO commandstats (sum of calls=, server-wide; counts commands run inside Lua scripts too) before/after, minus an idle window of the same length (>= 4 s)\n' +
@@ -125,9 +146,13 @@ export function report(results, opts, cleanupReport) {
       ),
     );
     const [f, s] = /** @type {[JoinCounts, JoinCounts]} */ (results.joins);
-    out.push(`    first joins: the room's media was placed on the joining node for ${f.mediaLocal}/${f.n} rooms, on the other node (media open forwarded over Redis pub/sub) for ${f.n - (f.mediaLocal ?? 0)}.`);
+    out.push(
+      `    first joins: the room's media was placed on the joining node for ${f.mediaLocal}/${f.n} rooms, on the other node (media open forwarded over Redis pub/sub) for ${f.n - (f.mediaLocal ?? 0)}.`,
+    );
     out.push('');
-    out.push('    Breakdown per join (commands with >= 0.05/join): total executed (commandstats, background removed) / of which top-level round trips (MONITOR)');
+    out.push(
+      '    Breakdown per join (commands with >= 0.05/join): total executed (commandstats, background removed) / of which top-level round trips (MONITOR)',
+    );
     const names = [...new Set([...f.breakdown, ...s.breakdown].map(([k]) => k))];
     /** @param {JoinCounts} j @param {string} k @returns {[string, number, number]} */
     const get = (j, k) => j.breakdown.find(([n]) => n === k) ?? [k, 0, 0];
@@ -150,4 +175,3 @@ export function report(results, opts, cleanupReport) {
   out.push(verdict(results.failures, 'OK: no lost messages, no signaling errors, clean counts'));
   console.log(out.join('\n'));
 }
-

@@ -73,7 +73,8 @@ export class MediaPeer {
 
   async waitReady(timeoutMs = this.readyTimeoutMs) {
     const ok = await Promise.race([this.ready, sleep(timeoutMs).then(() => null)]);
-    if (ok !== true) throw new Error(`[${this.name}] child not ready (${ok === null ? 'timeout' : `exited ${JSON.stringify(this.exitInfo)}`}):\n${this.tail()}`);
+    if (ok !== true)
+      throw new Error(`[${this.name}] child not ready (${ok === null ? 'timeout' : `exited ${JSON.stringify(this.exitInfo)}`}):\n${this.tail()}`);
   }
 
   /**

@@ -62,7 +62,9 @@ export function parseOptions(command, spec, about) {
   const rows = Object.entries(spec).map(([name, s]) => [`--${name}${argName(s)}`, describe(s)]);
   rows.push(['-h, --help', 'print this text']);
   const width = Math.max(...rows.map(([left]) => (left ?? '').length));
-  const usage = [`usage: ${command} [options]`, ...(about ? [about] : []), ...rows.map(([left, right]) => `  ${(left ?? '').padEnd(width)}  ${right}`)].join('\n');
+  const usage = [`usage: ${command} [options]`, ...(about ? [about] : []), ...rows.map(([left, right]) => `  ${(left ?? '').padEnd(width)}  ${right}`)].join(
+    '\n',
+  );
   /** @param {number} code @returns {never} */
   const exitWithUsage = (code) => {
     (code ? console.error : console.log)(usage);
@@ -96,7 +98,10 @@ export function parseOptions(command, spec, about) {
     const given = raw[name];
     if (s.type === 'integer') values[name] = integerIn(name, String(given), s.min, s.max, fail);
     else if (s.type === 'number') values[name] = numberIn(name, String(given), s.min, s.max, fail);
-    else if (s.type === 'integers') values[name] = String(given).split(',').map((part) => integerIn(name, part.trim(), s.min, s.max, fail));
+    else if (s.type === 'integers')
+      values[name] = String(given)
+        .split(',')
+        .map((part) => integerIn(name, part.trim(), s.min, s.max, fail));
     else values[name] = given;
   }
   return { values: /** @type {{ [K in keyof S]: OptionValue<S[K]> }} */ (values), fail };

@@ -120,7 +120,12 @@ export class BenchRun {
    * @param {ChildOptions & { stdin?: 'ignore' | 'pipe' }} [options]
    */
   spawnNode(name, script, { stdin = 'ignore', ...options } = {}) {
-    const child = spawn(process.execPath, [script, ...(options.args ?? [])], { cwd: ROOT, env: options.env ?? process.env, stdio: [stdin, 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [script, ...(options.args ?? [])], {
+      cwd: ROOT,
+      env: options.env ?? process.env,
+      stdio: [stdin, 'pipe', 'pipe'],
+      detached: true,
+    });
     return this.#track(new Proc(name, child, { detached: true, tailBytes: options.tailBytes, stop: options.stop }), options);
   }
 

@@ -42,7 +42,16 @@ export const minimalEnv = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', HO
  */
 export function switchboardEnv({ port, dataDir, databaseUrl, extra = {} }) {
   /** @type {Record<string, string>} */
-  const env = { ...minimalEnv(), PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, MEDIASOUP_WORKERS: '1', LOG_LEVEL: 'warn', API_KEYS: BENCH_API_KEY, ...extra };
+  const env = {
+    ...minimalEnv(),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    MEDIASOUP_WORKERS: '1',
+    LOG_LEVEL: 'warn',
+    API_KEYS: BENCH_API_KEY,
+    ...extra,
+  };
   if (process.env.TMPDIR) env.TMPDIR = process.env.TMPDIR;
   if (databaseUrl) env.DATABASE_URL = databaseUrl;
   return env;

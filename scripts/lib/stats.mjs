@@ -50,7 +50,10 @@ export function median(xs, { finiteOnly = false } = {}) {
   const a = finiteOnly ? finiteSorted(xs) : /** @type {number[]} */ ([...xs].filter((x) => x != null)).sort((x, y) => x - y);
   if (!a.length) return null;
   const mid = a.length / 2;
-  return a.length % 2 ? /** @type {number} */ (a[(a.length - 1) / 2]) : (/** @type {number} */ (a[mid - 1]) + /** @type {number} */ (a[mid])) / 2;
+  if (a.length % 2) return /** @type {number} */ (a[(a.length - 1) / 2]);
+  const lo = /** @type {number} */ (a[mid - 1]);
+  const hi = /** @type {number} */ (a[mid]);
+  return (lo + hi) / 2;
 }
 
 /**
@@ -74,7 +77,14 @@ export function latencySummary(values) {
   const a = Float64Array.from(values).sort();
   let sum = 0;
   for (const v of a) sum += v;
-  return { n: a.length, p50: r3(nearestRank(a, 50)), p90: r3(nearestRank(a, 90)), p99: r3(nearestRank(a, 99)), max: r3(a[a.length - 1]), mean: r3(sum / a.length) };
+  return {
+    n: a.length,
+    p50: r3(nearestRank(a, 50)),
+    p90: r3(nearestRank(a, 90)),
+    p99: r3(nearestRank(a, 99)),
+    max: r3(a[a.length - 1]),
+    mean: r3(sum / a.length),
+  };
 }
 
 /**

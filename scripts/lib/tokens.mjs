@@ -52,6 +52,8 @@ export function createSigningKey(dir) {
   const keyFile = path.join(dir, 'jwt-private.pem');
   writeFileSync(keyFile, pem, { mode: 0o600 });
   const jwk = publicKey.export({ format: 'jwk' });
-  const kid = createHash('sha256').update(JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n })).digest('base64url');
+  const kid = createHash('sha256')
+    .update(JSON.stringify({ e: jwk.e, kty: jwk.kty, n: jwk.n }))
+    .digest('base64url');
   return { keyFile, pem, kid, token: tokenMinter(pem, kid) };
 }

@@ -119,10 +119,23 @@ export async function measureWindow(srv, peerList, ffmpegPids, ms) {
  */
 export function ffprobe(file) {
   const bin = process.env.FFPROBE_PATH ?? 'ffprobe';
-  const r = spawnSync(bin, ['-v', 'error', '-count_packets', '-show_entries', 'format=duration,size,bit_rate,format_name:stream=codec_type,codec_name,width,height,nb_read_packets,duration', '-of', 'json', file], {
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
+  const r = spawnSync(
+    bin,
+    [
+      '-v',
+      'error',
+      '-count_packets',
+      '-show_entries',
+      'format=duration,size,bit_rate,format_name:stream=codec_type,codec_name,width,height,nb_read_packets,duration',
+      '-of',
+      'json',
+      file,
+    ],
+    {
+      encoding: 'utf8',
+      timeout: 30_000,
+    },
+  );
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().slice(0, 300) };
   const j = JSON.parse(r.stdout);
   const duration = Number(j.format?.duration);

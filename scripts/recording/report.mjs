@@ -103,7 +103,9 @@ export function report(results, opts) {
   const m = results.meta;
   const out = [''];
   out.push(`Switchboard recording benchmark  ${m.date}`);
-  out.push(`Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB | mediasoup ${m.mediasoup} | ${m.ffmpeg_version ?? 'ffmpeg ?'} (${m.ffmpeg_exe ?? '?'})`);
+  out.push(
+    `Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB | mediasoup ${m.mediasoup} | ${m.ffmpeg_version ?? 'ffmpeg ?'} (${m.ffmpeg_exe ?? '?'})`,
+  );
   out.push(
     `127.0.0.1; 1 mediasoup worker; N publishing wrtc peers (Opus + VP8), peer 0 = host; peers ${opts.consumeAll ? 'consume each other' : 'consume nothing'}; ` +
       `settle ${opts.settleMs / 1000} s, ${opts.windowMs / 1000} s without recording, start, ${opts.recWarmupMs / 1000} s, ${opts.windowMs / 1000} s with, stop, ${opts.windowMs / 1000} s after. CPU % = % of one core; extra = rec - mean(before, after).`,
@@ -133,7 +135,20 @@ export function report(results, opts) {
   }
   out.push(
     table(
-      ['scenario (N x video)', 'ffmpeg CPU% each: mean (all)', 'ffmpeg RSS/anon MiB', 'worker% before/rec/after', 'extra', 'node% before/rec/after', 'peers% (sum)', 'machine cores no/rec', 'sent kbps v+a /peer', 'rec kbps/file', 'file s', 'rec fps'],
+      [
+        'scenario (N x video)',
+        'ffmpeg CPU% each: mean (all)',
+        'ffmpeg RSS/anon MiB',
+        'worker% before/rec/after',
+        'extra',
+        'node% before/rec/after',
+        'peers% (sum)',
+        'machine cores no/rec',
+        'sent kbps v+a /peer',
+        'rec kbps/file',
+        'file s',
+        'rec fps',
+      ],
       rows,
     ),
   );

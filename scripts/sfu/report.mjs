@@ -116,7 +116,9 @@ export function report(results, opts) {
   const m = results.meta;
   const out = [''];
   out.push(`Switchboard SFU benchmark  ${m.date}`);
-  out.push(`Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB RAM | mediasoup ${m.mediasoup} | mediasoup-client ${m.mediasoup_client} | @roamhq/wrtc ${m.wrtc}`);
+  out.push(
+    `Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB RAM | mediasoup ${m.mediasoup} | mediasoup-client ${m.mediasoup_client} | @roamhq/wrtc ${m.wrtc}`,
+  );
   out.push(
     `127.0.0.1 only; 1 mediasoup worker per server; publisher: ${opts.audio ? 'audio + ' : ''}video ${opts.width}x${opts.height}@${opts.fps} (VP8), fresh child per join; ` +
       `${opts.iterations} measured joins per target after ${opts.warmup} warm-up, targets alternating; all ms, host epoch clock`,
@@ -149,12 +151,23 @@ export function report(results, opts) {
     `Server CPU per join (median, /proc, 10 ms ticks, join window incl. first frame): switchboard node ${sb.server_cpu_ms_per_join.node} ms + worker ${sb.server_cpu_ms_per_join.worker} ms; ` +
       `baseline node ${bl.server_cpu_ms_per_join.node} ms + worker ${bl.server_cpu_ms_per_join.worker} ms`,
   );
-  out.push(`Machine: load average ${m.loadavg_before} before, ${m.loadavg_after} after; whole machine busy ${m.machine_busy_cores_during_joins} of ${m.cpu_cores} cores during the joins (all processes, incl. ours)`);
+  out.push(
+    `Machine: load average ${m.loadavg_before} before, ${m.loadavg_after} after; whole machine busy ${m.machine_busy_cores_during_joins} of ${m.cpu_cores} cores during the joins (all processes, incl. ours)`,
+  );
   out.push(`Warm-up (excluded) connect->first frame: switchboard ${JSON.stringify(sb.warmup)}, baseline ${JSON.stringify(bl.warmup)}`);
-  out.push(`Per-join connect->first frame, switchboard: ${results.rows.filter((r) => r.target === 'switchboard' && !r.warmup).map((r) => r.connect_to_first_frame_ms ?? 'x').join(' ')}`);
-  out.push(`Per-join connect->first frame, baseline:    ${results.rows.filter((r) => r.target === 'baseline' && !r.warmup).map((r) => r.connect_to_first_frame_ms ?? 'x').join(' ')}`);
+  out.push(
+    `Per-join connect->first frame, switchboard: ${results.rows
+      .filter((r) => r.target === 'switchboard' && !r.warmup)
+      .map((r) => r.connect_to_first_frame_ms ?? 'x')
+      .join(' ')}`,
+  );
+  out.push(
+    `Per-join connect->first frame, baseline:    ${results.rows
+      .filter((r) => r.target === 'baseline' && !r.warmup)
+      .map((r) => r.connect_to_first_frame_ms ?? 'x')
+      .join(' ')}`,
+  );
   out.push('');
   out.push(verdict(results.failures, `OK (wall ${m.wall_s} s)`));
   console.log(out.join('\n'));
 }
-

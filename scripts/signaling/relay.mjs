@@ -40,7 +40,11 @@ export async function relayRun(gens, { set, rate, label, srvProc }, opts, failur
   const cpu0 = { server: cpuSeconds(srvProc.pid), gens: gens.cpuSeconds() };
   const t0 = performance.now();
   /** @type {GenRelay[]} */
-  const rs = await gens.all('relay', { set, rate: rate / gens.count, warmupMs, measureMs, drainMs, sdpBytes: opts.sdpBytes }, warmupMs + measureMs + drainMs + 30_000);
+  const rs = await gens.all(
+    'relay',
+    { set, rate: rate / gens.count, warmupMs, measureMs, drainMs, sdpBytes: opts.sdpBytes },
+    warmupMs + measureMs + drainMs + 30_000,
+  );
   const wall = (performance.now() - t0) / 1000;
   const cpu = cpuCores(cpu0, { server: cpuSeconds(srvProc.pid), gens: gens.cpuSeconds() }, wall);
   const lat = latencySummary(rs.flatMap((r) => r.latencies));
@@ -103,4 +107,3 @@ export function summariseRelay(out, name, rate) {
     generators_cpu_cores: r2(median(rows.map((r) => r.generators_cpu_cores))),
   };
 }
-

@@ -163,8 +163,12 @@ export function report(results, opts, { generators, db }) {
   const m = results.meta;
   const out = [''];
   out.push(`Switchboard signaling benchmark  ${m.date}`);
-  out.push(`Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB RAM | socket.io ${m.socket_io}, socket.io-client ${m.socket_io_client} | db ${db}`);
-  out.push(`N=${opts.connections} | ${generators} generator processes (source addresses: ${m.local_addresses ? 'per-generator 127.0.0.2+' : '127.0.0.1'}) | all traffic on 127.0.0.0/8; servers and generators share the cores`);
+  out.push(
+    `Node ${m.node} | ${m.cpu_model} | ${m.cpu_cores} cores | ${m.mem_total_gb} GB RAM | socket.io ${m.socket_io}, socket.io-client ${m.socket_io_client} | db ${db}`,
+  );
+  out.push(
+    `N=${opts.connections} | ${generators} generator processes (source addresses: ${m.local_addresses ? 'per-generator 127.0.0.2+' : '127.0.0.1'}) | all traffic on 127.0.0.0/8; servers and generators share the cores`,
+  );
   const a = results.connections;
   if (a) {
     out.push('');
@@ -173,26 +177,43 @@ export function report(results, opts, { generators, db }) {
     const mb1 = a.metrics_after ?? {};
     out.push(
       table(
-        ['joined', 'failed', 'ramp s', 'joins/s', 'RSS idle MB', 'RSS after MB', 'KB/conn (target <=50)', 'heap used MB', 'heap KB/conn', 'gauges conn/part/rooms'],
-        [[
-          `${a.joined}/${a.n}`,
-          a.failed,
-          a.ramp_s,
-          a.ramp_joins_per_s,
-          a.rss_before_mb,
-          `${a.rss_after_mb} (peak ${a.rss_peak_mb})`,
-          a.kb_per_connection,
-          `${mb0.heap_used_mb} -> ${mb1.heap_used_mb}`,
-          a.heap_kb_per_connection,
-          `${mb1.socket_connections}/${mb1.participants}/${mb1.rooms}`,
-        ]],
+        [
+          'joined',
+          'failed',
+          'ramp s',
+          'joins/s',
+          'RSS idle MB',
+          'RSS after MB',
+          'KB/conn (target <=50)',
+          'heap used MB',
+          'heap KB/conn',
+          'gauges conn/part/rooms',
+        ],
+        [
+          [
+            `${a.joined}/${a.n}`,
+            a.failed,
+            a.ramp_s,
+            a.ramp_joins_per_s,
+            a.rss_before_mb,
+            `${a.rss_after_mb} (peak ${a.rss_peak_mb})`,
+            a.kb_per_connection,
+            `${mb0.heap_used_mb} -> ${mb1.heap_used_mb}`,
+            a.heap_kb_per_connection,
+            `${mb1.socket_connections}/${mb1.participants}/${mb1.rooms}`,
+          ],
+        ],
       ),
     );
     if (a.bare) {
-      out.push(`    bare Socket.IO, same N: joined ${a.bare.joined}/${a.n} in ${a.bare.ramp_s} s (${a.bare.ramp_joins_per_s}/s); RSS ${a.bare.rss_before_mb} -> ${a.bare.rss_after_mb} MB = ${a.bare.kb_per_connection} KB/connection`);
+      out.push(
+        `    bare Socket.IO, same N: joined ${a.bare.joined}/${a.n} in ${a.bare.ramp_s} s (${a.bare.ramp_joins_per_s}/s); RSS ${a.bare.rss_before_mb} -> ${a.bare.rss_after_mb} MB = ${a.bare.kb_per_connection} KB/connection`,
+      );
     }
     if (a.ramp_connect_to_ack_ms) {
-      out.push(`    ramp latency connect->join ack p50 ${a.ramp_connect_to_ack_ms.p50} p99 ${a.ramp_connect_to_ack_ms.p99} ms; join emit->ack p50 ${a.ramp_join_emit_to_ack_ms?.p50} p99 ${a.ramp_join_emit_to_ack_ms?.p99} ms; server CPU ${a.ramp_server_cpu_cores} cores`);
+      out.push(
+        `    ramp latency connect->join ack p50 ${a.ramp_connect_to_ack_ms.p50} p99 ${a.ramp_connect_to_ack_ms.p99} ms; join emit->ack p50 ${a.ramp_join_emit_to_ack_ms?.p50} p99 ${a.ramp_join_emit_to_ack_ms?.p99} ms; server CPU ${a.ramp_server_cpu_cores} cores`,
+      );
     }
   }
   /** @type {unknown[][]} */
@@ -218,7 +239,21 @@ export function report(results, opts, { generators, db }) {
     }
   }
   for (const l of a?.loaded_relay ?? []) {
-    rows.push([l.label, l.target_rate, l.achieved_send_rate, l.achieved_receive_rate, l.latency_ms.p50, l.latency_ms.p90, l.latency_ms.p99, l.latency_ms.max, l.latency_ms.p99, '', l.error_acks, l.lost, `${l.server_cpu_cores}/${l.generators_cpu_cores}`]);
+    rows.push([
+      l.label,
+      l.target_rate,
+      l.achieved_send_rate,
+      l.achieved_receive_rate,
+      l.latency_ms.p50,
+      l.latency_ms.p90,
+      l.latency_ms.p99,
+      l.latency_ms.max,
+      l.latency_ms.p99,
+      '',
+      l.error_acks,
+      l.lost,
+      `${l.server_cpu_cores}/${l.generators_cpu_cores}`,
+    ]);
   }
   if (rows.length) {
     out.push('');
@@ -226,12 +261,16 @@ export function report(results, opts, { generators, db }) {
       `(b) Relay latency, one-way offer (${opts.sdpBytes} B SDP) sender -> server -> receiver, ms; ${opts.relayPairs} pairs; ${opts.relaySeconds} s after ${opts.warmup} s warm-up; ` +
         `median of ${opts.repeats} runs (alternating switchboard/bare)`,
     );
-    out.push(table(['target', 'rate/s', 'sent/s', 'recv/s', 'p50', 'p90', 'p99', 'max', 'p99 of each run', 'p99 ratio', 'err acks', 'lost', 'cpu srv/gens'], rows));
+    out.push(
+      table(['target', 'rate/s', 'sent/s', 'recv/s', 'p50', 'p90', 'p99', 'max', 'p99 of each run', 'p99 ratio', 'err acks', 'lost', 'cpu srv/gens'], rows),
+    );
   }
   const c = results.joins;
   if (c?.rows?.length) {
     out.push('');
-    out.push(`(c) Joins: target ${opts.joinRate}/s for ${opts.joinSeconds} s, open loop, new connections (switchboard on a fresh server; bare Socket.IO baseline); ms`);
+    out.push(
+      `(c) Joins: target ${opts.joinRate}/s for ${opts.joinSeconds} s, open loop, new connections (switchboard on a fresh server; bare Socket.IO baseline); ms`,
+    );
     out.push(
       table(
         ['target', 'joined', 'failed', 'joins/s', 'start->ack p50', 'p99', 'max', 'connected p50', 'p99', 'join emit->ack p50', 'p99', 'max', 'cpu srv/gens'],

@@ -186,7 +186,9 @@ export function stepRow(rig, a, b, { createMs, quietWaitedS, sampleIdx }) {
   let sampStatsPps = 0;
   let sampSinkPps = 0;
   sampleIdx.forEach((ci, k) => {
-    sampStatsPps += (/** @type {{ packets: number }} */ (b.samp[k]).packets - /** @type {{ packets: number }} */ (a.samp[k]).packets) / wall;
+    const after = /** @type {{ packets: number }} */ (b.samp[k]);
+    const before = /** @type {{ packets: number }} */ (a.samp[k]);
+    sampStatsPps += (after.packets - before.packets) / wall;
     const ssrc = /** @type {ConsumerEntry} */ (consumers[ci]).ssrc;
     sampSinkPps += ((perB.get(ssrc) || 0) - (perA.get(ssrc) || 0)) / wall;
   });

@@ -62,9 +62,7 @@ export function derive(results, producers, producerCount) {
       ratioToGuidance: at100 ? +(at100 / 500).toFixed(2) : null,
     };
   }
-  const ffPerProducerPct = results.length
-    ? results.reduce((s, r) => s + r.ffmpegCpuPct, 0) / results.length / producerCount
-    : null;
+  const ffPerProducerPct = results.length ? results.reduce((s, r) => s + r.ffmpegCpuPct, 0) / results.length / producerCount : null;
   const last = results[results.length - 1];
   const input = producers.map((p, k) => ({
     kind: p.kind,
@@ -111,7 +109,13 @@ export function report(results, { fit, ffPerProducerPct, input }, { mediasoupVer
     ['machine %', (r) => `${pct(r.machineBusyPct)}/${cpuCount * 100}`],
     ['other %', (r) => pct(r.otherCpuPct)],
   ];
-  console.log(table(cols.map((c) => c[0]), results.map((r) => cols.map((c) => c[1](r))), { firstColumn: 'right' }));
+  console.log(
+    table(
+      cols.map((c) => c[0]),
+      results.map((r) => cols.map((c) => c[1](r))),
+      { firstColumn: 'right' },
+    ),
+  );
   if (fit) {
     console.log(
       `fit: worker CPU % = ${fit.interceptPct} + ${fit.slopePctPerConsumer} x consumers (R^2 ${fit.r2}) -> ` +

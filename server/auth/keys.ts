@@ -37,11 +37,7 @@ function describe(privateKey: KeyObject, publicKey: KeyObject, generated: boolea
   };
 }
 
-export function loadSigningKeys(opts: {
-  privateKeyPem?: string;
-  publicKeyPem?: string;
-  dataDir: string;
-}): SigningKeys {
+export function loadSigningKeys(opts: { privateKeyPem?: string; publicKeyPem?: string; dataDir: string }): SigningKeys {
   if (opts.privateKeyPem) {
     let privateKey: KeyObject;
     try {

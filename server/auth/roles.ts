@@ -7,5 +7,4 @@ export { ROLES, isRole, type Role } from '../protocol';
  * by an API key; `user` is an end user holding a token this server issued.
  */
 export type Principal =
-  | { kind: 'admin' }
-  | { kind: 'user'; userId: string; name?: string; room?: string; role: Role; tokenId: string; expiresAt: number; canPublish: boolean };
+  { kind: 'admin' } | { kind: 'user'; userId: string; name?: string; room?: string; role: Role; tokenId: string; expiresAt: number; canPublish: boolean };

@@ -25,9 +25,7 @@ const TokenResponse = Type.Object({
 });
 
 const Jwks = Type.Object({
-  keys: Type.Array(
-    Type.Object({ kty: Type.String(), n: Type.String(), e: Type.String(), kid: Type.String(), use: Type.String(), alg: Type.String() }),
-  ),
+  keys: Type.Array(Type.Object({ kty: Type.String(), n: Type.String(), e: Type.String(), kid: Type.String(), use: Type.String(), alg: Type.String() })),
 });
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = async (app, opts) => {
@@ -37,8 +35,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = asyn
       schema: {
         tags: ['auth'],
         summary: 'Issue a token for one of your users',
-        description:
-          'Called by your backend after it has authenticated its user. Needs the API key. Host and moderator tokens must name a room.',
+        description: 'Called by your backend after it has authenticated its user. Needs the API key. Host and moderator tokens must name a room.',
         security: [{ apiKey: [] }],
         body: TokenRequest,
         response: { 201: TokenResponse, ...errorResponses(400, 401, 403, 413, 415) },

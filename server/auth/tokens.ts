@@ -93,7 +93,8 @@ export class TokenService {
     }
     const c = payload as Partial<TokenClaims>;
     if (
-      typeof c.sub !== 'string' || c.sub === '' ||
+      typeof c.sub !== 'string' ||
+      c.sub === '' ||
       !isRole(c.role) ||
       typeof c.jti !== 'string' ||
       (c.room !== undefined && typeof c.room !== 'string') ||

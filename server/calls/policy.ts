@@ -1,4 +1,3 @@
-
 import type { Principal } from '../auth/roles';
 import type { CallStatus } from '../protocol';
 

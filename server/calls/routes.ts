@@ -107,7 +107,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = asy
       schema: {
         tags: ['calls'],
         summary: 'Create a call room',
-        description: 'API key, or a host token of that room (room_id defaults to the token\'s room). 409 if the room already has a call that has not ended.',
+        description: "API key, or a host token of that room (room_id defaults to the token's room). 409 if the room already has a call that has not ended.",
         security,
         body: CreateCallBody,
         response: { 201: Type.Ref('Call'), ...errorResponses(400, 401, 403, 409, 413, 415, 503) },
@@ -172,7 +172,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = asy
       schema: {
         tags: ['calls'],
         summary: 'End a call for everyone',
-        description: 'API key, or a host or moderator token of the call\'s room. 409 if it has already ended.',
+        description: "API key, or a host or moderator token of the call's room. 409 if it has already ended.",
         security,
         params: CallParams,
         response: { 200: Type.Ref('Call'), ...errorResponses(400, 401, 403, 404, 409, 503) },

@@ -173,7 +173,16 @@ export class CallService extends EventEmitter<CallEvents> {
   }
 
   // ---- participant rows and call events (written behind signaling, off the relay path) ----
-  async recordJoin(p: { id: string; callId: string; userId: string; displayName: string | null; role: string; clientIp: string | null; joinedAt: Date; metadata?: Record<string, unknown> }): Promise<void> {
+  async recordJoin(p: {
+    id: string;
+    callId: string;
+    userId: string;
+    displayName: string | null;
+    role: string;
+    clientIp: string | null;
+    joinedAt: Date;
+    metadata?: Record<string, unknown>;
+  }): Promise<void> {
     await this.prisma.participant.create({
       data: {
         id: p.id,

@@ -105,7 +105,7 @@ export class Cluster implements Topology {
     };
     // Leftovers of this node's previous life (same NODE_ID, crashed) go first.
     await beat();
-    await onNodeDead(this.nodeId).catch((err: unknown) => this.log.error({ err }, 'cleaning up after this node\'s previous run failed'));
+    await onNodeDead(this.nodeId).catch((err: unknown) => this.log.error({ err }, "cleaning up after this node's previous run failed"));
     this.timer = setInterval(() => {
       this.ticking = this.ticking.then(beat).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
     }, this.cfg.heartbeatMs);

@@ -26,7 +26,8 @@ export class Failover {
   async reapNode(deadId: string): Promise<{ rooms: number; participants: number }> {
     const { store, locks, deps } = this.ctx;
     const rooms = await store.roomsWithMediaOn(deadId);
-    for (const room of rooms) await this.moveMedia(room, deadId, 'node-lost').catch((err: unknown) => deps.log.error({ err, room }, 'moving media off a dead node failed'));
+    for (const room of rooms)
+      await this.moveMedia(room, deadId, 'node-lost').catch((err: unknown) => deps.log.error({ err, room }, 'moving media off a dead node failed'));
     const participants = await store.participantsOnNode(deadId);
     for (const { room, id } of participants) {
       await locks
@@ -46,7 +47,8 @@ export class Failover {
     for (const name of await store.listRooms()) {
       if (this.rooms.presence.hasEmptyTimer(name)) continue;
       const room = await store.getRoom(name);
-      if (room?.emptySince != null) this.rooms.presence.startEmptyTimer(room, room.emptySince, Math.max(0, room.emptySince + cfg.emptyRoomTimeoutMs - Date.now()));
+      if (room?.emptySince != null)
+        this.rooms.presence.startEmptyTimer(room, room.emptySince, Math.max(0, room.emptySince + cfg.emptyRoomTimeoutMs - Date.now()));
     }
   }
 
@@ -61,7 +63,11 @@ export class Failover {
     await locks.run(roomName, async () => {
       const room = await store.getRoom(roomName);
       if (!room || room.mediaNode !== fromNode) return;
-      if (reason === 'node-draining') await topology.media(fromNode).stopRecording(roomName, 'node-draining').catch(() => null);
+      if (reason === 'node-draining')
+        await topology
+          .media(fromNode)
+          .stopRecording(roomName, 'node-draining')
+          .catch(() => null);
       else if (room.recording) await calls.setRecording(room.callId, false).catch(() => undefined);
       const to = await this.rooms.admission.openMedia(roomName, [fromNode]);
       await store.putRoom({ ...room, mediaNode: to, recording: reason === 'node-lost' ? false : room.recording });

@@ -33,9 +33,12 @@ export class RedisRoomLocks implements RoomLocks {
       const redisKey = `${this.prefix}lock:${roomKeyPart(key)}`;
       const token = randomUUID();
       await this.acquire(redisKey, token);
-      const renew = setInterval(() => {
-        this.redis.eval(RENEW, 1, redisKey, token, String(this.opts.ttlMs)).catch(() => undefined);
-      }, Math.floor(this.opts.ttlMs / 3));
+      const renew = setInterval(
+        () => {
+          this.redis.eval(RENEW, 1, redisKey, token, String(this.opts.ttlMs)).catch(() => undefined);
+        },
+        Math.floor(this.opts.ttlMs / 3),
+      );
       renew.unref();
       try {
         return await fn();

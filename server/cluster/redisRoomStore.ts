@@ -63,7 +63,9 @@ local function nodeMediaKey(prefix, node) return prefix .. 'node:' .. node .. ':
  * KEYS: room key, rooms set.
  * ARGV: prefix, room, record JSON, mediaNode ('' when null), '1' when mediaNode is not null.
  */
-const PUT_ROOM = LUA_HELPERS + String.raw`
+const PUT_ROOM =
+  LUA_HELPERS +
+  String.raw`
 local prefix, room = ARGV[1], ARGV[2]
 local oldMedia = field(redis.call('GET', KEYS[1]), 'mediaNode')
 local newMedia = nil
@@ -80,7 +82,9 @@ return 1
  * ARGV: prefix, room, participant id, record JSON, nodeId.
  * Returns 0 when the room does not exist (nothing written), 1 otherwise.
  */
-const PUT_PARTICIPANT = LUA_HELPERS + String.raw`
+const PUT_PARTICIPANT =
+  LUA_HELPERS +
+  String.raw`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local prefix, room, id, node = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local m = member(room, id)
@@ -100,7 +104,9 @@ return 1
  * KEYS: participants hash, participant counter.
  * ARGV: prefix, room, participant id.
  */
-const DELETE_PARTICIPANT = LUA_HELPERS + String.raw`
+const DELETE_PARTICIPANT =
+  LUA_HELPERS +
+  String.raw`
 local prefix, room, id = ARGV[1], ARGV[2], ARGV[3]
 local old = redis.call('HGET', KEYS[1], id)
 if not old then return 0 end
@@ -115,7 +121,9 @@ return 1
  * KEYS: room key, participants hash, participant counter, rooms set.
  * ARGV: prefix, room.
  */
-const DELETE_ROOM = LUA_HELPERS + String.raw`
+const DELETE_ROOM =
+  LUA_HELPERS +
+  String.raw`
 local prefix, room = ARGV[1], ARGV[2]
 local all = redis.call('HGETALL', KEYS[2])
 local n = 0
@@ -137,8 +145,25 @@ return n
 
 /** The commands defineCommand adds to the client (names chosen not to clash with others). */
 interface StoreScripts {
-  switchboardRoomStorePutRoom(roomKey: string, roomsKey: string, prefix: string, room: string, json: string, mediaNode: string, hasMedia: string): Promise<number>;
-  switchboardRoomStorePutParticipant(roomKey: string, hashKey: string, countKey: string, prefix: string, room: string, id: string, json: string, nodeId: string): Promise<number>;
+  switchboardRoomStorePutRoom(
+    roomKey: string,
+    roomsKey: string,
+    prefix: string,
+    room: string,
+    json: string,
+    mediaNode: string,
+    hasMedia: string,
+  ): Promise<number>;
+  switchboardRoomStorePutParticipant(
+    roomKey: string,
+    hashKey: string,
+    countKey: string,
+    prefix: string,
+    room: string,
+    id: string,
+    json: string,
+    nodeId: string,
+  ): Promise<number>;
   switchboardRoomStoreDeleteParticipant(hashKey: string, countKey: string, prefix: string, room: string, id: string): Promise<number>;
   switchboardRoomStoreDeleteRoom(roomKey: string, hashKey: string, countKey: string, roomsKey: string, prefix: string, room: string): Promise<number>;
 }

@@ -146,7 +146,9 @@ export class MediaRpc {
       const e = err instanceof AppError ? err : new AppError('INTERNAL_ERROR');
       reply = { id: req.id, error: { status: e.status, code: e.code, message: e.message } };
     }
-    await this.pub.publish(`${this.prefix}rpc-reply:${req.from}`, JSON.stringify(reply)).catch((err: unknown) => this.log.warn({ err }, 'could not answer a media request'));
+    await this.pub
+      .publish(`${this.prefix}rpc-reply:${req.from}`, JSON.stringify(reply))
+      .catch((err: unknown) => this.log.warn({ err }, 'could not answer a media request'));
   }
 
   close(): void {

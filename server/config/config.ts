@@ -29,7 +29,8 @@ function uploadTypes(r: Reader): string[] {
   const given = r.list('UPLOAD_TYPES');
   if (given.length === 0) return [...DEFAULT_UPLOAD_TYPES];
   for (const t of given) {
-    if (!/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i.test(t)) r.fail('UPLOAD_TYPES', 'must be comma-separated mime types like video/webm (no parameters)', t);
+    if (!/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i.test(t))
+      r.fail('UPLOAD_TYPES', 'must be comma-separated mime types like video/webm (no parameters)', t);
   }
   return [...new Set(given.map((t) => t.toLowerCase()))];
 }
@@ -78,12 +79,20 @@ export function loadConfig(env: Env = process.env): Config {
   const rtcMaxPort = r.int('MEDIASOUP_RTC_MAX_PORT', 49999, 1024, 65535);
   const numWorkers = r.int('MEDIASOUP_WORKERS', Math.max(1, cpus().length), 1, 256);
   if (rtcMaxPort - rtcMinPort + 1 < numWorkers) {
-    r.fail('MEDIASOUP_RTC_MAX_PORT', `the range MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT must hold at least one port per worker (${numWorkers})`, String(rtcMaxPort));
+    r.fail(
+      'MEDIASOUP_RTC_MAX_PORT',
+      `the range MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT must hold at least one port per worker (${numWorkers})`,
+      String(rtcMaxPort),
+    );
   }
 
   const webRtcBasePort = r.int('MEDIASOUP_WEBRTC_PORT', 40000, 1024, 65535 - numWorkers);
   if (webRtcBasePort + numWorkers - 1 >= rtcMinPort && webRtcBasePort <= rtcMaxPort) {
-    r.fail('MEDIASOUP_WEBRTC_PORT', `ports ${webRtcBasePort}..${webRtcBasePort + numWorkers - 1} (one per worker) must lie outside MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT`, String(webRtcBasePort));
+    r.fail(
+      'MEDIASOUP_WEBRTC_PORT',
+      `ports ${webRtcBasePort}..${webRtcBasePort + numWorkers - 1} (one per worker) must lie outside MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT`,
+      String(webRtcBasePort),
+    );
   }
   const listenIp = r.string('MEDIASOUP_LISTEN_IP', '0.0.0.0');
   if (isIP(listenIp) === 0) r.fail('MEDIASOUP_LISTEN_IP', 'must be an IPv4 or IPv6 address', listenIp);
@@ -101,13 +110,16 @@ export function loadConfig(env: Env = process.env): Config {
     } catch {
       url = undefined;
     }
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) r.fail('WEBHOOK_URLS', 'must be comma-separated http:// or https:// URLs', u);
-    else if (url.username || url.password) r.fail('WEBHOOK_URLS', 'must not contain credentials (user:password@); requests are authenticated by webhook-signature', url.host);
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname)
+      r.fail('WEBHOOK_URLS', 'must be comma-separated http:// or https:// URLs', u);
+    else if (url.username || url.password)
+      r.fail('WEBHOOK_URLS', 'must not contain credentials (user:password@); requests are authenticated by webhook-signature', url.host);
     else if (!webhookUrls.includes(url.href)) webhookUrls.push(url.href);
   }
   const webhookSecret = r.raw('WEBHOOK_SECRET');
   if (webhookSecret !== undefined && webhookSecret.length < 32) r.fail('WEBHOOK_SECRET', 'must be at least 32 characters long');
-  else if (webhookSecret === undefined && r.list('WEBHOOK_URLS').length > 0) r.fail('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set (the key that signs every webhook; at least 32 characters)');
+  else if (webhookSecret === undefined && r.list('WEBHOOK_URLS').length > 0)
+    r.fail('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set (the key that signs every webhook; at least 32 characters)');
 
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
   const devTokens = r.bool('DEV_TOKENS', nodeEnv !== 'production');
@@ -197,7 +209,11 @@ export function loadConfig(env: Env = process.env): Config {
     r.fail('RECORDING_MAX_PORT', 'RECORDING_MIN_PORT..RECORDING_MAX_PORT must hold at least 4 ports', String(config.recording.maxPort));
   }
   if (config.recording.minPort <= rtcMaxPort && config.recording.maxPort >= rtcMinPort) {
-    r.fail('RECORDING_MIN_PORT', `RECORDING_MIN_PORT..RECORDING_MAX_PORT must not overlap MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT (${rtcMinPort}-${rtcMaxPort})`, String(config.recording.minPort));
+    r.fail(
+      'RECORDING_MIN_PORT',
+      `RECORDING_MIN_PORT..RECORDING_MAX_PORT must not overlap MEDIASOUP_RTC_MIN_PORT..MEDIASOUP_RTC_MAX_PORT (${rtcMinPort}-${rtcMaxPort})`,
+      String(config.recording.minPort),
+    );
   }
   if (config.signaling.maxSdpBytes >= config.signaling.maxMessageBytes) {
     r.fail('MAX_SDP_BYTES', `must be smaller than MAX_MESSAGE_BYTES (${config.signaling.maxMessageBytes})`, String(config.signaling.maxSdpBytes));
@@ -206,7 +222,12 @@ export function loadConfig(env: Env = process.env): Config {
 
   const redisUrl = r.raw('REDIS_URL');
   if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) r.fail('REDIS_URL', 'must be a redis:// or rediss:// URL', redisUrl);
-  const nodeId = r.string('NODE_ID', `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 48)}-${randomBytes(3).toString('hex')}`);
+  const nodeId = r.string(
+    'NODE_ID',
+    `${hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 48)}-${randomBytes(3).toString('hex')}`,
+  );
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId)) r.fail('NODE_ID', 'must be 1-64 characters of A-Z a-z 0-9 . _ -', nodeId);
   const heartbeatMs = r.int('NODE_HEARTBEAT_MS', 2000, 100, 10_000);
   const nodeTtlMs = r.int('NODE_TTL_MS', 6000, 300, 10_000);

@@ -66,7 +66,12 @@ export class Reader {
 
   list(name: string): string[] {
     const v = this.raw(name);
-    return v === undefined ? [] : v.split(',').map((s) => s.trim()).filter(Boolean);
+    return v === undefined
+      ? []
+      : v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
   }
 
   /** ICE servers as JSON: [{"urls":"stun:stun.example.com:3478"}, {"urls":[...],"username":..,"credential":..}]. */
@@ -85,8 +90,10 @@ export class Reader {
       Array.isArray(parsed) &&
       parsed.every(
         (s) =>
-          typeof s === 'object' && s !== null &&
-          (isUrl((s as { urls: unknown }).urls) || (Array.isArray((s as { urls: unknown }).urls) && ((s as { urls: unknown[] }).urls).length > 0 && (s as { urls: unknown[] }).urls.every(isUrl))) &&
+          typeof s === 'object' &&
+          s !== null &&
+          (isUrl((s as { urls: unknown }).urls) ||
+            (Array.isArray((s as { urls: unknown }).urls) && (s as { urls: unknown[] }).urls.length > 0 && (s as { urls: unknown[] }).urls.every(isUrl))) &&
           ['username', 'credential'].every((k) => (s as Record<string, unknown>)[k] === undefined || typeof (s as Record<string, unknown>)[k] === 'string'),
       );
     if (!ok) {
@@ -162,4 +169,3 @@ function boolWord(v: string): boolean | undefined {
   if (/^(0|false|no|off)$/i.test(v)) return false;
   return undefined;
 }
-

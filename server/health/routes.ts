@@ -10,17 +10,22 @@ const Ready = Type.Object({
   checks: Type.Object({
     database: Check,
     media_workers: Check,
-    recording: Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) }, { description: 'Informational: without ffmpeg only recording is unavailable; it does not make the node unready' }),
+    recording: Type.Object(
+      { ok: Type.Boolean(), detail: Type.Optional(Type.String()) },
+      { description: 'Informational: without ffmpeg only recording is unavailable; it does not make the node unready' },
+    ),
   }),
 });
 
 /** Bound on the readiness database check, so /ready answers even when the database hangs. */
 const READY_DB_TIMEOUT_MS = 2000;
 
-export const healthRoutes: FastifyPluginAsyncTypebox<{ db: Database; workers: WorkerPool; ffmpeg: FfmpegBinaries | undefined; isDraining: () => boolean }> = async (
-  app,
-  { db, workers, ffmpeg, isDraining },
-) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<{
+  db: Database;
+  workers: WorkerPool;
+  ffmpeg: FfmpegBinaries | undefined;
+  isDraining: () => boolean;
+}> = async (app, { db, workers, ffmpeg, isDraining }) => {
   const recording = ffmpeg ? { ok: true, detail: ffmpeg.ffmpeg } : { ok: false, detail: 'ffmpeg not found: recording unavailable' };
   app.get(
     '/health',

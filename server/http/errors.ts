@@ -58,8 +58,6 @@ export function registerErrorHandling(app: FastifyInstance): void {
     void reply.status(appErr.status).send(appErr.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply
-      .status(404)
-      .send(new AppError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
+    void reply.status(404).send(new AppError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`).toJSON());
   });
 }

@@ -81,7 +81,14 @@ export function fastifyTrustProxy(setting: TrustProxy): boolean | TrustFn {
 export function forwardedClientIp(remoteAddress: string | undefined, forwardedFor: string | string[] | undefined, trust: TrustFn): string | undefined {
   if (!remoteAddress) return undefined;
   const header = Array.isArray(forwardedFor) ? forwardedFor.join(',') : (forwardedFor ?? '');
-  const chain = [remoteAddress, ...header.split(',').map((s) => s.trim()).filter(Boolean).reverse()];
+  const chain = [
+    remoteAddress,
+    ...header
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .reverse(),
+  ];
   let i = 0;
   while (i < chain.length - 1 && trust(chain[i]!, i)) i++;
   return chain[i];

@@ -65,7 +65,15 @@ export class Invitations {
     if (!inv) return store.notPending(await store.mine(invitationId, user.userId));
     this.stopTimer(inv.id);
     clients.send({ user: inv.userId }, 'incoming-call-ended', { invitation_id: inv.id, call_id: inv.callId, reason: status });
-    events.emit('invitation.answered', { call_id: inv.callId, room: inv.roomId, invitation_id: inv.id, user_id: inv.userId, answer: status, reason: reason ?? null, at: new Date().toISOString() });
+    events.emit('invitation.answered', {
+      call_id: inv.callId,
+      room: inv.roomId,
+      invitation_id: inv.id,
+      user_id: inv.userId,
+      answer: status,
+      reason: reason ?? null,
+      at: new Date().toISOString(),
+    });
     if (status === 'accepted') {
       clients.send(this.inviterOf(inv), 'invitation-accepted', { invitation_id: inv.id, call_id: inv.callId, user_id: inv.userId });
       return { invitation_id: inv.id, call_id: inv.callId, room: inv.roomId };
@@ -86,9 +94,21 @@ export class Invitations {
       if (p.to_user_id === me.userId) throw new AppError('CANNOT_TARGET_SELF', 'you cannot message yourself');
       if (!(await store.knowsCall(room.callId, p.to_user_id))) throw new AppError('USER_NOT_IN_CALL');
     }
-    const msg = await store.addMessage({ callId: room.callId, participantId: me.id, userId: me.userId, displayName: me.displayName, toUserId: p.to_user_id ?? null, text: p.text });
+    const msg = await store.addMessage({
+      callId: room.callId,
+      participantId: me.id,
+      userId: me.userId,
+      displayName: me.displayName,
+      toUserId: p.to_user_id ?? null,
+      text: p.text,
+    });
     if (p.to_user_id !== undefined) {
-      await this.toInbox(p.to_user_id, 'message', { from: { user_id: me.userId, display_name: me.displayName }, call_id: room.callId, text: p.text, sent_at: msg.sent_at });
+      await this.toInbox(p.to_user_id, 'message', {
+        from: { user_id: me.userId, display_name: me.displayName },
+        call_id: room.callId,
+        text: p.text,
+        sent_at: msg.sent_at,
+      });
     } else {
       const { to_user_id: _private, ...chat } = msg;
       clients.send({ room: room.room }, 'message', chat);
@@ -117,7 +137,15 @@ export class Invitations {
         continue;
       }
       const online = await clients.online(userId);
-      const inv = await store.create({ callId, roomId: roomName, userId, inviterUserId: from?.user_id ?? null, inviterName: from?.display_name ?? null, status: online ? 'ringing' : 'missed', expiresAt });
+      const inv = await store.create({
+        callId,
+        roomId: roomName,
+        userId,
+        inviterUserId: from?.user_id ?? null,
+        inviterName: from?.display_name ?? null,
+        status: online ? 'ringing' : 'missed',
+        expiresAt,
+      });
       if (online) {
         clients.send({ user: userId }, 'incoming-call', { invitation_id: inv.id, call_id: callId, room: roomName, from, expires_at: expiresAt.toISOString() });
         const timer = setTimeout(() => void this.expire(inv.id), Math.max(0, expiresAt.getTime() - Date.now()));
@@ -176,7 +204,15 @@ export class Invitations {
       if (!inv) return; // answered meanwhile
       clients.send({ user: inv.userId }, 'incoming-call-ended', { invitation_id: inv.id, call_id: inv.callId, reason: 'expired' });
       clients.send(this.inviterOf(inv), 'invitation-expired', { invitation_id: inv.id, call_id: inv.callId, user_id: inv.userId });
-      events.emit('invitation.answered', { call_id: inv.callId, room: inv.roomId, invitation_id: inv.id, user_id: inv.userId, answer: 'expired', reason: null, at: new Date().toISOString() });
+      events.emit('invitation.answered', {
+        call_id: inv.callId,
+        room: inv.roomId,
+        invitation_id: inv.id,
+        user_id: inv.userId,
+        answer: 'expired',
+        reason: null,
+        at: new Date().toISOString(),
+      });
       await this.toInbox(inv.userId, 'missed-call', missedCall(inv));
     } catch (err) {
       this.deps.log.error({ err }, 'expiring an invitation failed');

@@ -51,7 +51,15 @@ export class InvitationStore {
     return this.prisma.invitation.findFirst({ where: { callId, userId, status: 'ringing', expiresAt: { gt: new Date() } } });
   }
 
-  create(i: { callId: string; roomId: string; userId: string; inviterUserId: string | null; inviterName: string | null; status: 'ringing' | 'missed'; expiresAt: Date }): Promise<InvitationRow> {
+  create(i: {
+    callId: string;
+    roomId: string;
+    userId: string;
+    inviterUserId: string | null;
+    inviterName: string | null;
+    status: 'ringing' | 'missed';
+    expiresAt: Date;
+  }): Promise<InvitationRow> {
     return this.prisma.invitation.create({ data: { id: randomUUID(), ...i } });
   }
 
@@ -129,7 +137,14 @@ export class InvitationStore {
   }
 
   // ---- messages ----------------------------------------------------------------------------
-  async addMessage(m: { callId: string; participantId: string | null; userId: string; displayName: string | null; toUserId: string | null; text: string }): Promise<MessageRow> {
+  async addMessage(m: {
+    callId: string;
+    participantId: string | null;
+    userId: string;
+    displayName: string | null;
+    toUserId: string | null;
+    text: string;
+  }): Promise<MessageRow> {
     const row = await this.prisma.callMessage.create({ data: { id: randomUUID(), ...m } });
     return toMessage(row);
   }
@@ -166,7 +181,16 @@ export class InvitationStore {
   }
 }
 
-function toMessage(r: { id: string; callId: string; participantId: string | null; userId: string; displayName: string | null; toUserId: string | null; text: string; createdAt: Date }): MessageRow {
+function toMessage(r: {
+  id: string;
+  callId: string;
+  participantId: string | null;
+  userId: string;
+  displayName: string | null;
+  toUserId: string | null;
+  text: string;
+  createdAt: Date;
+}): MessageRow {
   return {
     message_id: r.id,
     call_id: r.callId,

@@ -181,7 +181,14 @@ export class RoomMedia {
     const router = direction === 'send' ? this.primary : await this.routerForReceiving();
     const webRtcServer = this.sfu.pool.webRtcServerOf(router.appData.worker);
     const transport = await router.createWebRtcTransport<TransportData>({
-      ...(webRtcServer ? { webRtcServer } : { listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }, { protocol: 'tcp', ip: '127.0.0.1' }] }),
+      ...(webRtcServer
+        ? { webRtcServer }
+        : {
+            listenInfos: [
+              { protocol: 'udp', ip: '127.0.0.1' },
+              { protocol: 'tcp', ip: '127.0.0.1' },
+            ],
+          }),
       enableUdp: true,
       enableTcp: true,
       preferUdp: true,
@@ -222,7 +229,12 @@ export class RoomMedia {
       if (p.appData.source === req.source) throw new AppError('PRODUCER_EXISTS', `you already produce ${req.source}; close it first`);
     }
     const producer = await mediaCall(() =>
-      t.produce<ProducerData>({ kind: req.kind, rtpParameters: req.rtpParameters as unknown as RtpParameters, paused: req.paused, appData: { participantId, source: req.source } }),
+      t.produce<ProducerData>({
+        kind: req.kind,
+        rtpParameters: req.rtpParameters as unknown as RtpParameters,
+        paused: req.paused,
+        appData: { participantId, source: req.source },
+      }),
     );
     peer.producers.set(producer.id, producer);
     producer.observer.on('close', () => {
@@ -263,7 +275,12 @@ export class RoomMedia {
     if (router !== this.primary) await this.pipe(req.producerId, router);
     const source = found.producer.appData.source;
     const consumer = await mediaCall(() =>
-      t.consume<ConsumerData>({ producerId: req.producerId, rtpCapabilities, paused: true, appData: { participantId, source, producerParticipantId: found.participantId } }),
+      t.consume<ConsumerData>({
+        producerId: req.producerId,
+        rtpCapabilities,
+        paused: true,
+        appData: { participantId, source, producerParticipantId: found.participantId },
+      }),
     );
     const peer = this.peer(participantId);
     peer.consumers.set(consumer.id, consumer);
@@ -274,7 +291,10 @@ export class RoomMedia {
     });
     consumer.on('producerclose', () => {
       if (!this.closed) {
-        this.sfu.safeEmit('to-participant', this.room, participantId, { event: 'consumer-closed', payload: { consumer_id: consumer.id, producer_id: req.producerId } });
+        this.sfu.safeEmit('to-participant', this.room, participantId, {
+          event: 'consumer-closed',
+          payload: { consumer_id: consumer.id, producer_id: req.producerId },
+        });
       }
     });
     return { consumer, producer: found.producer, producerParticipantId: found.participantId };

@@ -1,6 +1,15 @@
 import { AppError } from '../errors';
 import type { RoomMedia, Sfu } from '../media/sfu';
-import { SOURCE_TRACK, type ConsumeOk, type MediaKind, type MediaSource, type ProducerInfo, type RecordingMode, type Track, type TransportDirection } from '../protocol';
+import {
+  SOURCE_TRACK,
+  type ConsumeOk,
+  type MediaKind,
+  type MediaSource,
+  type ProducerInfo,
+  type RecordingMode,
+  type Track,
+  type TransportDirection,
+} from '../protocol';
 import type { FinishedRecording, Recorder } from '../recording/recorder';
 import type { Json, MediaService, ProduceRequest, TransportInfo } from './service';
 
@@ -100,7 +109,12 @@ export class LocalMediaService implements MediaService {
     this.sfu.get(room)?.closePeer(participantId);
   }
 
-  startRecording(room: string, callId: string, by: string | null, mode?: RecordingMode): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
+  startRecording(
+    room: string,
+    callId: string,
+    by: string | null,
+    mode?: RecordingMode,
+  ): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
     return this.recorder.start(room, callId, by, mode);
   }
 

@@ -40,7 +40,12 @@ export interface MediaService {
   /** Makes a participant's producers and consumers match its mute and hold state. */
   applyState(room: string, participantId: string, mutedTracks: Track[], heldTracks: Track[]): Promise<void>;
   closePeer(room: string, participantId: string): Promise<void>;
-  startRecording(room: string, callId: string, by: string | null, mode?: RecordingMode): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }>;
+  startRecording(
+    room: string,
+    callId: string,
+    by: string | null,
+    mode?: RecordingMode,
+  ): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }>;
   stopRecording(room: string, reason: string): Promise<FinishedRecording | null>;
   participantLeaving(room: string, participantId: string): Promise<void>;
   producerAdded(room: string, participantId: string): Promise<void>;

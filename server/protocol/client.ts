@@ -75,8 +75,18 @@ export const CLIENT_EVENT_SPECS = {
       room_state: RoomState,
       resumed: Type.Boolean({ description: 'this join took over a participant within its reconnection grace period' }),
     }),
-    errors: ['ROOM_SCOPE_MISMATCH', 'ALREADY_JOINED', 'CALL_NOT_FOUND', 'ROOM_FULL', 'TOO_MANY_ROOMS', 'REMOVED_FROM_CALL', 'SERVER_DRAINING', 'PAYLOAD_TOO_LARGE', 'ROOM_BUSY'],
-    doc: 'Joins the room\'s call (opening one when `AUTO_CREATE_ROOMS` allows the token\'s role); the `joined` event follows. `mode` is used only when this join opens the room.',
+    errors: [
+      'ROOM_SCOPE_MISMATCH',
+      'ALREADY_JOINED',
+      'CALL_NOT_FOUND',
+      'ROOM_FULL',
+      'TOO_MANY_ROOMS',
+      'REMOVED_FROM_CALL',
+      'SERVER_DRAINING',
+      'PAYLOAD_TOO_LARGE',
+      'ROOM_BUSY',
+    ],
+    doc: "Joins the room's call (opening one when `AUTO_CREATE_ROOMS` allows the token's role); the `joined` event follows. `mode` is used only when this join opens the room.",
   },
   leave: {
     section: 'call',
@@ -85,7 +95,13 @@ export const CLIENT_EVENT_SPECS = {
     errors: JOINED,
     doc: 'Leaves the call; the others get `peer-left { reason: "left" }`.',
   },
-  offer: { section: 'call', payload: SdpPayload, ack: NONE, errors: [...RELAY, 'PAYLOAD_TOO_LARGE'], doc: 'Relays an SDP offer (p2p mode) to `to`, or to the only other participant.' },
+  offer: {
+    section: 'call',
+    payload: SdpPayload,
+    ack: NONE,
+    errors: [...RELAY, 'PAYLOAD_TOO_LARGE'],
+    doc: 'Relays an SDP offer (p2p mode) to `to`, or to the only other participant.',
+  },
   answer: { section: 'call', payload: SdpPayload, ack: NONE, errors: [...RELAY, 'PAYLOAD_TOO_LARGE'], doc: 'Relays an SDP answer, as `offer`.' },
   'ice-candidate': {
     section: 'call',
@@ -103,8 +119,20 @@ export const CLIENT_EVENT_SPECS = {
     errors: RELAY,
     doc: 'Relays an ICE candidate, as `offer`.',
   },
-  mute: { section: 'call', payload: MutePayload, ack: NONE, errors: MUTE, doc: 'Mutes your track, or (host, moderator) another participant\'s: that one is locked.' },
-  unmute: { section: 'call', payload: MutePayload, ack: NONE, errors: MUTE, doc: 'Unmutes your track; on another participant (host, moderator) it lifts the lock only.' },
+  mute: {
+    section: 'call',
+    payload: MutePayload,
+    ack: NONE,
+    errors: MUTE,
+    doc: "Mutes your track, or (host, moderator) another participant's: that one is locked.",
+  },
+  unmute: {
+    section: 'call',
+    payload: MutePayload,
+    ack: NONE,
+    errors: MUTE,
+    doc: 'Unmutes your track; on another participant (host, moderator) it lifts the lock only.',
+  },
   hold: { section: 'call', payload: HoldPayload, ack: HoldOk, errors: JOINED, doc: 'Holds one track, or every track: media stops both ways.' },
   unhold: { section: 'call', payload: HoldPayload, ack: HoldOk, errors: JOINED, doc: 'Resumes held tracks.' },
   dtmf: {
@@ -133,7 +161,7 @@ export const CLIENT_EVENT_SPECS = {
     payload: Type.Object({ call_id: Id, participant_id: Id, role: RoleSchema }, strict),
     ack: NONE,
     errors: [...JOINED, 'FORBIDDEN', 'CANNOT_TARGET_SELF', 'PARTICIPANT_NOT_FOUND'],
-    doc: 'Host: changes a participant\'s role.',
+    doc: "Host: changes a participant's role.",
   },
 
   ping: {
@@ -141,7 +169,7 @@ export const CLIENT_EVENT_SPECS = {
     payload: Type.Object({}, strict),
     ack: Type.Object({ server_time: Type.Integer({ description: "the server's clock, ms since the epoch" }) }),
     errors: [],
-    doc: "A round trip to the server: clients measure their signaling latency (and the clock offset) with it.",
+    doc: 'A round trip to the server: clients measure their signaling latency (and the clock offset) with it.',
   },
 
   // ---- SFU media (mode sfu) --------------------------------------------------------------
@@ -150,7 +178,7 @@ export const CLIENT_EVENT_SPECS = {
     payload: Type.Object({}, strict),
     ack: Type.Object({ rtp_capabilities: MediaJson }),
     errors: MEDIA,
-    doc: 'The room router\'s RTP capabilities, for `device.load()`.',
+    doc: "The room router's RTP capabilities, for `device.load()`.",
   },
   'create-transport': {
     section: 'media',
@@ -197,8 +225,20 @@ export const CLIENT_EVENT_SPECS = {
     errors: [...MEDIA, 'CONSUMER_NOT_FOUND'],
     doc: 'Resumes a consumer once the client-side consumer exists (the server requests a key frame).',
   },
-  'pause-producer': { section: 'media', payload: ProducerIdPayload, ack: NONE, errors: [...MEDIA, ...MUTE, 'PRODUCER_NOT_FOUND'], doc: 'As `mute` of that producer\'s track.' },
-  'resume-producer': { section: 'media', payload: ProducerIdPayload, ack: NONE, errors: [...MEDIA, ...MUTE, 'PRODUCER_NOT_FOUND'], doc: 'As `unmute` of that producer\'s track.' },
+  'pause-producer': {
+    section: 'media',
+    payload: ProducerIdPayload,
+    ack: NONE,
+    errors: [...MEDIA, ...MUTE, 'PRODUCER_NOT_FOUND'],
+    doc: "As `mute` of that producer's track.",
+  },
+  'resume-producer': {
+    section: 'media',
+    payload: ProducerIdPayload,
+    ack: NONE,
+    errors: [...MEDIA, ...MUTE, 'PRODUCER_NOT_FOUND'],
+    doc: "As `unmute` of that producer's track.",
+  },
   'close-producer': { section: 'media', payload: ProducerIdPayload, ack: NONE, errors: [...MEDIA, 'PRODUCER_NOT_FOUND'], doc: 'Closes one of your producers.' },
   'set-preferred-layers': {
     section: 'media',

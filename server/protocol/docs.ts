@@ -52,7 +52,9 @@ function clientTable(section: Section): string {
   const lines = ['| event | payload | ack result | errors | what |', '|---|---|---|---|---|'];
   for (const [event, spec] of rows) {
     const errors = [...new Set(spec.errors)].filter((c) => !COMMON_CODES.includes(c));
-    lines.push(`| ${code(event)} | ${cell(code(outline(spec.payload)))} | ${cell(code(outline(spec.ack)))} | ${errors.map(code).join(', ') || '—'} | ${cell(spec.doc)} |`);
+    lines.push(
+      `| ${code(event)} | ${cell(code(outline(spec.payload)))} | ${cell(code(outline(spec.ack)))} | ${errors.map(code).join(', ') || '—'} | ${cell(spec.doc)} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -75,7 +77,17 @@ function errorTable(surface: 'rest' | 'signaling'): string {
   return lines.join('\n');
 }
 
-const SHAPES: Record<string, TSchema> = { RoomState, ParticipantState, ProducerInfo, IceServer, TransportInfo, ConsumeOk, RecordingFinished, RecordingFile, ChatMessage };
+const SHAPES: Record<string, TSchema> = {
+  RoomState,
+  ParticipantState,
+  ProducerInfo,
+  IceServer,
+  TransportInfo,
+  ConsumeOk,
+  RecordingFinished,
+  RecordingFile,
+  ChatMessage,
+};
 
 function shapesTable(): string {
   const lines = ['| shape | fields |', '|---|---|'];

@@ -29,7 +29,11 @@ export const ERRORS = {
     signaling: "the payload does not match the event's schema (exact: no unknown fields)",
   },
   INVALID_JSON: { status: 400, message: 'the body is not valid JSON', rest: 'the body is not valid JSON, or is empty with `content-type: application/json`' },
-  INVALID_CURSOR: { status: 400, message: 'cursor is not valid; pass next_cursor from a previous page', rest: '`cursor` is not a `next_cursor` this server returned' },
+  INVALID_CURSOR: {
+    status: 400,
+    message: 'cursor is not valid; pass next_cursor from a previous page',
+    rest: '`cursor` is not a `next_cursor` this server returned',
+  },
   BODY_TOO_LARGE: {
     status: 413,
     message: 'the body is too large',
@@ -93,7 +97,12 @@ export const ERRORS = {
     rest: "the caller's role may not do this, or the endpoint needs the API key, or the token has no room scope",
     signaling: 'the role does not allow it',
   },
-  ROOM_SCOPE_MISMATCH: { status: 403, message: 'this token is scoped to another room', rest: 'the token is scoped to another room', signaling: 'the token is for another room' },
+  ROOM_SCOPE_MISMATCH: {
+    status: 403,
+    message: 'this token is scoped to another room',
+    rest: 'the token is scoped to another room',
+    signaling: 'the token is for another room',
+  },
 
   // ---- calls -------------------------------------------------------------------------------
   CALL_NOT_FOUND: { status: 404, message: 'no such call', rest: 'no call with that id', signaling: 'no call in progress and this token may not open one' },
@@ -172,8 +181,18 @@ export const ERRORS = {
   },
 
   // ---- recording -------------------------------------------------------------------------
-  FFMPEG_UNAVAILABLE: { status: 503, message: 'this server has no ffmpeg: recording is unavailable', rest: 'as in signaling', signaling: 'this server has no ffmpeg: recording is unavailable' },
-  RECORDING_ALREADY_ACTIVE: { status: 409, message: 'this call is being recorded already', rest: 'as in signaling', signaling: 'the call is being recorded already' },
+  FFMPEG_UNAVAILABLE: {
+    status: 503,
+    message: 'this server has no ffmpeg: recording is unavailable',
+    rest: 'as in signaling',
+    signaling: 'this server has no ffmpeg: recording is unavailable',
+  },
+  RECORDING_ALREADY_ACTIVE: {
+    status: 409,
+    message: 'this call is being recorded already',
+    rest: 'as in signaling',
+    signaling: 'the call is being recorded already',
+  },
   CALL_NOT_IN_PROGRESS: {
     status: 409,
     message: 'nobody is in the call through the SFU: nothing to record',
@@ -203,8 +222,16 @@ export const ERRORS = {
   },
 
   // ---- client-side recording uploads -----------------------------------------------------
-  UPLOAD_NOT_ALLOWED: { status: 403, message: 'this token may not upload to this call', rest: "starting an upload to a call the token's user never took part in" },
-  UPLOAD_NOT_FOUND: { status: 404, message: 'no such upload', rest: "no upload with that id, or it is another user's (the same answer, so ids reveal nothing)" },
+  UPLOAD_NOT_ALLOWED: {
+    status: 403,
+    message: 'this token may not upload to this call',
+    rest: "starting an upload to a call the token's user never took part in",
+  },
+  UPLOAD_NOT_FOUND: {
+    status: 404,
+    message: 'no such upload',
+    rest: "no upload with that id, or it is another user's (the same answer, so ids reveal nothing)",
+  },
   UPLOAD_OFFSET_MISMATCH: {
     status: 409,
     message: "upload-offset is not the upload's current offset",
@@ -220,7 +247,11 @@ export const ERRORS = {
     message: 'this upload is closed',
     rest: 'a chunk for an upload that is `completed` or `failed` (checksum mismatch, or abandoned for 24 h); GET it for its status and `recording_id`',
   },
-  UPLOAD_TOO_LARGE: { status: 413, message: 'the upload is too large', rest: '`size_bytes` exceeds `UPLOAD_MAX_BYTES`, or a chunk goes beyond the declared `size_bytes`' },
+  UPLOAD_TOO_LARGE: {
+    status: 413,
+    message: 'the upload is too large',
+    rest: '`size_bytes` exceeds `UPLOAD_MAX_BYTES`, or a chunk goes beyond the declared `size_bytes`',
+  },
   CHECKSUM_MISMATCH: {
     status: 422,
     message: "the file's SHA-256 is not the declared one; the upload failed",

@@ -27,7 +27,12 @@ export const SERVER_EVENT_SPECS = {
     to: 'the joining connection, after the join ack',
     doc: 'You are in the room.',
   },
-  'peer-joined': { section: 'call', payload: Type.Object({ call_id: Type.String(), participant: ParticipantState }), to: 'the room, but the joiner', doc: 'A participant joined.' },
+  'peer-joined': {
+    section: 'call',
+    payload: Type.Object({ call_id: Type.String(), participant: ParticipantState }),
+    to: 'the room, but the joiner',
+    doc: 'A participant joined.',
+  },
   'peer-left': {
     section: 'call',
     payload: Type.Object({ call_id: Type.String(), participant_id: Type.String(), reason: LeaveReasonSchema }),
@@ -44,7 +49,14 @@ export const SERVER_EVENT_SPECS = {
   },
   'mute-changed': {
     section: 'call',
-    payload: Type.Object({ call_id: Type.String(), participant_id: Type.String(), track: TrackSchema, muted: Type.Boolean(), locked: Type.Boolean(), by: Type.String() }),
+    payload: Type.Object({
+      call_id: Type.String(),
+      participant_id: Type.String(),
+      track: TrackSchema,
+      muted: Type.Boolean(),
+      locked: Type.Boolean(),
+      by: Type.String(),
+    }),
     to: 'the room',
     doc: 'A track was muted or unmuted (`locked`: by a host or moderator).',
   },
@@ -60,7 +72,12 @@ export const SERVER_EVENT_SPECS = {
     to: 'the room',
     doc: "A participant's role changed.",
   },
-  dtmf: { section: 'call', payload: Type.Object({ call_id: Type.String(), from: Type.String(), tones: Type.String() }), to: 'the room, but the sender', doc: 'DTMF tones.' },
+  dtmf: {
+    section: 'call',
+    payload: Type.Object({ call_id: Type.String(), from: Type.String(), tones: Type.String() }),
+    to: 'the room, but the sender',
+    doc: 'DTMF tones.',
+  },
   removed: {
     section: 'call',
     payload: Type.Object({ call_id: Type.String(), reason: Type.String(), by: Nullable(Type.String()) }),
@@ -119,7 +136,13 @@ export const SERVER_EVENT_SPECS = {
   // ---- recording -------------------------------------------------------------------------
   'recording-started': {
     section: 'recording',
-    payload: Type.Object({ recording_id: Type.String(), call_id: Type.String(), mode: RecordingModeSchema, started_at: Timestamp, by: Nullable(Type.String()) }),
+    payload: Type.Object({
+      recording_id: Type.String(),
+      call_id: Type.String(),
+      mode: RecordingModeSchema,
+      started_at: Timestamp,
+      by: Nullable(Type.String()),
+    }),
     to: 'the room',
     doc: 'The call is being recorded (`by`: a participant id, or null for the API).',
   },

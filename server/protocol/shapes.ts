@@ -1,5 +1,14 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { CallModeSchema, CallStatusSchema, MediaKindSchema, MediaSourceSchema, RecordingFileStatusSchema, RecordingModeSchema, RoleSchema, TrackSchema } from './enums';
+import {
+  CallModeSchema,
+  CallStatusSchema,
+  MediaKindSchema,
+  MediaSourceSchema,
+  RecordingFileStatusSchema,
+  RecordingModeSchema,
+  RoleSchema,
+  TrackSchema,
+} from './enums';
 
 /**
  * The data shapes that travel in the protocol (payloads' building blocks and
@@ -36,7 +45,10 @@ export const CAPABILITY_DEPTH = 5;
 /** Largest JSON of a participant's capabilities: they are repeated in every room_state sent to the room. */
 export const MAX_CAPABILITIES_BYTES = 4096;
 export const Capabilities = Type.Unsafe<Record<string, unknown>>(
-  Type.Record(Type.String({ maxLength: 64 }), jsonValue(CAPABILITY_DEPTH), { maxProperties: 32, description: 'what the client can do (free JSON, at most 4 KiB)' }),
+  Type.Record(Type.String({ maxLength: 64 }), jsonValue(CAPABILITY_DEPTH), {
+    maxProperties: 32,
+    description: 'what the client can do (free JSON, at most 4 KiB)',
+  }),
 );
 /** mediasoup's parameters (RTP, DTLS, capabilities): opaque JSON objects, depth-bounded; mediasoup validates their content. */
 export const MediaJson = Type.Unsafe<Record<string, unknown>>(Type.Record(Type.String({ maxLength: 64 }), jsonValue(8)));

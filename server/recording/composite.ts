@@ -94,7 +94,17 @@ export async function renderComposite(deps: CompositeDeps, session: { id: string
   const fileRel = path.posix.join(session.callId, `${session.id.slice(0, 8)}-composite.webm`);
   const fileAbs = path.join(deps.recordingsDir, fileRel);
   const row = await deps.prisma.recording.create({
-    data: { callId: session.callId, sessionId: session.id, kind: 'composite', segment: 0, mimeType: 'video/webm', filePath: fileRel, codec: 'VP8+opus', status: 'recording', startedAt: new Date(session.startedAt) },
+    data: {
+      callId: session.callId,
+      sessionId: session.id,
+      kind: 'composite',
+      segment: 0,
+      mimeType: 'video/webm',
+      filePath: fileRel,
+      codec: 'VP8+opus',
+      status: 'recording',
+      startedAt: new Date(session.startedAt),
+    },
   });
   const stderr: string[] = [];
   const code = await new Promise<number | null>((resolve) => {
@@ -103,7 +113,10 @@ export async function renderComposite(deps: CompositeDeps, session: { id: string
     p.once('exit', (c) => resolve(c));
     p.once('error', () => resolve(-1));
   });
-  const size = await stat(fileAbs).then((s) => s.size, () => 0);
+  const size = await stat(fileAbs).then(
+    (s) => s.size,
+    () => 0,
+  );
   const durationMs = code === 0 && size > 0 ? await probeDuration(deps.ffmpeg, fileAbs) : null;
   await deps.prisma.recording.update({
     where: { id: row.id },

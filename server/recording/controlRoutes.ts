@@ -8,7 +8,12 @@ import type { FinishedRecording } from './recorder';
 
 /** Starts and stops a room's recording on the node that carries its media. */
 export interface RecordingControl {
-  startRecording(room: string, callId: string, by: string | null, mode?: RecordingMode): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }>;
+  startRecording(
+    room: string,
+    callId: string,
+    by: string | null,
+    mode?: RecordingMode,
+  ): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }>;
   stopRecording(room: string, reason: string): Promise<FinishedRecording | null>;
 }
 

@@ -13,7 +13,10 @@ import path from 'node:path';
  * raises UnsafePathError; a file that simply is not there gives null.
  */
 export class UnsafePathError extends Error {
-  constructor(readonly relPath: string, why: string) {
+  constructor(
+    readonly relPath: string,
+    why: string,
+  ) {
     super(`recording path ${JSON.stringify(relPath)} is refused: ${why}`);
     this.name = 'UnsafePathError';
   }

@@ -65,7 +65,6 @@ interface Run {
   stopping: boolean;
 }
 
-
 interface Session {
   id: string;
   mode: RecordingMode;
@@ -128,13 +127,29 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     return s ? [...s.runs.values()].map((r) => ({ participantId: r.participantId, pid: r.proc.pid ?? -1, segment: r.segment })) : [];
   }
 
-  start(room: string, callId: string, by: string | null, mode: RecordingMode = 'participant'): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
+  start(
+    room: string,
+    callId: string,
+    by: string | null,
+    mode: RecordingMode = 'participant',
+  ): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
     return this.locks.run(room, async () => {
       if (!this.deps.ffmpeg) throw new AppError('FFMPEG_UNAVAILABLE', 'recording is unavailable: ffmpeg was not found (set FFMPEG_PATH)');
       if (this.sessions.has(room)) throw new AppError('RECORDING_ALREADY_ACTIVE');
       const media = this.deps.sfu.get(room);
       if (!media) throw new AppError('CALL_NOT_IN_PROGRESS', 'nobody is in this call through the SFU: only calls in progress in mode sfu can be recorded');
-      const session: Session = { id: randomUUID(), mode, room, callId, startedAt: Date.now(), by, runs: new Map(), segments: new Map(), restarts: new Map(), stopping: false };
+      const session: Session = {
+        id: randomUUID(),
+        mode,
+        room,
+        callId,
+        startedAt: Date.now(),
+        by,
+        runs: new Map(),
+        segments: new Map(),
+        restarts: new Map(),
+        stopping: false,
+      };
       this.sessions.set(room, session);
       await mkdir(path.join(this.deps.recordingsDir, callId), { recursive: true });
       // In parallel: each waits for its ffmpeg to listen and for a key frame.
@@ -156,7 +171,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       await Promise.all([...session.runs.values()].map((r) => this.stopRun(session, r)));
       this.sessions.delete(room);
       if (session.mode === 'composite') await renderComposite(this.deps, session, (stoppedAt - session.startedAt) / 1000);
-      const rows = await this.deps.prisma.recording.findMany({ where: { sessionId: session.id }, orderBy: [{ kind: 'desc' }, { startedAt: 'asc' }, { segment: 'asc' }] });
+      const rows = await this.deps.prisma.recording.findMany({
+        where: { sessionId: session.id },
+        orderBy: [{ kind: 'desc' }, { startedAt: 'asc' }, { segment: 'asc' }],
+      });
       const files: RecordedFile[] = rows.map((r) => ({
         id: r.id,
         participant_id: r.participantId,
@@ -167,7 +185,11 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
         duration_ms: r.durationMs,
         error: r.error,
       }));
-      const status = files.some((f) => f.status === 'completed' || f.status === 'interrupted') ? 'completed' : files.length === 0 || files.every((f) => f.status === 'empty') ? 'empty' : 'failed';
+      const status = files.some((f) => f.status === 'completed' || f.status === 'interrupted')
+        ? 'completed'
+        : files.length === 0 || files.every((f) => f.status === 'empty')
+          ? 'empty'
+          : 'failed';
       const finished: FinishedRecording = {
         recording_id: session.id,
         call_id: session.callId,
@@ -292,11 +314,33 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       });
       const proc = spawn(
         this.deps.ffmpeg!.ffmpeg,
-        ['-nostdin', '-hide_banner', '-loglevel', 'warning', '-protocol_whitelist', 'file,udp,rtp', '-fflags', '+genpts',
-          '-analyzeduration', String(ANALYZE_DURATION_US), '-i', sdpPath, '-map', '0', '-c', 'copy',
+        [
+          '-nostdin',
+          '-hide_banner',
+          '-loglevel',
+          'warning',
+          '-protocol_whitelist',
+          'file,udp,rtp',
+          '-fflags',
+          '+genpts',
+          '-analyzeduration',
+          String(ANALYZE_DURATION_US),
+          '-i',
+          sdpPath,
+          '-map',
+          '0',
+          '-c',
+          'copy',
           // Write a cluster at least every second, so a killed ffmpeg loses at most that much.
-          '-cluster_time_limit', String(CLUSTER_MS), '-flush_packets', '1',
-          '-f', container.format, '-y', fileAbs],
+          '-cluster_time_limit',
+          String(CLUSTER_MS),
+          '-flush_packets',
+          '1',
+          '-f',
+          container.format,
+          '-y',
+          fileAbs,
+        ],
         { stdio: ['ignore', 'ignore', 'pipe'] },
       );
       const stderr: string[] = [];
@@ -304,8 +348,25 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
         stderr.push(d.toString());
         if (stderr.length > 20) stderr.shift();
       });
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-      const run: Run = { participantId, segment, rowId: row.id, fileAbs, sdpPath, proc, exited, stderr, transports, consumers, ports, producerIds: chosen.map((p) => p.id), startedAt: Date.now(), stopping: false };
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        proc.once('exit', (code, signal) => resolve({ code, signal })),
+      );
+      const run: Run = {
+        participantId,
+        segment,
+        rowId: row.id,
+        fileAbs,
+        sdpPath,
+        proc,
+        exited,
+        stderr,
+        transports,
+        consumers,
+        ports,
+        producerIds: chosen.map((p) => p.id),
+        startedAt: Date.now(),
+        stopping: false,
+      };
       session.runs.set(participantId, run);
       void exited.then(({ code, signal }) => {
         if (!run.stopping) void this.crashed(session, run, `ffmpeg exited unexpectedly (${signal ?? `code ${code}`}): ${stderr.join('').trim().slice(-300)}`);
@@ -342,7 +403,9 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
         run.stopping = true;
         run.proc.kill('SIGKILL');
         session.runs.delete(participantId);
-        await this.deps.prisma.recording.update({ where: { id: run.rowId }, data: { status: 'failed', error: (err as Error).message.slice(0, 1000), endedAt: new Date() } }).catch(() => undefined);
+        await this.deps.prisma.recording
+          .update({ where: { id: run.rowId }, data: { status: 'failed', error: (err as Error).message.slice(0, 1000), endedAt: new Date() } })
+          .catch(() => undefined);
       }
       this.deps.log.error({ err, room: session.room, participantId }, 'could not start recording a participant');
     }
@@ -357,7 +420,14 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       // ffmpeg writes nothing until it has probed its input: a run stopped that
       // early (a participant who leaves right after publishing) would be empty.
       // Media still flows here, so give it a moment to start writing.
-      while (Date.now() - run.startedAt < MIN_RUN_MS && (await stat(run.fileAbs).then((st) => st.size, () => 0)) < 1024) await sleep(50);
+      while (
+        Date.now() - run.startedAt < MIN_RUN_MS &&
+        (await stat(run.fileAbs).then(
+          (st) => st.size,
+          () => 0,
+        )) < 1024
+      )
+        await sleep(50);
       run.proc.kill('SIGINT');
       const done = await Promise.race([run.exited.then(() => true), sleep(FFMPEG_STOP_TIMEOUT_MS).then(() => false)]);
       if (!done) {
@@ -374,7 +444,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     for (const t of run.transports) t.close();
     for (const p of run.ports) this.deps.ports.release(p);
     await rm(run.sdpPath, { force: true });
-    const size = await stat(run.fileAbs).then((s) => s.size, () => 0);
+    const size = await stat(run.fileAbs).then(
+      (s) => s.size,
+      () => 0,
+    );
     const durationMs = size > 0 ? await probeDuration(this.deps.ffmpeg, run.fileAbs) : null;
     const status: RecordingStatus = forced ?? (size > 0 && durationMs !== null && durationMs > 0 ? 'completed' : 'empty');
     await this.deps.prisma.recording
@@ -407,6 +480,4 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       await this.startRun(session, run.participantId);
     });
   }
-
 }
-

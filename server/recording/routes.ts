@@ -22,12 +22,19 @@ import { fileEtag, ifRangeAllows, openRecordingFile, parseRange, removeRecording
 export const RECORDING_STATUSES = RECORDING_FILE_STATUSES;
 export const RECORDING_KINDS = ['participant', 'composite', 'client'] as const;
 
-const Status = Type.Union(RECORDING_STATUSES.map((s) => Type.Literal(s)), {
-  description: 'recording: being written; completed; failed; empty: nothing was recorded; interrupted: the server stopped mid-way',
-});
-const Kind = Type.Union(RECORDING_KINDS.map((k) => Type.Literal(k)), {
-  description: "participant: one participant's audio and video; composite: everyone mixed; client: recorded in a participant's browser and uploaded (session_id is the upload id)",
-});
+const Status = Type.Union(
+  RECORDING_STATUSES.map((s) => Type.Literal(s)),
+  {
+    description: 'recording: being written; completed; failed; empty: nothing was recorded; interrupted: the server stopped mid-way',
+  },
+);
+const Kind = Type.Union(
+  RECORDING_KINDS.map((k) => Type.Literal(k)),
+  {
+    description:
+      "participant: one participant's audio and video; composite: everyone mixed; client: recorded in a participant's browser and uploaded (session_id is the upload id)",
+  },
+);
 const Timestamp = Type.String({ format: 'date-time' });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 

@@ -140,7 +140,17 @@ export class Admission {
       if (!call) throw new AppError('CALL_NOT_FOUND', 'this room has no call in progress, and this token may not start one');
       // The room's media goes to the least-loaded node, which may not be this one.
       const mediaNode = call.mode === 'sfu' ? await this.openMedia(name, []) : null;
-      const room: RoomRecord = { room: name, callId: call.id, status: 'active', recording: call.recording, mode: call.mode, createdAt: Date.now(), removedUsers: [], mediaNode, emptySince: null };
+      const room: RoomRecord = {
+        room: name,
+        callId: call.id,
+        status: 'active',
+        recording: call.recording,
+        mode: call.mode,
+        createdAt: Date.now(),
+        removedUsers: [],
+        mediaNode,
+        emptySince: null,
+      };
       await store.putRoom(room);
       return room;
     } finally {
@@ -199,7 +209,13 @@ export class Admission {
       recording: room.recording,
       mode: room.mode,
       participants: participants.sort((a, b) => a.joinedAt - b.joinedAt).map(participantState),
-      producers: room.mode === 'sfu' && room.mediaNode ? await this.ctx.mediaOf(room).producers(room.room).catch(() => []) : [],
+      producers:
+        room.mode === 'sfu' && room.mediaNode
+          ? await this.ctx
+              .mediaOf(room)
+              .producers(room.room)
+              .catch(() => [])
+          : [],
       ice_servers: this.iceServersFor(userId),
     };
   }

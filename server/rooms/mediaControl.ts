@@ -59,10 +59,23 @@ export class MediaControl {
       if (p.paused && !current.mutedTracks.includes(track)) {
         current.mutedTracks = [...current.mutedTracks, track];
         await this.ctx.store.putParticipant(current);
-        this.ctx.clients.send({ room: room.room }, 'mute-changed', { call_id: room.callId, participant_id: me.id, track, muted: true, locked: false, by: me.id });
+        this.ctx.clients.send({ room: room.room }, 'mute-changed', {
+          call_id: room.callId,
+          participant_id: me.id,
+          track,
+          muted: true,
+          locked: false,
+          by: me.id,
+        });
       }
       const paused = current.mutedTracks.includes(track) || current.heldTracks.includes(track);
-      const producer = await media.produce(room.room, me.id, { transportId: p.transport_id, kind: p.kind, rtpParameters: p.rtp_parameters, source: p.source, paused });
+      const producer = await media.produce(room.room, me.id, {
+        transportId: p.transport_id,
+        kind: p.kind,
+        rtpParameters: p.rtp_parameters,
+        source: p.source,
+        paused,
+      });
       this.ctx.clients.send(
         { room: room.room },
         'new-producer',
@@ -128,7 +141,12 @@ export class MediaControl {
   }
 
   /** Starts a room's recording on its media node (REST: the node serving the request may be another). */
-  async startRecording(roomName: string, callId: string, by: string | null, mode?: RecordingMode): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
+  async startRecording(
+    roomName: string,
+    callId: string,
+    by: string | null,
+    mode?: RecordingMode,
+  ): Promise<{ recording_id: string; started_at: string; mode: RecordingMode }> {
     const room = await this.ctx.store.getRoom(roomName);
     const media = room && room.callId === callId ? this.ctx.mediaOf(room) : this.ctx.deps.topology.media(this.ctx.nodeId);
     return media.startRecording(roomName, callId, by, mode);

@@ -43,7 +43,14 @@ export class Presence {
     }
     this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, new Date()));
     clients.send({ room: room.room }, 'peer-left', { call_id: room.callId, participant_id: p.id, reason }, p.socketId ? { connection: p.socketId } : undefined);
-    deps.events.emit('participant.left', { call_id: room.callId, room: room.room, participant_id: p.id, user_id: p.userId, reason, at: new Date().toISOString() });
+    deps.events.emit('participant.left', {
+      call_id: room.callId,
+      room: room.room,
+      participant_id: p.id,
+      user_id: p.userId,
+      reason,
+      at: new Date().toISOString(),
+    });
     if (p.socketId) {
       clients.leave(p.socketId, room.room);
       if (reason === 'removed' || reason === 'replaced') this.kick(p.socketId, room.callId, message ?? reason, by);
@@ -151,17 +158,27 @@ export class Presence {
     if (!room || room.callId !== callId) return;
     // First the recording, while media still flows and everyone can still be told.
     const media = this.ctx.mediaOf(room);
-    await media.stopRecording(roomName, 'call-ended').catch((err: unknown) => deps.log.warn({ err, room: roomName }, 'stopping the recording of an ended call failed'));
+    await media
+      .stopRecording(roomName, 'call-ended')
+      .catch((err: unknown) => deps.log.warn({ err, room: roomName }, 'stopping the recording of an ended call failed'));
     const participants = await store.listParticipants(roomName);
     clients.send({ room: roomName }, 'call-state-changed', { call_id: callId, room: roomName, status: 'ended', recording: false });
     clients.clear(roomName);
     for (const p of participants) {
-      deps.events.emit('participant.left', { call_id: callId, room: roomName, participant_id: p.id, user_id: p.userId, reason: 'call-ended', at: new Date().toISOString() });
+      deps.events.emit('participant.left', {
+        call_id: callId,
+        room: roomName,
+        participant_id: p.id,
+        user_id: p.userId,
+        reason: 'call-ended',
+        at: new Date().toISOString(),
+      });
       this.cancelGrace(p.id);
       this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, new Date()));
     }
     this.clearEmptyTimer(roomName);
-    if (room.mediaNode) await media.close(roomName).catch((err: unknown) => deps.log.warn({ err, room: roomName }, 'closing the media of an ended call failed'));
+    if (room.mediaNode)
+      await media.close(roomName).catch((err: unknown) => deps.log.warn({ err, room: roomName }, 'closing the media of an ended call failed'));
     await store.deleteRoom(roomName);
     this.ctx.refreshGauges();
   }

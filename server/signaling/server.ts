@@ -9,7 +9,16 @@ import { AppError } from '../errors';
 import { compileTrust, forwardedClientIp, unmapIp, type TrustFn } from '../http/trustProxy';
 import type { Invitations } from '../invitations';
 import type { Metrics } from '../metrics/metrics';
-import { CLIENT_EVENTS, type AckResult, type ClientEvent, type ClientToServerEvents, type ServerEvent, type ServerMessage, type ServerPayload, type ServerToClientEvents } from '../protocol';
+import {
+  CLIENT_EVENTS,
+  type AckResult,
+  type ClientEvent,
+  type ClientToServerEvents,
+  type ServerEvent,
+  type ServerMessage,
+  type ServerPayload,
+  type ServerToClientEvents,
+} from '../protocol';
 import type { Audience, Clients, Rooms, Session } from '../rooms';
 import { handlers, type Handlers } from './handlers';
 import { TokenBucket } from './rateLimiter';
@@ -213,7 +222,8 @@ export class SignalingServer implements Clients {
     this.deps.metrics.messages.inc({ type: event });
     try {
       if (!bucket.take()) throw new AppError('RATE_LIMITED');
-      if (event !== 'auth' && !socket.data.principal) throw new AppError('AUTH_REQUIRED', 'authenticate first (auth.token in the handshake, or the auth message)');
+      if (event !== 'auth' && !socket.data.principal)
+        throw new AppError('AUTH_REQUIRED', 'authenticate first (auth.token in the handshake, or the auth message)');
       const payload = args[0];
       this.validate[event](payload);
       // The validator checked the payload against the declaration the handler is typed by.

@@ -8,7 +8,8 @@ describe.each(BACKENDS)('calls REST (%s)', (backend) => {
   });
   afterAll(() => t.close());
 
-  const post = (url: string, payload: unknown, headers: Record<string, string> = admin) => t.app.inject({ method: 'POST', url, headers, payload: payload as object });
+  const post = (url: string, payload: unknown, headers: Record<string, string> = admin) =>
+    t.app.inject({ method: 'POST', url, headers, payload: payload as object });
   const get = (url: string, headers: Record<string, string> = admin) => t.app.inject({ method: 'GET', url, headers });
 
   describe('with the API key', () => {
@@ -16,7 +17,15 @@ describe.each(BACKENDS)('calls REST (%s)', (backend) => {
       const res = await post('/calls', { room_id: 'standup', metadata: { topic: 'daily', n: 3 } });
       expect(res.statusCode).toBe(201);
       const call = res.json();
-      expect(call).toMatchObject({ room_id: 'standup', status: 'created', recording: false, metadata: { topic: 'daily', n: 3 }, started_at: null, ended_at: null, participants: [] });
+      expect(call).toMatchObject({
+        room_id: 'standup',
+        status: 'created',
+        recording: false,
+        metadata: { topic: 'daily', n: 3 },
+        started_at: null,
+        ended_at: null,
+        participants: [],
+      });
       expect(call.id).toMatch(/^[0-9a-f-]{36}$/);
 
       await t.db.prisma.participant.create({ data: { callId: call.id, userId: 'u1', displayName: 'One', role: 'host', clientIp: '10.1.2.3' } });
@@ -45,7 +54,12 @@ describe.each(BACKENDS)('calls REST (%s)', (backend) => {
 
     it('ends a call: status, ended_at, every participant left; a second end is 409; the room can open again', async () => {
       const call = (await post('/calls', { room_id: 'to-end' })).json();
-      await t.db.prisma.participant.createMany({ data: [{ callId: call.id, userId: 'a' }, { callId: call.id, userId: 'b' }] });
+      await t.db.prisma.participant.createMany({
+        data: [
+          { callId: call.id, userId: 'a' },
+          { callId: call.id, userId: 'b' },
+        ],
+      });
       const res = await post(`/calls/${call.id}/end`, undefined);
       expect(res.statusCode).toBe(200);
       const ended = res.json();

@@ -229,7 +229,7 @@ describe('MediaRpc', () => {
     expect(calls[1]!.args[3]).toBeUndefined();
   });
 
-  it("brings an AppError back with its status, code and message", async () => {
+  it('brings an AppError back with its status, code and message', async () => {
     const r = await outcome(a.at('node-b').connectTransport('room-1', 'p1', 't1', { role: 'client' }));
     expect(r.err).toBeInstanceOf(AppError);
     expect(r.err).toMatchObject({ status: 404, code: 'TRANSPORT_NOT_FOUND', message: 'x' });
@@ -352,7 +352,13 @@ describe('pickNode and loadScore', () => {
 });
 
 describe('NodeRegistry', () => {
-  const info = (id: string, peers = 0): NodeInfo => ({ id, address: `10.0.0.${id.length}:3000`, startedAt: 1234, draining: false, load: { rooms: 1, peers, connections: 2, workers: 1 } });
+  const info = (id: string, peers = 0): NodeInfo => ({
+    id,
+    address: `10.0.0.${id.length}:3000`,
+    startedAt: 1234,
+    draining: false,
+    load: { rooms: 1, peers, connections: 2, workers: 1 },
+  });
 
   it('lists heartbeating nodes as live, with their descriptions', async () => {
     const reg = new NodeRegistry(redis, freshPrefix(), 5000);

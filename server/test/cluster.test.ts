@@ -143,7 +143,7 @@ describe('three nodes sharing Redis and PostgreSQL', () => {
     await sub.stop();
   });
 
-  it('announces a SIGKILLed node\'s participants as left within 10 s, and moves the media it carried', async () => {
+  it("announces a SIGKILLed node's participants as left within 10 s, and moves the media it carried", async () => {
     const room = 'cluster-kill';
     const A = client(n[0]!, await c.token({ user_id: 'kay', room, role: 'host' }));
     await A.connected();

@@ -130,7 +130,15 @@ describe('configuration', () => {
 
   it('reads the cluster settings and bounds the node TTL', () => {
     const c = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', NODE_ID: 'node-a', NODE_HEARTBEAT_MS: '1000', NODE_TTL_MS: '5000' }).cluster;
-    expect(c).toMatchObject({ redisUrl: 'redis://127.0.0.1:6379', nodeId: 'node-a', heartbeatMs: 1000, nodeTtlMs: 5000, redisKeyPrefix: 'sb:', drainTimeoutMs: 30000, rpcTimeoutMs: 10000 });
+    expect(c).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      nodeId: 'node-a',
+      heartbeatMs: 1000,
+      nodeTtlMs: 5000,
+      redisKeyPrefix: 'sb:',
+      drainTimeoutMs: 30000,
+      rpcTimeoutMs: 10000,
+    });
     expect(loadConfig({}).cluster.redisUrl).toBeUndefined();
     expect(loadConfig({}).cluster.nodeId).toMatch(/^[A-Za-z0-9._-]+-[0-9a-f]{6}$/);
     expect(problemsOf({ REDIS_URL: 'http://x' })[0]).toMatch(/^REDIS_URL: /);

@@ -108,7 +108,9 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
       // The token has no room: it may join the room it was invited to, as a participant.
       const j = await D1.join(room);
       expect(D1.callId).toBe(H.callId);
-      const me = (j.room_state as { participants: Array<{ participant_id: string; role: string }> }).participants.find((p) => p.participant_id === D1.participantId);
+      const me = (j.room_state as { participants: Array<{ participant_id: string; role: string }> }).participants.find(
+        (p) => p.participant_id === D1.participantId,
+      );
       expect(me?.role).toBe('participant');
       expect((await H.next('peer-joined')).participant).toMatchObject({ participant_id: D1.participantId, user_id: 'ring-callee' });
 
@@ -313,7 +315,13 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
       expect(got.slice(0, 3).map((m) => m.id)).toEqual(ids);
       expect(got[0]).toEqual({ id: ids[0], from: null, call_id: null, text: 'one', sent_at: expect.any(String) });
       expect(got[1]).toMatchObject({ from: null, call_id: H.callId, text: 'two' });
-      expect(got[3]).toEqual({ id: expect.any(String), from: { user_id: 'q-host', display_name: 'Quentin' }, call_id: H.callId, text: 'four', sent_at: expect.any(String) });
+      expect(got[3]).toEqual({
+        id: expect.any(String),
+        from: { user_id: 'q-host', display_name: 'Quentin' },
+        call_id: H.callId,
+        text: 'four',
+        sent_at: expect.any(String),
+      });
       // Oldest first across kinds: the missed call came first.
       expect(order.map(([e]) => e)).toEqual(['missed-call', 'inbox-message', 'inbox-message', 'inbox-message', 'inbox-message']);
       expect(new Set([missed.id, ...got.map((m) => m.id)]).size).toBe(5);
@@ -378,7 +386,8 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
         });
       }
       const reply = await I.ok('message', { call_id: I.callId, text: 'hi' });
-      for (const c of [H, I, P]) expect(await c.next('message')).toMatchObject({ message_id: reply.message_id, from: I.participantId, from_user_id: 'chat-invitee', text: 'hi' });
+      for (const c of [H, I, P])
+        expect(await c.next('message')).toMatchObject({ message_id: reply.message_id, from: I.participantId, from_user_id: 'chat-invitee', text: 'hi' });
 
       // A private message: to the addressee's inbox, not to the room.
       const priv = await H.ok('message', { call_id: H.callId, text: 'psst', to_user_id: 'chat-invitee' });
@@ -404,12 +413,25 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
       expect(dtmf).toMatchObject({ type: 'dtmf', participant_id: H.participantId, payload: { tones: '12#' } });
       expect(isIso(dtmf.at)).toBe(true);
       expect(h.messages).toEqual([
-        expect.objectContaining({ message_id: sent.message_id, from: H.participantId, from_user_id: 'chat-host', display_name: 'Chen', text: 'hello all', sent_at: sent.sent_at, to_user_id: null }),
+        expect.objectContaining({
+          message_id: sent.message_id,
+          from: H.participantId,
+          from_user_id: 'chat-host',
+          display_name: 'Chen',
+          text: 'hello all',
+          sent_at: sent.sent_at,
+          to_user_id: null,
+        }),
         expect.objectContaining({ message_id: reply.message_id, from: I.participantId, from_user_id: 'chat-invitee', text: 'hi', to_user_id: null }),
         expect.objectContaining({ message_id: priv.message_id, from_user_id: 'chat-host', text: 'psst', to_user_id: 'chat-invitee' }),
       ]);
       const invs = Object.fromEntries(h.invitations.map((i: { user_id: string }) => [i.user_id, i]));
-      expect(invs['chat-invitee']).toMatchObject({ invitation_id: invId('chat-invitee'), status: 'accepted', invited_at: expect.any(String), answered_at: expect.any(String) });
+      expect(invs['chat-invitee']).toMatchObject({
+        invitation_id: invId('chat-invitee'),
+        status: 'accepted',
+        invited_at: expect.any(String),
+        answered_at: expect.any(String),
+      });
       expect(invs['chat-decliner']).toMatchObject({ invitation_id: invId('chat-decliner'), status: 'declined', answered_at: expect.any(String) });
 
       // Any token of the room reads it, without private messages.
@@ -458,7 +480,7 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
       expect(new Set(ack.invitations.map((i) => i.user_id))).toEqual(new Set(fifty));
     });
 
-    it('accept and decline: unknown or someone else\'s invitation is INVITATION_NOT_FOUND', async () => {
+    it("accept and decline: unknown or someone else's invitation is INVITATION_NOT_FOUND", async () => {
       const room = 'inv-bad-accept';
       const H = await joined(room, 'ba-host');
       const X = await online('ba-callee');
@@ -526,7 +548,13 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
       const body = res.json() as { invitations: Invitation[]; expires_at: string };
       expect(body.invitations).toEqual([{ invitation_id: expect.any(String), user_id: 'rest-callee', status: 'ringing' }]);
       expect(isIso(body.expires_at)).toBe(true);
-      expect(await D.next('incoming-call')).toEqual({ invitation_id: body.invitations[0]!.invitation_id, call_id: H.callId, room, from: null, expires_at: body.expires_at });
+      expect(await D.next('incoming-call')).toEqual({
+        invitation_id: body.invitations[0]!.invitation_id,
+        call_id: H.callId,
+        room,
+        from: null,
+        expires_at: body.expires_at,
+      });
       await D.ok('decline', { invitation_id: body.invitations[0]!.invitation_id });
       expect(await H.next('invitation-declined')).toMatchObject({ invitation_id: body.invitations[0]!.invitation_id, user_id: 'rest-callee' });
 
@@ -546,7 +574,12 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
     it('REST user messages need the API key', async () => {
       const none = await t.app.inject({ method: 'POST', url: '/users/msg-x/messages', payload: { text: 'hi' } });
       expect(none.statusCode).toBe(401);
-      const asUser = await t.app.inject({ method: 'POST', url: '/users/msg-x/messages', headers: bearer(await issueToken(t, { user_id: 'msg-x' })), payload: { text: 'hi' } });
+      const asUser = await t.app.inject({
+        method: 'POST',
+        url: '/users/msg-x/messages',
+        headers: bearer(await issueToken(t, { user_id: 'msg-x' })),
+        payload: { text: 'hi' },
+      });
       expect([401, 403]).toContain(asUser.statusCode);
       const empty = await t.app.inject({ method: 'POST', url: '/users/msg-x/messages', headers: admin, payload: { text: '' } });
       expect(empty.statusCode).toBe(400);

@@ -21,7 +21,10 @@ async function fresh(backend: Backend): Promise<Fresh> {
     await client.connect();
     return {
       query: async (sql, params) => (await client.query(sql, params)).rows,
-      migrate: (m) => (m ? migrate({ exec: async (s) => void (await client.query(s)), query: async (s, p) => (await client.query(s, p)).rows, withLock: (fn) => fn() }, m) : runPostgresMigrations(db.url)),
+      migrate: (m) =>
+        m
+          ? migrate({ exec: async (s) => void (await client.query(s)), query: async (s, p) => (await client.query(s, p)).rows, withLock: (fn) => fn() }, m)
+          : runPostgresMigrations(db.url),
       url: db.url,
       dataDir: data.dir,
       close: async () => {
@@ -58,7 +61,9 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
     expect(all.length).toBeGreaterThan(0);
     expect(await db.migrate()).toEqual(all);
     expect(await db.migrate()).toEqual([]);
-    const rows = await db.query<{ migration_name: string; finished_at: Date | null }>('SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name');
+    const rows = await db.query<{ migration_name: string; finished_at: Date | null }>(
+      'SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name',
+    );
     expect(rows.map((r) => r.migration_name)).toEqual(all);
     expect(rows.every((r) => r.finished_at !== null)).toBe(true);
   });
@@ -87,7 +92,20 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
     expect(type('participants', 'left_at')).toBe('timestamp without time zone');
     expect(type('participants', 'client_ip')).toBe('inet');
     expect(type('participants', 'metadata')).toBe('jsonb');
-    for (const c of ['id', 'call_id', 'participant_id', 'kind', 'file_path', 'codec', 'size_bytes', 'duration_ms', 'status', 'error', 'started_at', 'ended_at']) {
+    for (const c of [
+      'id',
+      'call_id',
+      'participant_id',
+      'kind',
+      'file_path',
+      'codec',
+      'size_bytes',
+      'duration_ms',
+      'status',
+      'error',
+      'started_at',
+      'ended_at',
+    ]) {
       expect(type('recordings', c)).toBeDefined();
     }
     const idx = await db.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'");
@@ -99,7 +117,10 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
     await db.migrate();
     const [call] = await db.query<{ id: string }>("INSERT INTO calls (id, room_id) VALUES (gen_random_uuid(), 'r1') RETURNING id");
     await db.query("INSERT INTO participants (id, call_id, user_id, client_ip) VALUES (gen_random_uuid(), $1, 'u1', '127.0.0.1')", [call!.id]);
-    await db.query("INSERT INTO recordings (id, call_id, session_id, kind, file_path) VALUES (gen_random_uuid(), $1, gen_random_uuid(), 'participant', 'x/a.webm')", [call!.id]);
+    await db.query(
+      "INSERT INTO recordings (id, call_id, session_id, kind, file_path) VALUES (gen_random_uuid(), $1, gen_random_uuid(), 'participant', 'x/a.webm')",
+      [call!.id],
+    );
     await expect(db.query("INSERT INTO calls (id, room_id) VALUES (gen_random_uuid(), 'r1')")).rejects.toThrow(/unique|duplicate/i);
     await db.query('DELETE FROM calls WHERE id = $1', [call!.id]);
     expect(await db.query('SELECT * FROM participants')).toHaveLength(0);

@@ -27,7 +27,15 @@ function probe(file: string): { streams: Array<{ codec_name: string; codec_type:
 /** Decodes the whole file: a usable file decodes without errors. */
 function decodes(file: string): number {
   const out = execFileSync('ffmpeg', ['-v', 'error', '-i', file, '-map', '0:v:0', '-f', 'null', '-', '-progress', 'pipe:1', '-nostats']).toString();
-  return Number(/frame=(\d+)/g.exec(out.split('progress=end')[0]!.split('\n').filter((l) => l.startsWith('frame=')).at(-1) ?? '')?.[1] ?? 0);
+  return Number(
+    /frame=(\d+)/g.exec(
+      out
+        .split('progress=end')[0]!
+        .split('\n')
+        .filter((l) => l.startsWith('frame='))
+        .at(-1) ?? '',
+    )?.[1] ?? 0,
+  );
 }
 
 describe('server-side recording', () => {
@@ -42,7 +50,10 @@ describe('server-side recording', () => {
     await t.close();
   });
 
-  async function twoPeers(room: string, publish: { audio?: boolean; video?: boolean }): Promise<{ H: MediaPeer; P: MediaPeer; h: string; p: string; callId: string }> {
+  async function twoPeers(
+    room: string,
+    publish: { audio?: boolean; video?: boolean },
+  ): Promise<{ H: MediaPeer; P: MediaPeer; h: string; p: string; callId: string }> {
     const H = spawnPeer({ name: `${room}-host` });
     const P = spawnPeer({ name: `${room}-part` });
     const hs = await H.start({ url, token: await issueToken(t, { user_id: `${room}-h`, room, role: 'host' }), room, publish });
@@ -72,7 +83,12 @@ describe('server-side recording', () => {
     const recordedSeconds = (Date.now() - t0) / 1000;
     const stopped = await H.ok('stop-recording', { call_id: callId });
     expect(stopped.stopped).toBe(true);
-    const rec = stopped.recording as { recording_id: string; status: string; duration: number; files: Array<{ id: string; participant_id: string; status: string; file_path: string; size_bytes: number; duration_ms: number }> };
+    const rec = stopped.recording as {
+      recording_id: string;
+      status: string;
+      duration: number;
+      files: Array<{ id: string; participant_id: string; status: string; file_path: string; size_bytes: number; duration_ms: number }>;
+    };
     expect(rec.status).toBe('completed');
     expect(await P.waitEvent('recording-finished', 5000)).toMatchObject({ recording_id: started.recording_id, status: 'completed' });
     expect(rec.files.map((f) => f.participant_id).sort()).toEqual([h, p].sort());
@@ -86,7 +102,15 @@ describe('server-side recording', () => {
       expect(decodes(abs)).toBeGreaterThan(30);
       // The row matches the file.
       const row = await t.db.prisma.recording.findUniqueOrThrow({ where: { id: file.id } });
-      expect(row).toMatchObject({ callId, sessionId: started.recording_id, participantId: file.participant_id, status: 'completed', kind: 'participant', mimeType: 'video/webm', codec: 'VP8+opus' });
+      expect(row).toMatchObject({
+        callId,
+        sessionId: started.recording_id,
+        participantId: file.participant_id,
+        status: 'completed',
+        kind: 'participant',
+        mimeType: 'video/webm',
+        codec: 'VP8+opus',
+      });
       expect(Number(row.sizeBytes)).toBe(statSync(abs).size);
       expect(Math.abs(row.durationMs! / 1000 - info.duration)).toBeLessThan(0.05);
       expect(row.endedAt).not.toBeNull();
@@ -131,7 +155,9 @@ describe('server-side recording', () => {
     }
     await sleep(2500);
     const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
-    const files = (stop.json().recording.files as Array<{ participant_id: string; segment: number; status: string; file_path: string; error: string }>).filter((f) => f.participant_id === p);
+    const files = (stop.json().recording.files as Array<{ participant_id: string; segment: number; status: string; file_path: string; error: string }>).filter(
+      (f) => f.participant_id === p,
+    );
     expect(files.map((f) => [f.segment, f.status])).toEqual([
       [0, 'interrupted'],
       [1, 'completed'],
@@ -182,7 +208,11 @@ describe('server-side recording', () => {
     const total = (Date.now() - t0) / 1000;
     const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
     const afterStop = Date.now();
-    const rec = stop.json().recording as { mode: string; duration: number; files: Array<{ participant_id: string | null; status: string; file_path: string; duration_ms: number }> };
+    const rec = stop.json().recording as {
+      mode: string;
+      duration: number;
+      files: Array<{ participant_id: string | null; status: string; file_path: string; duration_ms: number }>;
+    };
     expect(rec.mode).toBe('composite');
     const byParticipant = Object.fromEntries(rec.files.filter((f) => f.participant_id).map((f) => [f.participant_id, f]));
     expect(Object.keys(byParticipant).sort()).toEqual([h, p, q.participant_id].sort());
@@ -190,7 +220,11 @@ describe('server-side recording', () => {
     expect(late.status).toBe('completed');
     expect(late.duration_ms / 1000).toBeLessThan(total - 2);
     expect(late.duration_ms / 1000).toBeGreaterThan(1);
-    expect(probe(path.join(t.config.recordingsDir, late.file_path)).streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+    expect(
+      probe(path.join(t.config.recordingsDir, late.file_path))
+        .streams.map((s) => s.codec_name)
+        .sort(),
+    ).toEqual(['opus', 'vp8']);
     const composite = rec.files.find((f) => f.participant_id === null)!;
     expect(composite.status).toBe('completed');
     const abs = path.join(t.config.recordingsDir, composite.file_path);
@@ -202,7 +236,9 @@ describe('server-side recording', () => {
     expect(rec.duration).toBeGreaterThan(total - 0.5);
     expect(rec.duration).toBeLessThan((afterStop - beforeStart) / 1000 + 0.5);
     expect(Math.abs(info.duration - rec.duration)).toBeLessThan(0.5);
-    const size = JSON.parse(execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'json', abs]).toString()).streams[0];
+    const size = JSON.parse(
+      execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=width,height', '-of', 'json', abs]).toString(),
+    ).streams[0];
     expect(size).toEqual({ width: 640, height: 480 }); // three tiles in a 2x2 grid
     expect(decodes(abs)).toBeGreaterThan(total * 10);
     await Q.stop();
@@ -249,7 +285,11 @@ describe('recording and the end of a call', () => {
     await H.ok('start-recording', { call_id: hs.call_id });
     await sleep(2500);
     await H.ok('end-call', { call_id: hs.call_id });
-    const finished = (await H.waitEvent('recording-finished', 10_000)) as { status: string; reason: string; files: Array<{ status: string; file_path: string }> };
+    const finished = (await H.waitEvent('recording-finished', 10_000)) as {
+      status: string;
+      reason: string;
+      files: Array<{ status: string; file_path: string }>;
+    };
     expect(finished).toMatchObject({ status: 'completed', reason: 'call-ended' });
     expect(finished.files).toHaveLength(1);
     const info = probe(path.join(t.config.recordingsDir, finished.files[0]!.file_path));
@@ -274,8 +314,17 @@ describe('recording and server shutdown', () => {
     const media = await mediaPorts();
     const proc = spawn(process.execPath, [path.resolve(__dirname, '../../dist/server/main.js')], {
       env: {
-        PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, RECORDINGS_DIR: recordings.dir,
-        JWT_PRIVATE_KEY_FILE: path.join(data.dir, 'key.pem'), MEDIASOUP_WORKERS: '1', MEDIASOUP_LISTEN_IP: '127.0.0.1', LOG_LEVEL: 'error', API_KEYS: 'shutdown-test-api-key-0123456789', DRAIN_TIMEOUT_MS: '1000',
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: data.dir,
+        RECORDINGS_DIR: recordings.dir,
+        JWT_PRIVATE_KEY_FILE: path.join(data.dir, 'key.pem'),
+        MEDIASOUP_WORKERS: '1',
+        MEDIASOUP_LISTEN_IP: '127.0.0.1',
+        LOG_LEVEL: 'error',
+        API_KEYS: 'shutdown-test-api-key-0123456789',
+        DRAIN_TIMEOUT_MS: '1000',
         ...media.env,
       },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -283,13 +332,20 @@ describe('recording and server shutdown', () => {
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     try {
       for (let i = 0; ; i++) {
-        const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.ok, () => false);
+        const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(
+          (r) => r.ok,
+          () => false,
+        );
         if (ok) break;
         if (i > 300) throw new Error('server not ready');
         await sleep(100);
       }
       const now = Math.floor(Date.now() / 1000);
-      const token = signRs256({}, { sub: 'sd', room: 'shutdown', role: 'host', iat: now, exp: now + 600, jti: 'j1', iss: 'switchboard', aud: 'switchboard' }, key);
+      const token = signRs256(
+        {},
+        { sub: 'sd', room: 'shutdown', role: 'host', iat: now, exp: now + 600, jti: 'j1', iss: 'switchboard', aud: 'switchboard' },
+        key,
+      );
       const H = spawnPeer({ name: 'shutdown-host' });
       const hs = await H.start({ url: `http://127.0.0.1:${port}`, token, room: 'shutdown', publish: { audio: true, video: true } });
       await H.ok('start-recording', { call_id: hs.call_id });
@@ -336,9 +392,15 @@ describe('a short recording', () => {
     await P.ok('leave', {});
     await sleep(1000);
     const stopped = await H.ok('stop-recording', { call_id: hs.call_id });
-    const file = (stopped.recording as { files: Array<{ participant_id: string; status: string; file_path: string }> }).files.find((f) => f.participant_id === ps.participant_id)!;
+    const file = (stopped.recording as { files: Array<{ participant_id: string; status: string; file_path: string }> }).files.find(
+      (f) => f.participant_id === ps.participant_id,
+    )!;
     expect(file.status).toBe('completed');
-    expect(probe(path.join(t.config.recordingsDir, file.file_path)).streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
+    expect(
+      probe(path.join(t.config.recordingsDir, file.file_path))
+        .streams.map((s) => s.codec_name)
+        .sort(),
+    ).toEqual(['opus', 'vp8']);
     await H.stop();
     await P.stop();
   });

@@ -64,7 +64,7 @@ describe.each(BACKENDS)('recordings REST (%s)', (backend) => {
         id,
         callId: o.callId,
         sessionId: o.sessionId ?? randomUUID(),
-        participantId: o.kind === 'composite' ? null : (o.participantId === undefined ? participantA : o.participantId),
+        participantId: o.kind === 'composite' ? null : o.participantId === undefined ? participantA : o.participantId,
         kind: o.kind ?? 'participant',
         segment: o.segment ?? 0,
         mimeType: o.mimeType ?? 'video/webm',
@@ -186,7 +186,11 @@ describe.each(BACKENDS)('recordings REST (%s)', (backend) => {
         expect(res.statusCode).toBe(400);
         expect(res.json().error.code).toBe('VALIDATION_FAILED');
       }
-      for (const cursor of ['garbage', Buffer.from('["2020-01-01T00:00:00.000000","x"]').toString('base64url'), Buffer.from("['); DROP TABLE recordings;--").toString('base64url')]) {
+      for (const cursor of [
+        'garbage',
+        Buffer.from('["2020-01-01T00:00:00.000000","x"]').toString('base64url'),
+        Buffer.from("['); DROP TABLE recordings;--").toString('base64url'),
+      ]) {
         const res = await get(`/recordings?cursor=${cursor}`);
         expect(res.statusCode).toBe(400);
         expect(res.json().error.code).toBe('INVALID_CURSOR');
@@ -426,7 +430,11 @@ describe.each(BACKENDS)('recordings REST (%s)', (backend) => {
       expect(dl.statusCode).toBe(206);
       expect(dl.rawPayload.equals(inA.content.subarray(0, 4))).toBe(true);
 
-      for (const res of [await get(`/recordings/${inB.id}`, host), await get(`/recordings/${inB.id}/download`, host), await del(`/recordings/${inB.id}`, host)]) {
+      for (const res of [
+        await get(`/recordings/${inB.id}`, host),
+        await get(`/recordings/${inB.id}/download`, host),
+        await del(`/recordings/${inB.id}`, host),
+      ]) {
         expect(res.statusCode).toBe(403);
         expect(res.json().error.code).toBe('ROOM_SCOPE_MISMATCH');
       }
@@ -471,7 +479,12 @@ describe.each(BACKENDS)('recordings REST (%s)', (backend) => {
 
   it('documents the endpoints in OpenAPI under the recordings tag', async () => {
     const doc = (await get('/docs/json', {})).json();
-    for (const [p, m] of [['/recordings', 'get'], ['/recordings/{id}', 'get'], ['/recordings/{id}', 'delete'], ['/recordings/{id}/download', 'get']] as const) {
+    for (const [p, m] of [
+      ['/recordings', 'get'],
+      ['/recordings/{id}', 'get'],
+      ['/recordings/{id}', 'delete'],
+      ['/recordings/{id}/download', 'get'],
+    ] as const) {
       expect(doc.paths[p]?.[m]?.tags).toEqual(['recordings']);
     }
     expect(Object.keys(doc.paths['/recordings/{id}/download'].get.responses)).toEqual(expect.arrayContaining(['200', '206', '409', '410', '416']));

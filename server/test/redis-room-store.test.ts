@@ -16,11 +16,33 @@ const newStore = (): { store: RedisRoomStore; prefix: string } => {
 };
 
 const roomRec = (room: string, mediaNode: string | null = null): RoomRecord => ({
-  room, callId: `c-${room}`, status: 'active', recording: false, mode: 'sfu', createdAt: 0, removedUsers: [], mediaNode, emptySince: null,
+  room,
+  callId: `c-${room}`,
+  status: 'active',
+  recording: false,
+  mode: 'sfu',
+  createdAt: 0,
+  removedUsers: [],
+  mediaNode,
+  emptySince: null,
 });
 const participant = (id: string, room = 'r', nodeId = 'n1'): ParticipantRecord => ({
-  id, room, userId: id, displayName: null, role: 'participant', tokenId: 't', canPublish: true, socketId: 's', capabilities: {},
-  mutedTracks: [], lockedTracks: [], heldTracks: [], joinedAt: 0, clientIp: null, nodeId, disconnectedAt: null,
+  id,
+  room,
+  userId: id,
+  displayName: null,
+  role: 'participant',
+  tokenId: 't',
+  canPublish: true,
+  socketId: 's',
+  capabilities: {},
+  mutedTracks: [],
+  lockedTracks: [],
+  heldTracks: [],
+  joinedAt: 0,
+  clientIp: null,
+  nodeId,
+  disconnectedAt: null,
 });
 const sorted = <T>(xs: T[]): T[] => [...xs].sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
 
@@ -48,7 +70,17 @@ afterAll(async () => {
 describe('RedisRoomStore', () => {
   it('passes the in-memory room store behaviour: copies in and out, counts, deletes rooms with their participants', async () => {
     const { store: s } = newStore();
-    await s.putRoom({ room: 'r', callId: 'c', status: 'active', recording: false, mode: 'sfu', createdAt: 0, removedUsers: [], mediaNode: null, emptySince: null });
+    await s.putRoom({
+      room: 'r',
+      callId: 'c',
+      status: 'active',
+      recording: false,
+      mode: 'sfu',
+      createdAt: 0,
+      removedUsers: [],
+      mediaNode: null,
+      emptySince: null,
+    });
     const p = participant('p1');
     await s.putParticipant(p);
     p.mutedTracks.push('audio');
@@ -88,7 +120,9 @@ describe('RedisRoomStore', () => {
     await s.putParticipant(p);
     (p.capabilities.nested as { a: number[] }).a.push(3);
     expect((await s.getParticipant('r', 'p1'))?.capabilities).toEqual({ audio: true, nested: { a: [1, 2] } });
-    expect(await s.listParticipants('r')).toEqual([{ ...participant('p1'), capabilities: { audio: true, nested: { a: [1, 2] } }, displayName: 'Zoë', clientIp: '10.0.0.1' }]);
+    expect(await s.listParticipants('r')).toEqual([
+      { ...participant('p1'), capabilities: { audio: true, nested: { a: [1, 2] } }, displayName: 'Zoë', clientIp: '10.0.0.1' },
+    ]);
   });
 
   it('rejects putParticipant into a missing room and writes nothing', async () => {
@@ -172,18 +206,27 @@ describe('RedisRoomStore', () => {
     await s.putParticipant(participant('p1', 'a', 'n1'));
     await s.putParticipant(participant('p2', 'a', 'n1'));
     await s.putParticipant(participant('p1', 'b', 'n2'));
-    expect(sorted(await s.participantsOnNode('n1'))).toEqual([{ room: 'a', id: 'p1' }, { room: 'a', id: 'p2' }]);
+    expect(sorted(await s.participantsOnNode('n1'))).toEqual([
+      { room: 'a', id: 'p1' },
+      { room: 'a', id: 'p2' },
+    ]);
     expect(await s.participantsOnNode('n2')).toEqual([{ room: 'b', id: 'p1' }]);
     // p1 of room a reconnects through n2, then n3, then back to n1.
     await s.putParticipant(participant('p1', 'a', 'n2'));
     expect(await s.participantsOnNode('n1')).toEqual([{ room: 'a', id: 'p2' }]);
-    expect(sorted(await s.participantsOnNode('n2'))).toEqual([{ room: 'a', id: 'p1' }, { room: 'b', id: 'p1' }]);
+    expect(sorted(await s.participantsOnNode('n2'))).toEqual([
+      { room: 'a', id: 'p1' },
+      { room: 'b', id: 'p1' },
+    ]);
     await s.putParticipant(participant('p1', 'a', 'n3'));
     expect(await s.participantsOnNode('n2')).toEqual([{ room: 'b', id: 'p1' }]);
     expect(await s.participantsOnNode('n3')).toEqual([{ room: 'a', id: 'p1' }]);
     await s.putParticipant(participant('p1', 'a', 'n1'));
     expect(await s.participantsOnNode('n3')).toEqual([]);
-    expect(sorted(await s.participantsOnNode('n1'))).toEqual([{ room: 'a', id: 'p1' }, { room: 'a', id: 'p2' }]);
+    expect(sorted(await s.participantsOnNode('n1'))).toEqual([
+      { room: 'a', id: 'p1' },
+      { room: 'a', id: 'p2' },
+    ]);
     expect(await s.participantsOnNode('nobody')).toEqual([]);
     expect(await s.countAllParticipants()).toBe(3);
   });
@@ -219,8 +262,17 @@ describe('RedisRoomStore', () => {
   it('handles room names and ids with odd characters', async () => {
     const { store: s, prefix } = newStore();
     const odd = [
-      'with space', 'a:b:c', 'room:x:p', 'ünïcødé 会议室 🎉', 'line\nbreak', 'tab\there', 'quote"back\\slash/',
-      '\u0001\u001f\u007f', '*?[glob]', ']', 'x'.repeat(128),
+      'with space',
+      'a:b:c',
+      'room:x:p',
+      'ünïcødé 会议室 🎉',
+      'line\nbreak',
+      'tab\there',
+      'quote"back\\slash/',
+      '\u0001\u001f\u007f',
+      '*?[glob]',
+      ']',
+      'x'.repeat(128),
     ];
     for (const [i, room] of odd.entries()) {
       await s.putRoom(roomRec(room, 'm1'));
@@ -233,7 +285,10 @@ describe('RedisRoomStore', () => {
     expect(await s.countRooms()).toBe(odd.length + 1);
     expect(sorted(await s.listRooms())).toEqual(sorted([...odd, 'room:x']));
     expect(sorted(await s.roomsWithMediaOn('m1'))).toEqual(sorted(odd));
-    const expected = odd.flatMap((room, i) => [{ room, id: `p${i}` }, { room, id: `id with\n"odd" ${room}` }]);
+    const expected = odd.flatMap((room, i) => [
+      { room, id: `p${i}` },
+      { room, id: `id with\n"odd" ${room}` },
+    ]);
     expect(sorted(await s.participantsOnNode('n1'))).toEqual(sorted(expected));
     // The members written by Lua are exactly JSON.stringify([room, id]).
     for (const { room, id } of expected) {
@@ -252,7 +307,7 @@ describe('RedisRoomStore', () => {
     expect(await s.listRooms()).toEqual(['room:x']);
   });
 
-  it('keeps rooms whose names look like other rooms\' keys apart', async () => {
+  it("keeps rooms whose names look like other rooms' keys apart", async () => {
     const { store: s, prefix } = newStore();
     const names = ['x', 'x:p', 'x:p:p', 'x%3Ap', 'x%253Ap', '%', '%25', ':', 'p'];
     for (const room of names) {
@@ -274,9 +329,16 @@ describe('RedisRoomStore', () => {
     const { store: s, prefix } = newStore();
     await s.putRoom(roomRec('r', 'm1'));
     await s.putParticipant(participant('p1', 'r', 'n1'));
-    expect(sorted(await keysWith(prefix))).toEqual(sorted([
-      `${prefix}room:r`, `${prefix}room:r:p`, `${prefix}rooms`, `${prefix}participants:count`, `${prefix}node:n1:participants`, `${prefix}node:m1:media-rooms`,
-    ]));
+    expect(sorted(await keysWith(prefix))).toEqual(
+      sorted([
+        `${prefix}room:r`,
+        `${prefix}room:r:p`,
+        `${prefix}rooms`,
+        `${prefix}participants:count`,
+        `${prefix}node:n1:participants`,
+        `${prefix}node:m1:media-rooms`,
+      ]),
+    );
     expect(JSON.parse((await redis.get(`${prefix}room:r`))!)).toEqual(roomRec('r', 'm1'));
     expect(JSON.parse((await redis.hget(`${prefix}room:r:p`, 'p1'))!)).toEqual(participant('p1', 'r', 'n1'));
     expect(await redis.get(`${prefix}participants:count`)).toBe('1');
@@ -297,10 +359,16 @@ describe('RedisRoomStore', () => {
       expect(await s.roomsWithMediaOn('m1')).toEqual(['r']);
       expect(await s.countAllParticipants()).toBe(1);
       const all = await keysWith(runPrefix);
-      expect(sorted(all.filter((k) => k.startsWith(`${runPrefix}kp:`)))).toEqual(sorted([
-        `${runPrefix}kp:sb:room:r`, `${runPrefix}kp:sb:room:r:p`, `${runPrefix}kp:sb:rooms`, `${runPrefix}kp:sb:participants:count`,
-        `${runPrefix}kp:sb:node:n2:participants`, `${runPrefix}kp:sb:node:m1:media-rooms`,
-      ]));
+      expect(sorted(all.filter((k) => k.startsWith(`${runPrefix}kp:`)))).toEqual(
+        sorted([
+          `${runPrefix}kp:sb:room:r`,
+          `${runPrefix}kp:sb:room:r:p`,
+          `${runPrefix}kp:sb:rooms`,
+          `${runPrefix}kp:sb:participants:count`,
+          `${runPrefix}kp:sb:node:n2:participants`,
+          `${runPrefix}kp:sb:node:m1:media-rooms`,
+        ]),
+      );
       await s.deleteRoom('r');
       expect(await s.participantsOnNode('n2')).toEqual([]);
       expect(await s.roomsWithMediaOn('m1')).toEqual([]);
@@ -346,9 +414,19 @@ describe('RedisRoomStore', () => {
         perCall[name] = [...sent];
       }
       expect(perCall).toEqual({
-        putRoom: ['evalsha'], putParticipant: ['evalsha'], getRoom: ['get'], getParticipant: ['hget'], listParticipants: ['hvals'],
-        countParticipants: ['hlen'], countAllParticipants: ['get'], countRooms: ['scard'], participantsOnNode: ['smembers'],
-        roomsWithMediaOn: ['smembers'], listRooms: ['smembers'], deleteParticipant: ['evalsha'], deleteRoom: ['evalsha'],
+        putRoom: ['evalsha'],
+        putParticipant: ['evalsha'],
+        getRoom: ['get'],
+        getParticipant: ['hget'],
+        listParticipants: ['hvals'],
+        countParticipants: ['hlen'],
+        countAllParticipants: ['get'],
+        countRooms: ['scard'],
+        participantsOnNode: ['smembers'],
+        roomsWithMediaOn: ['smembers'],
+        listRooms: ['smembers'],
+        deleteParticipant: ['evalsha'],
+        deleteRoom: ['evalsha'],
       });
     } finally {
       delete (redis as unknown as { sendCommand?: unknown }).sendCommand; // back to the prototype's

@@ -61,7 +61,8 @@ class SdkPeer {
         this.events.splice(this.events.indexOf(found), 1);
         return found.payload;
       }
-      if (Date.now() > until) throw new Error(`[${this.name}] no '${event}' event within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => e.event))}`);
+      if (Date.now() > until)
+        throw new Error(`[${this.name}] no '${event}' event within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => e.event))}`);
       await sleep(50);
     }
   }
@@ -80,7 +81,10 @@ class SdkPeer {
   }
 
   stop(): Promise<void> {
-    return this.cmd('stop').then(() => undefined, () => undefined);
+    return this.cmd('stop').then(
+      () => undefined,
+      () => undefined,
+    );
   }
 }
 
@@ -100,10 +104,14 @@ describe('the client SDK with real WebRTC', () => {
   afterAll(async () => {
     await Promise.all(peers.map((p) => p.stop()));
     await Promise.all(
-      peers.map((p) => (p.child.exitCode !== null || p.child.signalCode !== null ? Promise.resolve() : new Promise((r) => {
-        p.child.once('exit', r);
-        p.child.kill('SIGKILL');
-      }))),
+      peers.map((p) =>
+        p.child.exitCode !== null || p.child.signalCode !== null
+          ? Promise.resolve()
+          : new Promise((r) => {
+              p.child.once('exit', r);
+              p.child.kill('SIGKILL');
+            }),
+      ),
     );
     await t.close();
   });
@@ -111,7 +119,11 @@ describe('the client SDK with real WebRTC', () => {
   it('refuses an expired token with TOKEN_EXPIRED', async () => {
     const p = peer('expired');
     const now = Math.floor(Date.now() / 1000);
-    const token = signRs256({ kid: t.keys.kid }, { sub: 'x', role: 'participant', iat: now - 100, exp: now - 10, jti: 'j', iss: 'switchboard', aud: 'switchboard' }, t.keys.privateKeyPem);
+    const token = signRs256(
+      { kid: t.keys.kid },
+      { sub: 'x', role: 'participant', iat: now - 100, exp: now - 10, jti: 'j', iss: 'switchboard', aud: 'switchboard' },
+      t.keys.privateKeyPem,
+    );
     await expect(p.cmd('connect', { url, token })).rejects.toMatchObject({ message: expect.stringContaining('expired') });
   });
 

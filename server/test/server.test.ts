@@ -100,7 +100,12 @@ describe('the server process', () => {
   it('exits with a clear message when PostgreSQL is unreachable', async () => {
     const data = tempDir();
     const port = await freePort();
-    const proc = runServer({ DATA_DIR: data.dir, PORT: String(port), DATABASE_URL: `postgresql://postgres@127.0.0.1:${await freePort()}/nope`, MEDIASOUP_WORKERS: '1' });
+    const proc = runServer({
+      DATA_DIR: data.dir,
+      PORT: String(port),
+      DATABASE_URL: `postgresql://postgres@127.0.0.1:${await freePort()}/nope`,
+      MEDIASOUP_WORKERS: '1',
+    });
     try {
       expect(await proc.exited).toBe(1);
       expect(proc.out()).toMatch(/failed to start/);

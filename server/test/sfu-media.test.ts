@@ -111,7 +111,12 @@ describe('SFU media with real WebRTC peers', () => {
     const room = 'sfu-simulcast';
     const pub = spawnPeer({ name: 'sim' });
     const sub = spawnPeer({ name: 'sub' });
-    const p = await pub.start({ url, token: await issueToken(t, { user_id: 'sim', room }), room, publish: { video: true, width: 640, height: 360, simulcast: true } });
+    const p = await pub.start({
+      url,
+      token: await issueToken(t, { user_id: 'sim', room }),
+      room,
+      publish: { video: true, width: 640, height: 360, simulcast: true },
+    });
     await sub.start({ url, token: await issueToken(t, { user_id: 'sub', room }), room, publish: {} });
     await sub.waitFor((s) => frames(s, p.participant_id) > 10, 15_000);
     const media = t.sfu.get(room)!;

@@ -55,20 +55,37 @@ describe('SFU media requests', () => {
     expect(candidates.every((c) => (c.address ?? c.ip) === '127.0.0.1' && c.port === Number(t.config.mediasoup.webRtcBasePort))).toBe(true);
 
     const audio = await A.ok('produce', { transport_id: send.transport_id, kind: 'audio', rtp_parameters: OPUS_RTP(1111), source: 'mic' });
-    expect(await B.next('new-producer')).toEqual({ producer_id: audio.producer_id, participant_id: A.participantId, kind: 'audio', source: 'mic', paused: false });
+    expect(await B.next('new-producer')).toEqual({
+      producer_id: audio.producer_id,
+      participant_id: A.participantId,
+      kind: 'audio',
+      source: 'mic',
+      paused: false,
+    });
     await A.none('new-producer', 0);
-    expect((await A.request('produce', { transport_id: send.transport_id, kind: 'audio', rtp_parameters: OPUS_RTP(2222), source: 'mic' })).error?.code).toBe('PRODUCER_EXISTS');
+    expect((await A.request('produce', { transport_id: send.transport_id, kind: 'audio', rtp_parameters: OPUS_RTP(2222), source: 'mic' })).error?.code).toBe(
+      'PRODUCER_EXISTS',
+    );
     const video = await A.ok('produce', { transport_id: send.transport_id, kind: 'video', rtp_parameters: VP8_RTP(3333), source: 'camera' });
     await B.next('new-producer');
 
     // A late joiner sees the producers in room_state.
     const C = await connect('carol', room);
     const cj = await C.join(room);
-    expect((cj.room_state as { producers: Array<{ producer_id: string }> }).producers.map((p) => p.producer_id).sort()).toEqual([audio.producer_id, video.producer_id].sort());
+    expect((cj.room_state as { producers: Array<{ producer_id: string }> }).producers.map((p) => p.producer_id).sort()).toEqual(
+      [audio.producer_id, video.producer_id].sort(),
+    );
 
     const recv = await B.ok('create-transport', { direction: 'recv' });
     const consumed = await B.ok('consume', { transport_id: recv.transport_id, producer_id: video.producer_id, rtp_capabilities: caps });
-    expect(consumed).toMatchObject({ producer_id: video.producer_id, participant_id: A.participantId, kind: 'video', source: 'camera', paused: true, producer_paused: false });
+    expect(consumed).toMatchObject({
+      producer_id: video.producer_id,
+      participant_id: A.participantId,
+      kind: 'video',
+      source: 'camera',
+      paused: true,
+      producer_paused: false,
+    });
     await B.ok('resume-consumer', { consumer_id: consumed.consumer_id });
 
     // Mute pauses the producer for everyone, and the mute state matches the producer state.
@@ -121,7 +138,16 @@ describe('SFU media requests', () => {
       [P, 'connect-transport', { transport_id: ps.transport_id, dtls_parameters: { role: 'nonsense' } }, 'MEDIA_REQUEST_FAILED'],
       [P, 'restart-ice', { transport_id: 'nope' }, 'TRANSPORT_NOT_FOUND'],
       [P, 'consume', { transport_id: pr.transport_id, producer_id: 'nope', rtp_capabilities: caps as object }, 'PRODUCER_NOT_FOUND'],
-      [P, 'consume', { transport_id: pr.transport_id, producer_id: hp.producer_id, rtp_capabilities: { codecs: [{ kind: 'video', mimeType: 'video/H264', clockRate: 90000, preferredPayloadType: 100 }] } }, 'INCOMPATIBLE_CAPABILITIES'],
+      [
+        P,
+        'consume',
+        {
+          transport_id: pr.transport_id,
+          producer_id: hp.producer_id,
+          rtp_capabilities: { codecs: [{ kind: 'video', mimeType: 'video/H264', clockRate: 90000, preferredPayloadType: 100 }] },
+        },
+        'INCOMPATIBLE_CAPABILITIES',
+      ],
       [P, 'consume', { transport_id: ps.transport_id, producer_id: hp.producer_id, rtp_capabilities: caps as object }, 'MEDIA_REQUEST_FAILED'],
       [P, 'resume-consumer', { consumer_id: 'nope' }, 'CONSUMER_NOT_FOUND'],
       [P, 'set-preferred-layers', { consumer_id: 'nope', spatial_layer: 1 }, 'CONSUMER_NOT_FOUND'],
@@ -141,7 +167,9 @@ describe('SFU media requests', () => {
     }
     // A participant may not consume their own producer.
     const own = await P.ok('produce', { transport_id: ps.transport_id, kind: 'audio', rtp_parameters: OPUS_RTP(7777), source: 'mic' });
-    expect((await P.request('consume', { transport_id: pr.transport_id, producer_id: own.producer_id, rtp_capabilities: caps })).error?.code).toBe('CANNOT_TARGET_SELF');
+    expect((await P.request('consume', { transport_id: pr.transport_id, producer_id: own.producer_id, rtp_capabilities: caps })).error?.code).toBe(
+      'CANNOT_TARGET_SELF',
+    );
     // The host's moderator mute (pause-producer on another's producer) is allowed and locks.
     await H.ok('pause-producer', { producer_id: own.producer_id });
     expect((await P.request('resume-producer', { producer_id: own.producer_id })).error?.code).toBe('MUTED_BY_MODERATOR');

@@ -2,7 +2,6 @@ import { issueToken, startTestApp } from './helpers/app';
 import { Client, listen } from './helpers/signaling';
 import { OPUS_RTP } from './helpers/rtp';
 
-
 async function setup(env: Record<string, string>) {
   const t = await startTestApp('pglite', env);
   const url = await listen(t);
@@ -14,7 +13,14 @@ async function setup(env: Record<string, string>) {
     await c.join(room);
     return c;
   };
-  return { t, connect, close: async () => { clients.forEach((c) => c.close()); await t.close(); } };
+  return {
+    t,
+    connect,
+    close: async () => {
+      clients.forEach((c) => c.close());
+      await t.close();
+    },
+  };
 }
 
 describe('SFU and mediasoup workers', () => {
@@ -67,7 +73,9 @@ describe('SFU and mediasoup workers', () => {
       expect(s.t.workers.workers()[0]!.pid).not.toBe(victim.pid);
 
       // The old media is gone; the call, the participants and their state are not.
-      expect((await A.request('connect-transport', { transport_id: send.transport_id, dtls_parameters: { fingerprints: [] } })).error?.code).toBe('TRANSPORT_NOT_FOUND');
+      expect((await A.request('connect-transport', { transport_id: send.transport_id, dtls_parameters: { fingerprints: [] } })).error?.code).toBe(
+        'TRANSPORT_NOT_FOUND',
+      );
       const again = await A.ok('create-transport', { direction: 'send' });
       const p = await A.ok('produce', { transport_id: again.transport_id, kind: 'audio', rtp_parameters: OPUS_RTP(1000), source: 'mic' });
       expect(await B.next('new-producer')).toMatchObject({ producer_id: p.producer_id, participant_id: A.participantId });

@@ -37,7 +37,20 @@ function request(c: Client, event: string, payload: unknown): Promise<AnyAck> {
   return payload === NONE ? c.request(event) : c.request(event, payload);
 }
 
-const EVENTS_WITH_CALL_ID = ['offer', 'answer', 'ice-candidate', 'mute', 'unmute', 'hold', 'unhold', 'dtmf', 'remove-participant', 'end-call', 'set-role', 'leave'] as const;
+const EVENTS_WITH_CALL_ID = [
+  'offer',
+  'answer',
+  'ice-candidate',
+  'mute',
+  'unmute',
+  'hold',
+  'unhold',
+  'dtmf',
+  'remove-participant',
+  'end-call',
+  'set-role',
+  'leave',
+] as const;
 
 /** A payload of `event` that is valid in shape (for the given context). */
 function validPayload(event: string, c: Ctx): Record<string, unknown> {
@@ -72,7 +85,22 @@ function validPayload(event: string, c: Ctx): Record<string, unknown> {
   }
 }
 
-const ALL_EVENTS = ['auth', 'join', 'leave', 'offer', 'answer', 'ice-candidate', 'mute', 'unmute', 'hold', 'unhold', 'dtmf', 'remove-participant', 'end-call', 'set-role'];
+const ALL_EVENTS = [
+  'auth',
+  'join',
+  'leave',
+  'offer',
+  'answer',
+  'ice-candidate',
+  'mute',
+  'unmute',
+  'hold',
+  'unhold',
+  'dtmf',
+  'remove-participant',
+  'end-call',
+  'set-role',
+];
 const NON_OBJECTS: Array<[string, unknown]> = [
   ['no payload', NONE],
   ['null', null],
@@ -175,8 +203,15 @@ function cases(maxSdp: number): Case[] {
   for (const [event, what, p] of wrong) add(`${event} with ${what}`, 'V', event, p, 'VALIDATION_FAILED');
 
   // Unknown extra fields, on otherwise valid payloads (had they been accepted, they would have had an effect).
-  for (const event of ALL_EVENTS) add(`${event} with an unknown extra field`, 'V', event, (c) => ({ ...validPayload(event, c), extra: true }), 'VALIDATION_FAILED');
-  add('offer with an own __proto__ field', 'V', 'offer', (c) => Object.assign(JSON.parse('{"__proto__":{"polluted":true}}'), validPayload('offer', c)), 'VALIDATION_FAILED');
+  for (const event of ALL_EVENTS)
+    add(`${event} with an unknown extra field`, 'V', event, (c) => ({ ...validPayload(event, c), extra: true }), 'VALIDATION_FAILED');
+  add(
+    'offer with an own __proto__ field',
+    'V',
+    'offer',
+    (c) => Object.assign(JSON.parse('{"__proto__":{"polluted":true}}'), validPayload('offer', c)),
+    'VALIDATION_FAILED',
+  );
   add('mute with an own constructor field', 'V', 'mute', (c) => ({ ...validPayload('mute', c), constructor: 'x' }), 'VALIDATION_FAILED');
 
   // SDP over MAX_SDP_BYTES.
@@ -194,8 +229,20 @@ function cases(maxSdp: number): Case[] {
     add(`${event} to oneself`, 'V', event, (c) => ({ ...validPayload(event, c), to: c.V }), 'CANNOT_TARGET_SELF');
   }
   add('an offer without `to` in a three-party call', 'V', 'offer', (c) => ({ sdp: 'v=0', call_id: c.call }), 'TARGET_REQUIRED');
-  add('a moderator muting an unknown participant', 'M', 'mute', (c) => ({ call_id: c.call, track: 'audio', participant_id: randomUUID() }), 'PARTICIPANT_NOT_FOUND');
-  add('a moderator removing an unknown participant', 'M', 'remove-participant', (c) => ({ call_id: c.call, participant_id: randomUUID() }), 'PARTICIPANT_NOT_FOUND');
+  add(
+    'a moderator muting an unknown participant',
+    'M',
+    'mute',
+    (c) => ({ call_id: c.call, track: 'audio', participant_id: randomUUID() }),
+    'PARTICIPANT_NOT_FOUND',
+  );
+  add(
+    'a moderator removing an unknown participant',
+    'M',
+    'remove-participant',
+    (c) => ({ call_id: c.call, participant_id: randomUUID() }),
+    'PARTICIPANT_NOT_FOUND',
+  );
 
   // Permissions.
   add('a participant ending the call', 'V', 'end-call', (c) => ({ call_id: c.call }), 'FORBIDDEN');
@@ -277,7 +324,11 @@ describe('signaling: bad input (PostgreSQL)', () => {
       V: V.participantId,
       M: M.participantId,
       otherUserToken: await issueToken(t, { user_id: 'mallory', room: ROOM, role: 'host' }),
-      expiredToken: signRs256({ kid: t.keys.kid }, { sub: 'victor', room: ROOM, role: 'participant', iat: 1000, exp: 2000, jti: randomUUID(), iss: t.config.jwt.issuer, aud: t.config.jwt.audience }, t.keys.privateKeyPem),
+      expiredToken: signRs256(
+        { kid: t.keys.kid },
+        { sub: 'victor', room: ROOM, role: 'participant', iat: 1000, exp: 2000, jti: randomUUID(), iss: t.config.jwt.issuer, aud: t.config.jwt.audience },
+        t.keys.privateKeyPem,
+      ),
     };
     H.socket.onAny((event: string, payload: unknown) => bystanderSaw.push([event, payload]));
     V.socket.onAny((event: string, payload: unknown) => victimsSaw.push(['V', event, payload]));
@@ -385,7 +436,7 @@ describe('signaling: bad input (PostgreSQL)', () => {
       W.close();
     });
 
-    it('join outside the token\'s room scope → ROOM_SCOPE_MISMATCH', async () => {
+    it("join outside the token's room scope → ROOM_SCOPE_MISMATCH", async () => {
       const S = client({ token: await issueToken(t, { user_id: 'scoped', room: 'some-other-room' }) });
       await S.connected();
       expect((await S.request('join', { room: ROOM })).error?.code).toBe('ROOM_SCOPE_MISMATCH');
@@ -402,11 +453,25 @@ describe('signaling: bad input (PostgreSQL)', () => {
 
     const claims = (over: Record<string, unknown> = {}) => {
       const now = Math.floor(Date.now() / 1000);
-      return { sub: 'eve', room: ROOM, role: 'host', iat: now, exp: now + 600, jti: randomUUID(), iss: t.config.jwt.issuer, aud: t.config.jwt.audience, ...over };
+      return {
+        sub: 'eve',
+        room: ROOM,
+        role: 'host',
+        iat: now,
+        exp: now + 600,
+        jti: randomUUID(),
+        iss: t.config.jwt.issuer,
+        aud: t.config.jwt.audience,
+        ...over,
+      };
     };
     const handshakes: Array<[string, string, () => unknown]> = [
       ['an expired token', 'TOKEN_EXPIRED', () => signRs256({ kid: t.keys.kid }, claims({ iat: 1000, exp: 2000 }), t.keys.privateKeyPem)],
-      ['a token signed by another key', 'TOKEN_INVALID_SIGNATURE', () => signRs256({}, claims(), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey)],
+      [
+        'a token signed by another key',
+        'TOKEN_INVALID_SIGNATURE',
+        () => signRs256({}, claims(), generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
+      ],
       ['an HS256 token signed with the public key', 'TOKEN_ALGORITHM_NOT_ALLOWED', () => signHs256(claims(), t.keys.publicKeyPem)],
       ['an unsigned (alg none) token', 'TOKEN_ALGORITHM_NOT_ALLOWED', () => unsigned(claims())],
       ['a token of another issuer', 'TOKEN_CLAIM_INVALID', () => signRs256({ kid: t.keys.kid }, claims({ iss: 'elsewhere' }), t.keys.privateKeyPem)],
@@ -472,7 +537,9 @@ describe('signaling: bad input (PostgreSQL)', () => {
     // Nesting up to the limit is fine, and the room still admits people.
     const nested = { codecs: [{ mime: 'audio/opus', params: { fec: [true, { x: 1 }] } }] };
     const res = await D.ok('join', { room: ROOM, capabilities: nested });
-    expect((res.room_state as { participants: Array<{ user_id: string; capabilities: unknown }> }).participants.find((p) => p.user_id === 'deep')?.capabilities).toEqual(nested);
+    expect(
+      (res.room_state as { participants: Array<{ user_id: string; capabilities: unknown }> }).participants.find((p) => p.user_id === 'deep')?.capabilities,
+    ).toEqual(nested);
     expect((await H.next('peer-joined')).participant.capabilities).toEqual(nested);
     await D.ok('leave', {});
     expect((await H.next('peer-left')).reason).toBe('left');

@@ -252,7 +252,9 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       expect(call.json()).toMatchObject({ id: callId, status: 'active', started_at: expect.any(String), ended_at: null });
       expect(new Date(call.json().started_at).getTime()).toBeGreaterThanOrEqual(new Date(call.json().created_at).getTime());
       await s.t.rooms.flushWrites();
-      expect((await s.t.app.inject({ method: 'GET', url: `/calls/${callId}`, headers: admin })).json().participants).toEqual([expect.objectContaining({ id: H.participantId, user_id: 'hana', left_at: null })]);
+      expect((await s.t.app.inject({ method: 'GET', url: `/calls/${callId}`, headers: admin })).json().participants).toEqual([
+        expect.objectContaining({ id: H.participantId, user_id: 'hana', left_at: null }),
+      ]);
     });
   });
 

@@ -128,12 +128,36 @@ describe('keyed mutex', () => {
 
 describe('in-memory room store', () => {
   const participant = (id: string): ParticipantRecord => ({
-    id, room: 'r', userId: id, displayName: null, role: 'participant', tokenId: 't', canPublish: true, socketId: 's', capabilities: {},
-    mutedTracks: [], lockedTracks: [], heldTracks: [], joinedAt: 0, clientIp: null, nodeId: 'n1', disconnectedAt: null,
+    id,
+    room: 'r',
+    userId: id,
+    displayName: null,
+    role: 'participant',
+    tokenId: 't',
+    canPublish: true,
+    socketId: 's',
+    capabilities: {},
+    mutedTracks: [],
+    lockedTracks: [],
+    heldTracks: [],
+    joinedAt: 0,
+    clientIp: null,
+    nodeId: 'n1',
+    disconnectedAt: null,
   });
   it('copies records in and out, counts, and deletes rooms with their participants', async () => {
     const s = new InMemoryRoomStore();
-    await s.putRoom({ room: 'r', callId: 'c', status: 'active', recording: false, mode: 'sfu', createdAt: 0, removedUsers: [], mediaNode: null, emptySince: null });
+    await s.putRoom({
+      room: 'r',
+      callId: 'c',
+      status: 'active',
+      recording: false,
+      mode: 'sfu',
+      createdAt: 0,
+      removedUsers: [],
+      mediaNode: null,
+      emptySince: null,
+    });
     const p = participant('p1');
     await s.putParticipant(p);
     p.mutedTracks.push('audio');

@@ -31,7 +31,13 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     const H = client({ token: hostToken });
     await H.connected();
     const hj = await H.join(room);
-    const state = hj.room_state as { call_id: string; status: string; recording: boolean; participants: Array<{ user_id: string; display_name: string; role: string }>; ice_servers: unknown[] };
+    const state = hj.room_state as {
+      call_id: string;
+      status: string;
+      recording: boolean;
+      participants: Array<{ user_id: string; display_name: string; role: string }>;
+      ice_servers: unknown[];
+    };
     expect(state.status).toBe('active');
     expect(state.recording).toBe(false);
     expect(state.participants).toEqual([expect.objectContaining({ user_id: 'hana', display_name: 'Hana', role: 'host', muted_tracks: [], connected: true })]);
@@ -60,7 +66,13 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     await H.ok('answer', { sdp: 'v=0 answer-from-hana', call_id: callId, to: P.participantId });
     expect(await P.next('answer')).toEqual({ sdp: 'v=0 answer-from-hana', call_id: callId, from: H.participantId });
     await P.ok('ice-candidate', { candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host', sdpMid: '0', sdpMLineIndex: 0, to: H.participantId });
-    expect(await H.next('ice-candidate')).toEqual({ candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host', sdpMid: '0', sdpMLineIndex: 0, call_id: callId, from: P.participantId });
+    expect(await H.next('ice-candidate')).toEqual({
+      candidate: 'candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host',
+      sdpMid: '0',
+      sdpMLineIndex: 0,
+      call_id: callId,
+      from: P.participantId,
+    });
     expect((await P.request('offer', { sdp: 'v=0', call_id: callId })).error?.code).toBe('TARGET_REQUIRED');
     await M.none('offer', 50);
     await M.none('answer', 0);
@@ -68,11 +80,20 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
 
     // Self mute, seen by everyone.
     await P.ok('mute', { call_id: callId, track: 'audio' });
-    for (const c of [H, M, P]) expect(await c.next('mute-changed')).toEqual({ call_id: callId, participant_id: P.participantId, track: 'audio', muted: true, locked: false, by: P.participantId });
+    for (const c of [H, M, P])
+      expect(await c.next('mute-changed')).toEqual({
+        call_id: callId,
+        participant_id: P.participantId,
+        track: 'audio',
+        muted: true,
+        locked: false,
+        by: P.participantId,
+      });
 
     // Moderator mute locks the track; the participant cannot unmute it until a host lifts it.
     await M.ok('mute', { call_id: callId, track: 'video', participant_id: P.participantId });
-    for (const c of [H, M, P]) expect(await c.next('mute-changed')).toMatchObject({ participant_id: P.participantId, track: 'video', muted: true, locked: true, by: M.participantId });
+    for (const c of [H, M, P])
+      expect(await c.next('mute-changed')).toMatchObject({ participant_id: P.participantId, track: 'video', muted: true, locked: true, by: M.participantId });
     expect((await P.request('unmute', { call_id: callId, track: 'video' })).error?.code).toBe('MUTED_BY_MODERATOR');
     await H.ok('unmute', { call_id: callId, track: 'video', participant_id: P.participantId });
     for (const c of [H, M, P]) expect(await c.next('mute-changed')).toMatchObject({ track: 'video', muted: true, locked: false });
@@ -85,7 +106,8 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
 
     // Hold and its inverse.
     expect((await P.ok('hold', { call_id: callId })).held_tracks).toEqual(['audio', 'video', 'screen']);
-    for (const c of [H, M, P]) expect(await c.next('hold-changed')).toEqual({ call_id: callId, participant_id: P.participantId, held_tracks: ['audio', 'video', 'screen'] });
+    for (const c of [H, M, P])
+      expect(await c.next('hold-changed')).toEqual({ call_id: callId, participant_id: P.participantId, held_tracks: ['audio', 'video', 'screen'] });
     await P.ok('unhold', { call_id: callId, track: 'audio' });
     for (const c of [H, M, P]) expect((await c.next('hold-changed')).held_tracks).toEqual(['video', 'screen']);
 
@@ -98,7 +120,8 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     // Only the host changes roles.
     expect((await M.request('set-role', { call_id: callId, participant_id: P.participantId, role: 'moderator' })).error?.code).toBe('FORBIDDEN');
     await H.ok('set-role', { call_id: callId, participant_id: P.participantId, role: 'moderator' });
-    for (const c of [H, M, P]) expect(await c.next('role-changed')).toEqual({ call_id: callId, participant_id: P.participantId, role: 'moderator', by: H.participantId });
+    for (const c of [H, M, P])
+      expect(await c.next('role-changed')).toEqual({ call_id: callId, participant_id: P.participantId, role: 'moderator', by: H.participantId });
     await H.ok('set-role', { call_id: callId, participant_id: P.participantId, role: 'participant' });
     for (const c of [H, M, P]) await c.next('role-changed');
 
@@ -125,7 +148,10 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
 
     // The database has it all.
     await t.rooms.flushWrites();
-    const call = await t.db.prisma.call.findUniqueOrThrow({ where: { id: callId }, include: { participants: true, events: { orderBy: { createdAt: 'asc' } } } });
+    const call = await t.db.prisma.call.findUniqueOrThrow({
+      where: { id: callId },
+      include: { participants: true, events: { orderBy: { createdAt: 'asc' } } },
+    });
     expect(call.status).toBe('ended');
     expect(call.startedAt).not.toBeNull();
     expect(call.endedAt).not.toBeNull();

@@ -34,7 +34,23 @@ function selfSigned(dir: string, name: string): Pair {
   const keyFile = path.join(dir, `${name}.key`);
   execFileSync(
     'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-days', '1', '-keyout', keyFile, '-out', certFile],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-days',
+      '1',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
     { stdio: 'pipe' },
   );
   const cert = readFileSync(certFile, 'utf8');
@@ -47,7 +63,11 @@ function replaceFile(file: string, content: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
-function httpsRequest(url: string, ca: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; body: string }> {
+function httpsRequest(
+  url: string,
+  ca: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method: opts.method ?? 'GET', headers: opts.headers, ca, agent: false }, (res) => {
       let body = '';
@@ -244,7 +264,7 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
     // The connections opened before both reloads still work: bob leaves over his, alice hears it over hers.
     const [a, b] = clients as [Client, Client];
     await b.ok('leave', { call_id: b.callId });
-    expect((await a.next<{ participant_id: string; reason: string }>('peer-left'))).toMatchObject({ participant_id: b.participantId, reason: 'left' });
+    expect(await a.next<{ participant_id: string; reason: string }>('peer-left')).toMatchObject({ participant_id: b.participantId, reason: 'left' });
     expect(a.pending('disconnect')).toEqual([]);
   });
 });
@@ -310,7 +330,10 @@ describe('plain HTTP in production', () => {
     const proc = runServer(prod.env);
     try {
       await waitReady(proc, () => fetch(`http://127.0.0.1:${prod.port}/ready`));
-      const line = proc.out().split('\n').find((l) => INSECURE.test(l));
+      const line = proc
+        .out()
+        .split('\n')
+        .find((l) => INSECURE.test(l));
       expect(line).toBeDefined();
       expect(JSON.parse(line!)).toMatchObject({ level: 40 });
       expect(line).toMatch(/tokens, API keys and media keys travel in clear/);

@@ -16,7 +16,17 @@ describe.each(BACKENDS)('tokens (%s)', (backend) => {
   /** Claims as the server would issue them, for hand-made variants. */
   const claims = (over: Record<string, unknown> = {}) => {
     const now = Math.floor(Date.now() / 1000);
-    return { sub: 'alice', room: 'tok-room', role: 'participant', iat: now, exp: now + 600, jti: randomUUID(), iss: t.config.jwt.issuer, aud: t.config.jwt.audience, ...over };
+    return {
+      sub: 'alice',
+      room: 'tok-room',
+      role: 'participant',
+      iat: now,
+      exp: now + 600,
+      jti: randomUUID(),
+      iss: t.config.jwt.issuer,
+      aud: t.config.jwt.audience,
+      ...over,
+    };
   };
   const getCall = (token: string) => t.app.inject({ method: 'GET', url: `/calls/${callId}`, headers: bearer(token) });
 
@@ -49,7 +59,9 @@ describe.each(BACKENDS)('tokens (%s)', (backend) => {
       expect(jwk.d).toBeUndefined();
       const token = await issueToken(t, { user_id: 'bob' });
       const [h, p, s] = token.split('.');
-      const ok = createVerify('RSA-SHA256').update(`${h}.${p}`).verify(createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(s!, 'base64url'));
+      const ok = createVerify('RSA-SHA256')
+        .update(`${h}.${p}`)
+        .verify(createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(s!, 'base64url'));
       expect(ok).toBe(true);
     });
 

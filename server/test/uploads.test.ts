@@ -152,17 +152,33 @@ describe('client-side recording uploads (postgres)', () => {
       const recordingId = done.body.recording_id as string;
 
       const rec = await t.db.prisma.recording.findUniqueOrThrow({ where: { id: recordingId } });
-      expect(rec).toMatchObject({ kind: 'client', callId, sessionId: id, status: 'completed', mimeType: 'video/webm', codec: 'vp8,opus', sizeBytes: BigInt(file.length) });
+      expect(rec).toMatchObject({
+        kind: 'client',
+        callId,
+        sessionId: id,
+        status: 'completed',
+        mimeType: 'video/webm',
+        codec: 'vp8,opus',
+        sizeBytes: BigInt(file.length),
+      });
       expect(rec.participantId).toBe(c.participantId);
       expect(rec.filePath).toBe(`${callId}/client-${id}.webm`);
       const stored = readFileSync(absOf(rec.filePath));
       expect(sha(stored)).toBe(sha(file));
       expect(existsSync(absOf(`${rec.filePath}.part`))).toBe(false);
-      expect(await row(id)).toMatchObject({ status: 'completed', recordingId, receivedBytes: BigInt(file.length), fileName: 'my-recording.webm', userId: 'dana' });
+      expect(await row(id)).toMatchObject({
+        status: 'completed',
+        recordingId,
+        receivedBytes: BigInt(file.length),
+        fileName: 'my-recording.webm',
+        userId: 'dana',
+      });
 
       const list = await api('GET', `/recordings?call_id=${callId}`, { headers: admin });
       expect(list.status).toBe(200);
-      expect(list.body.items).toEqual([expect.objectContaining({ id: recordingId, kind: 'client', status: 'completed', size_bytes: file.length, session_id: id })]);
+      expect(list.body.items).toEqual([
+        expect.objectContaining({ id: recordingId, kind: 'client', status: 'completed', size_bytes: file.length, session_id: id }),
+      ]);
       const dl = await fetch(`${base}/recordings/${recordingId}/download`, { headers: admin });
       expect(dl.status).toBe(200);
       expect(dl.headers.get('content-type')).toMatch(/^video\/webm/);
@@ -171,18 +187,30 @@ describe('client-side recording uploads (postgres)', () => {
       // Integrations hear of it as of a server recording: recording.finished with the file's metadata.
       await waitFor(() => finished.length > 0, 'recording.finished');
       t.events.off('recording.finished', onFinished);
-      expect(finished).toEqual([{
-        call_id: callId,
-        room,
-        at: expect.any(String),
-        recording: expect.objectContaining({
-          recording_id: id,
+      expect(finished).toEqual([
+        {
           call_id: callId,
-          status: 'completed',
-          mode: 'client',
-          files: [expect.objectContaining({ id: recordingId, participant_id: c.participantId, user_id: 'dana', file_path: rec.filePath, size_bytes: file.length, sha256: sha(file), mime_type: 'video/webm' })],
-        }),
-      }]);
+          room,
+          at: expect.any(String),
+          recording: expect.objectContaining({
+            recording_id: id,
+            call_id: callId,
+            status: 'completed',
+            mode: 'client',
+            files: [
+              expect.objectContaining({
+                id: recordingId,
+                participant_id: c.participantId,
+                user_id: 'dana',
+                file_path: rec.filePath,
+                size_bytes: file.length,
+                sha256: sha(file),
+                mime_type: 'video/webm',
+              }),
+            ],
+          }),
+        },
+      ]);
 
       // Done is done: HEAD says so, and no more bytes are taken.
       expect(await head(id, token)).toEqual({ status: 200, offset: file.length });
@@ -335,7 +363,9 @@ describe('client-side recording uploads (postgres)', () => {
     const noCall = await declare('00000000-0000-4000-8000-000000000000', alice, file);
     expect(noCall.status).toBe(404);
     expect(noCall.body.error.code).toBe('CALL_NOT_FOUND');
-    const anonymous = await api('POST', `/calls/${callA}/uploads`, { json: { file_name: 'a', mime_type: 'video/webm', size_bytes: 1, sha256: sha(Buffer.alloc(1)) } });
+    const anonymous = await api('POST', `/calls/${callA}/uploads`, {
+      json: { file_name: 'a', mime_type: 'video/webm', size_bytes: 1, sha256: sha(Buffer.alloc(1)) },
+    });
     expect(anonymous.status).toBe(401);
   });
 
@@ -444,7 +474,11 @@ describe('client-side recording uploads (postgres)', () => {
 
   it('documents the upload endpoints in OpenAPI', async () => {
     const doc = (await api('GET', '/docs/json')).body;
-    for (const [p, m] of [['/calls/{id}/uploads', 'post'], ['/uploads/{id}', 'get'], ['/uploads/{id}', 'patch']] as const) {
+    for (const [p, m] of [
+      ['/calls/{id}/uploads', 'post'],
+      ['/uploads/{id}', 'get'],
+      ['/uploads/{id}', 'patch'],
+    ] as const) {
       expect(doc.paths[p]?.[m]?.tags).toEqual(['recordings']);
     }
     expect(Object.keys(doc.paths['/uploads/{id}'].patch.responses)).toEqual(expect.arrayContaining(['200', '204', '409', '413', '422']));

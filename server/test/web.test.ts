@@ -19,8 +19,16 @@ jest.setTimeout(120_000);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '..', '..', 'test-results');
 const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
   '--allow-loopback-in-peer-connection',
 ];
 
@@ -61,18 +69,42 @@ describe('the web client in Chromium', () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     server = spawn(process.execPath, [MAIN], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_ENV: 'development', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, RECORDINGS_DIR: path.join(data.dir, 'rec'), MEDIASOUP_WORKERS: '1', MEDIASOUP_LISTEN_IP: '127.0.0.1', LOG_LEVEL: 'warn', MAX_PARTICIPANTS_PER_ROOM: '2', ...ports.env },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        NODE_ENV: 'development',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        DATA_DIR: data.dir,
+        RECORDINGS_DIR: path.join(data.dir, 'rec'),
+        MEDIASOUP_WORKERS: '1',
+        MEDIASOUP_LISTEN_IP: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        MAX_PARTICIPANTS_PER_ROOM: '2',
+        ...ports.env,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     server.stdout!.on('data', (d) => (out += d));
     server.stderr!.on('data', (d) => (out += d));
     for (let i = 0; ; i++) {
       if (server.exitCode !== null) throw new Error(`server exited: ${out}`);
-      if (await fetch(`${base}/ready`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${base}/ready`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (i > 300) throw new Error(`server not ready: ${out}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-    context = await chromium.launchPersistentContext(profile.dir, { executablePath: CHROMIUM, headless: true, args: FLAGS, viewport: { width: 1280, height: 800 } });
+    context = await chromium.launchPersistentContext(profile.dir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+      viewport: { width: 1280, height: 800 },
+    });
   });
 
   afterAll(async () => {
@@ -96,7 +128,11 @@ describe('the web client in Chromium', () => {
     await page.selectOption('#role', role);
     await page.click('#join');
     await page.waitForSelector('section#call', { state: 'visible', timeout: 20_000 });
-    const id = await page.waitForFunction(() => (window as unknown as { switchboard?: { participantId: string | null } }).switchboard?.participantId ?? null, null, { timeout: 10_000 });
+    const id = await page.waitForFunction(
+      () => (window as unknown as { switchboard?: { participantId: string | null } }).switchboard?.participantId ?? null,
+      null,
+      { timeout: 10_000 },
+    );
     return { page, id: (await id.jsonValue()) as string };
   }
 
@@ -142,7 +178,11 @@ describe('the web client in Chromium', () => {
     const room = 'full-room';
     const fillers: Client[] = [];
     for (const name of ['Cy', 'Di']) {
-      const res = await fetch(`${base}/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ display_name: name, room }) });
+      const res = await fetch(`${base}/dev/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ display_name: name, room }),
+      });
       const c = new Client(base, { token: ((await res.json()) as { token: string }).token });
       fillers.push(c);
       await c.connected();

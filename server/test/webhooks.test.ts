@@ -103,7 +103,15 @@ class Receiver {
       this.failFirst--;
       status = 503;
     } else status = (await this.answer(body)) ?? 200;
-    this.requests.push({ webhookId: String(req.headers['webhook-id']), timestamp: String(req.headers['webhook-timestamp']), valid, status, raw, body, headers: req.headers });
+    this.requests.push({
+      webhookId: String(req.headers['webhook-id']),
+      timestamp: String(req.headers['webhook-timestamp']),
+      valid,
+      status,
+      raw,
+      body,
+      headers: req.headers,
+    });
     res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : `nope ${status}`);
   }
 
@@ -130,7 +138,20 @@ async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15
   }
 }
 
-type DeliveryJson = { id: string; endpoint: string; event_id: string; event_type: string; call_id: string | null; status: string; attempts: number; last_status: number | null; last_error: string | null; created_at: string; delivered_at: string | null; next_attempt_at: string };
+type DeliveryJson = {
+  id: string;
+  endpoint: string;
+  event_id: string;
+  event_type: string;
+  call_id: string | null;
+  status: string;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  next_attempt_at: string;
+};
 
 const silent = pino({ level: 'silent' });
 
@@ -194,7 +215,12 @@ describe('webhooks: configuration', () => {
   });
 
   it('reads the URLs, the secret and the limits', () => {
-    const c = loadConfig({ WEBHOOK_URLS: ` ${url} , https://hooks.example.com/sb?x=1,${url}`, WEBHOOK_SECRET: SECRET, WEBHOOK_MAX_ATTEMPTS: '3', WEBHOOK_TIMEOUT_MS: '1500' });
+    const c = loadConfig({
+      WEBHOOK_URLS: ` ${url} , https://hooks.example.com/sb?x=1,${url}`,
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_MAX_ATTEMPTS: '3',
+      WEBHOOK_TIMEOUT_MS: '1500',
+    });
     expect(c.webhooks).toEqual({ urls: [url, 'https://hooks.example.com/sb?x=1'], secret: SECRET, maxAttempts: 3, timeoutMs: 1500 });
   });
 
@@ -202,13 +228,19 @@ describe('webhooks: configuration', () => {
     expect(() => loadConfig({ WEBHOOK_URLS: url })).toThrow(ConfigError);
     expect(() => loadConfig({ WEBHOOK_URLS: url })).toThrow(/WEBHOOK_SECRET/);
     expect(problemsOf({ WEBHOOK_URLS: url })).toEqual([expect.stringMatching(/^WEBHOOK_SECRET: is required when WEBHOOK_URLS is set/)]);
-    expect(problemsOf({ WEBHOOK_URLS: url, WEBHOOK_SECRET: 'short-secret' })).toEqual([expect.stringMatching(/^WEBHOOK_SECRET: must be at least 32 characters/)]);
+    expect(problemsOf({ WEBHOOK_URLS: url, WEBHOOK_SECRET: 'short-secret' })).toEqual([
+      expect.stringMatching(/^WEBHOOK_SECRET: must be at least 32 characters/),
+    ]);
   });
 
   it('refuses URLs that are not http(s), carry credentials, and out-of-range limits', () => {
-    expect(problemsOf({ WEBHOOK_URLS: 'ftp://example.com/x', WEBHOOK_SECRET: SECRET })).toEqual([expect.stringMatching(/^WEBHOOK_URLS: must be comma-separated http/)]);
+    expect(problemsOf({ WEBHOOK_URLS: 'ftp://example.com/x', WEBHOOK_SECRET: SECRET })).toEqual([
+      expect.stringMatching(/^WEBHOOK_URLS: must be comma-separated http/),
+    ]);
     expect(problemsOf({ WEBHOOK_URLS: 'not a url', WEBHOOK_SECRET: SECRET })).toEqual([expect.stringMatching(/^WEBHOOK_URLS:/)]);
-    expect(problemsOf({ WEBHOOK_URLS: 'https://u:p@example.com/x', WEBHOOK_SECRET: SECRET })).toEqual([expect.stringMatching(/^WEBHOOK_URLS: must not contain credentials/)]);
+    expect(problemsOf({ WEBHOOK_URLS: 'https://u:p@example.com/x', WEBHOOK_SECRET: SECRET })).toEqual([
+      expect.stringMatching(/^WEBHOOK_URLS: must not contain credentials/),
+    ]);
     expect(problemsOf({ WEBHOOK_MAX_ATTEMPTS: '0' })).toEqual([expect.stringMatching(/^WEBHOOK_MAX_ATTEMPTS:/)]);
     expect(problemsOf({ WEBHOOK_TIMEOUT_MS: 'soon' })).toEqual([expect.stringMatching(/^WEBHOOK_TIMEOUT_MS:/)]);
   });
@@ -244,7 +276,8 @@ describe('webhooks: delivery (PostgreSQL)', () => {
 
   const get = (path: string, headers: Record<string, string> = admin) => t.app.inject({ method: 'GET', url: path, headers });
   const post = (path: string, headers: Record<string, string> = admin) => t.app.inject({ method: 'POST', url: path, headers });
-  const deliveriesOf = async (callId: string): Promise<DeliveryJson[]> => (await get(`/admin/webhooks/deliveries?call_id=${callId}&limit=100`)).json().items as DeliveryJson[];
+  const deliveriesOf = async (callId: string): Promise<DeliveryJson[]> =>
+    (await get(`/admin/webhooks/deliveries?call_id=${callId}&limit=100`)).json().items as DeliveryJson[];
 
   /** Host and participant join, a mute, the participant leaves, the host ends the call. */
   async function runCall(room: string): Promise<{ callId: string; hostId: string; partId: string }> {
@@ -274,13 +307,25 @@ describe('webhooks: delivery (PostgreSQL)', () => {
       return e.length >= 6 ? e : null;
     });
     expect(events.map((e) => e.type)).toEqual(EXPECTED_TYPES);
-    expect(events[1]!.data).toMatchObject({ call_id: callId, room: 'wh-full', participant_id: hostId, user_id: 'wh-full-host', display_name: 'Hana', role: 'host' });
+    expect(events[1]!.data).toMatchObject({
+      call_id: callId,
+      room: 'wh-full',
+      participant_id: hostId,
+      user_id: 'wh-full-host',
+      display_name: 'Hana',
+      role: 'host',
+    });
     expect(events[2]!.data).toMatchObject({ participant_id: partId, user_id: 'wh-full-pia', display_name: 'Pia', role: 'participant' });
     expect(events[3]!.data).toMatchObject({ participant_id: partId, reason: 'left' });
     expect(events[4]!.data).toMatchObject({ call_id: callId, room: 'wh-full' });
     expect(events[5]!.data).toMatchObject({ participant_id: hostId, reason: 'call-ended' });
     for (const e of events) {
-      expect(e).toEqual({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), type: expect.any(String), created_at: expect.any(String), data: expect.objectContaining({ call_id: callId, at: expect.any(String) }) });
+      expect(e).toEqual({
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        type: expect.any(String),
+        created_at: expect.any(String),
+        data: expect.objectContaining({ call_id: callId, at: expect.any(String) }),
+      });
       expect(Object.keys(e)).toEqual(['id', 'type', 'created_at', 'data']);
     }
     const requests = receiver.requests.filter((r) => r.body.data.call_id === callId);
@@ -299,7 +344,8 @@ describe('webhooks: delivery (PostgreSQL)', () => {
       const d = await deliveriesOf(callId);
       return d.length === 6 && d.every((x) => x.status === 'delivered') ? d : null;
     });
-    for (const d of rows) expect(d).toMatchObject({ endpoint: receiver.url, attempts: 1, last_status: 200, last_error: null, delivered_at: expect.any(String) });
+    for (const d of rows)
+      expect(d).toMatchObject({ endpoint: receiver.url, attempts: 1, last_status: 200, last_error: null, delivered_at: expect.any(String) });
     expect(rows.map((d) => d.event_type).reverse()).toEqual(EXPECTED_TYPES);
   });
 
@@ -430,7 +476,16 @@ describe('webhooks: delivery (PostgreSQL)', () => {
       const callIds: string[] = Array.from({ length: 6 }, () => randomUUID());
       const at = new Date().toISOString();
       for (let seq = 0; seq < 8; seq++) {
-        for (const call_id of callIds) t.events.emit('participant.joined', { call_id, room: 'wh-many', participant_id: randomUUID(), user_id: `u${seq}`, display_name: null, role: 'participant', at });
+        for (const call_id of callIds)
+          t.events.emit('participant.joined', {
+            call_id,
+            room: 'wh-many',
+            participant_id: randomUUID(),
+            user_id: `u${seq}`,
+            display_name: null,
+            role: 'participant',
+            at,
+          });
       }
       await waitFor('48 events', () => callIds.every((c) => receiver.eventsFor(c).length === 8), 30_000);
       for (const c of callIds) expect(receiver.eventsFor(c).map((e) => e.data.user_id)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7']);
@@ -488,7 +543,20 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     const ids = items.map((d) => BigInt(d.id));
     expect([...ids].sort((a, b) => (a > b ? -1 : a < b ? 1 : 0))).toEqual(ids);
     expect(Object.keys(items[0]!).sort()).toEqual(
-      ['id', 'endpoint', 'event_id', 'event_type', 'call_id', 'status', 'attempts', 'last_status', 'last_error', 'created_at', 'delivered_at', 'next_attempt_at'].sort(),
+      [
+        'id',
+        'endpoint',
+        'event_id',
+        'event_type',
+        'call_id',
+        'status',
+        'attempts',
+        'last_status',
+        'last_error',
+        'created_at',
+        'delivered_at',
+        'next_attempt_at',
+      ].sort(),
     );
 
     const ended = (await get('/admin/webhooks/deliveries?event_type=call.ended&status=delivered&limit=100')).json().items as DeliveryJson[];
@@ -576,7 +644,8 @@ describe('webhooks: a server restart while the receiver is down (PostgreSQL)', (
     expect(events.map((e) => e.id)).toEqual(rows.map((r) => r.eventId));
     expect(receiver.requests.every((r) => r.valid)).toBe(true);
     const done = await waitFor('delivered rows', async () => {
-      const d = (await second.app.inject({ method: 'GET', url: `/admin/webhooks/deliveries?call_id=${callId}`, headers: admin })).json().items as DeliveryJson[];
+      const d = (await second.app.inject({ method: 'GET', url: `/admin/webhooks/deliveries?call_id=${callId}`, headers: admin })).json()
+        .items as DeliveryJson[];
       return d.length === 4 && d.every((x) => x.status === 'delivered') ? d : null;
     });
     expect(done.find((d) => d.event_type === 'call.started')!.attempts).toBeGreaterThan(1);

@@ -65,7 +65,8 @@ function readPem(src: PemSource): string {
 }
 
 function parseCert(src: PemSource, pem: string): X509Certificate {
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new TlsError(src.variable, `must be a PEM certificate (-----BEGIN CERTIFICATE-----)${src.file ? ` in ${src.file}` : ''}`);
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new TlsError(src.variable, `must be a PEM certificate (-----BEGIN CERTIFICATE-----)${src.file ? ` in ${src.file}` : ''}`);
   try {
     return new X509Certificate(pem);
   } catch (err) {
@@ -86,7 +87,10 @@ export function loadTls(config: TlsConfig): TlsMaterial {
     throw new TlsError(config.key.variable, `is not a valid PEM private key (an encrypted key is not supported): ${(err as Error).message}`);
   }
   if (!x509.checkPrivateKey(key)) {
-    throw new TlsError(config.key.variable, `does not match the certificate of ${config.cert.variable} (subject ${x509.subject.replace(/\n/g, ', ')}); the key and the certificate must be one pair`);
+    throw new TlsError(
+      config.key.variable,
+      `does not match the certificate of ${config.cert.variable} (subject ${x509.subject.replace(/\n/g, ', ')}); the key and the certificate must be one pair`,
+    );
   }
   if (caPem !== undefined) parseCert(config.ca!, caPem);
   const chain = caPem === undefined ? certPem : `${certPem.trimEnd()}\n${caPem.trim()}\n`;
@@ -136,7 +140,10 @@ export class TlsReloader {
       next = loadTls(this.opts.config);
     } catch (err) {
       const variable = err instanceof TlsError ? err.variable : undefined;
-      log.error({ reason, variable, err: (err as Error).message }, `TLS reload failed: ${variable ? `${variable} ` : ''}${(err as Error).message}; keeping the current certificate`);
+      log.error(
+        { reason, variable, err: (err as Error).message },
+        `TLS reload failed: ${variable ? `${variable} ` : ''}${(err as Error).message}; keeping the current certificate`,
+      );
       return false;
     }
     if (next.cert === this.current.cert && next.key === this.current.key) {
@@ -149,7 +156,10 @@ export class TlsReloader {
       log.error({ reason, err: (err as Error).message }, 'TLS reload failed: the new certificate was refused; keeping the current certificate');
       return false;
     }
-    log.info({ reason, fingerprint256: next.fingerprint256, previous: this.current.fingerprint256, subject: next.subject, validTo: next.validTo }, 'TLS certificate reloaded');
+    log.info(
+      { reason, fingerprint256: next.fingerprint256, previous: this.current.fingerprint256, subject: next.subject, validTo: next.validTo },
+      'TLS certificate reloaded',
+    );
     this.current = next;
     return true;
   }

@@ -58,7 +58,10 @@ export const isCode = (err: unknown, ...codes: string[]): boolean => codes.inclu
 
 /** A chunk's body stopped before its end (the client went away, or it idled): `offset` is what was kept. */
 export class ChunkInterrupted extends Error {
-  constructor(readonly offset: number, cause: unknown) {
+  constructor(
+    readonly offset: number,
+    cause: unknown,
+  ) {
     super(`upload chunk interrupted at offset ${offset}`, { cause });
     this.name = 'ChunkInterrupted';
   }
@@ -74,7 +77,12 @@ export class ChunkSink extends Writable {
   private accepted = 0;
   private inflight: Promise<void> = Promise.resolve();
 
-  constructor(private readonly fh: FileHandle, start: number, private readonly limit: number, private readonly tooMuch: () => Error) {
+  constructor(
+    private readonly fh: FileHandle,
+    start: number,
+    private readonly limit: number,
+    private readonly tooMuch: () => Error,
+  ) {
     super({ highWaterMark: 1024 * 1024 });
     this.position = start;
   }

@@ -113,7 +113,12 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     async (request, reply) => {
       const principal = app.authenticate(request);
       const b = request.body;
-      const upload = await uploads.create(principal, request.params.id, { fileName: b.file_name, mimeType: b.mime_type, sizeBytes: b.size_bytes, sha256: b.sha256 });
+      const upload = await uploads.create(principal, request.params.id, {
+        fileName: b.file_name,
+        mimeType: b.mime_type,
+        sizeBytes: b.size_bytes,
+        sha256: b.sha256,
+      });
       const url = `/uploads/${upload.id}`;
       offsetHeaders(reply, 0, Number(upload.sizeBytes));
       return reply

@@ -78,9 +78,7 @@ export interface CreateUploadInput {
   sha256: string;
 }
 
-export type ChunkResult =
-  | { done: false; offset: number }
-  | { done: true; offset: number; recordingId: string };
+export type ChunkResult = { done: false; offset: number } | { done: true; offset: number; recordingId: string };
 
 /** user_id of uploads made with the API key: never a token's sub (tokens need a non-empty sub). */
 export const API_KEY_UPLOADER = '';
@@ -121,7 +119,7 @@ export class UploadService {
     let participantId: string | null = null;
     let userId = API_KEY_UPLOADER;
     if (principal.kind === 'user') {
-      if (principal.room === undefined) throw new AppError('FORBIDDEN', 'uploading needs a token scoped to the call\'s room');
+      if (principal.room === undefined) throw new AppError('FORBIDDEN', "uploading needs a token scoped to the call's room");
       if (principal.room !== call.roomId) throw new AppError('ROOM_SCOPE_MISMATCH');
       const participant = await prisma.participant.findFirst({
         where: { callId, userId: principal.userId },
@@ -135,7 +133,10 @@ export class UploadService {
     if (call.status === 'ended') {
       const endedAt = call.endedAt ?? call.createdAt;
       if (Date.now() - endedAt.getTime() > this.afterEndMs) {
-        throw new AppError('CALL_ALREADY_ENDED', `call ${callId} ended more than ${Math.round(this.afterEndMs / 60_000)} min ago; uploads are no longer accepted`);
+        throw new AppError(
+          'CALL_ALREADY_ENDED',
+          `call ${callId} ended more than ${Math.round(this.afterEndMs / 60_000)} min ago; uploads are no longer accepted`,
+        );
       }
     }
 
@@ -212,11 +213,17 @@ export class UploadService {
       const received = Number(upload.receivedBytes);
       const size = Number(upload.sizeBytes);
       if (offset !== received) {
-        throw new AppError('UPLOAD_OFFSET_MISMATCH', `upload-offset ${offset} is not the current offset ${received}; resume from ${received}`, { offset: received });
+        throw new AppError('UPLOAD_OFFSET_MISMATCH', `upload-offset ${offset} is not the current offset ${received}; resume from ${received}`, {
+          offset: received,
+        });
       }
       const room = size - received;
       if (contentLength !== undefined && contentLength > room) {
-        throw new AppError('UPLOAD_TOO_LARGE', `the chunk (${contentLength} bytes) goes beyond size_bytes ${size}; ${room} bytes remain from offset ${received}`, { offset: received });
+        throw new AppError(
+          'UPLOAD_TOO_LARGE',
+          `the chunk (${contentLength} bytes) goes beyond size_bytes ${size}; ${room} bytes remain from offset ${received}`,
+          { offset: received },
+        );
       }
       if (contentLength !== undefined && contentLength > this.opts.limits.chunkMaxBytes) {
         throw new AppError('BODY_TOO_LARGE', `a chunk may be at most ${this.opts.limits.chunkMaxBytes} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset: received });
@@ -292,7 +299,10 @@ export class UploadService {
     const digest = hash.digest('hex');
     if (digest !== upload.sha256) {
       await this.fail(upload, 'checksum mismatch');
-      throw new AppError('CHECKSUM_MISMATCH', `the file's SHA-256 is ${digest}, not the declared ${upload.sha256}; the upload failed and its bytes were deleted`);
+      throw new AppError(
+        'CHECKSUM_MISMATCH',
+        `the file's SHA-256 is ${digest}, not the declared ${upload.sha256}; the upload failed and its bytes were deleted`,
+      );
     }
 
     const finalPath = upload.filePath.replace(/\.part$/, '');
@@ -355,7 +365,10 @@ export class UploadService {
 
   /** Marks an upload failed (if still uploading) and deletes its file. */
   private async fail(upload: Pick<ClientUpload, 'id' | 'filePath'>, why: string): Promise<boolean> {
-    const { count } = await this.opts.prisma.clientUpload.updateMany({ where: { id: upload.id, status: 'uploading' }, data: { status: 'failed', completedAt: new Date() } });
+    const { count } = await this.opts.prisma.clientUpload.updateMany({
+      where: { id: upload.id, status: 'uploading' },
+      data: { status: 'failed', completedAt: new Date() },
+    });
     try {
       await removeRecordingFile(this.opts.recordingsDir, upload.filePath);
     } catch (err) {

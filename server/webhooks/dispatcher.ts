@@ -55,7 +55,10 @@ export interface WebhookDispatcherOptions {
 }
 
 /** The backoff options a test (or an embedding application) may tune. */
-export type WebhookTuning = Pick<WebhookDispatcherOptions, 'concurrency' | 'backoffBaseMs' | 'backoffMaxMs' | 'pollIntervalMs' | 'leaseMs' | 'retentionDays' | 'pruneIntervalMs' | 'random'>;
+export type WebhookTuning = Pick<
+  WebhookDispatcherOptions,
+  'concurrency' | 'backoffBaseMs' | 'backoffMaxMs' | 'pollIntervalMs' | 'leaseMs' | 'retentionDays' | 'pruneIntervalMs' | 'random'
+>;
 
 interface ClaimedRow {
   id: bigint;
@@ -259,9 +262,15 @@ export class WebhookDispatcher {
           last_error = ${outcome.error}
       WHERE id = ${row.id} AND attempts = ${row.attempts}::int AND status = 'pending'`;
     if (failed) {
-      this.o.log.warn({ delivery: row.id.toString(), endpoint: row.endpoint, event: row.payload.type, attempts: row.attempts, error: outcome.error }, 'webhook delivery failed for good');
+      this.o.log.warn(
+        { delivery: row.id.toString(), endpoint: row.endpoint, event: row.payload.type, attempts: row.attempts, error: outcome.error },
+        'webhook delivery failed for good',
+      );
     } else {
-      this.o.log.debug({ delivery: row.id.toString(), endpoint: row.endpoint, attempts: row.attempts, delayMs, error: outcome.error }, 'webhook delivery failed; will retry');
+      this.o.log.debug(
+        { delivery: row.id.toString(), endpoint: row.endpoint, attempts: row.attempts, delayMs, error: outcome.error },
+        'webhook delivery failed; will retry',
+      );
       this.scheduleRetry(delayMs);
     }
   }

@@ -135,7 +135,8 @@ export class WebhookOutbox {
         this.opts.onInserted?.();
       } catch (err) {
         failures++;
-        if (failures === 1 || failures % 20 === 0) this.opts.log.error({ err, buffered: this.buffer.length, failures }, 'webhook outbox: storing events failed; retrying');
+        if (failures === 1 || failures % 20 === 0)
+          this.opts.log.error({ err, buffered: this.buffer.length, failures }, 'webhook outbox: storing events failed; retrying');
         // close() takes over: one last try there.
         if (this.stopping) return;
         await this.sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));

@@ -12,9 +12,12 @@ import { AppError } from '../errors';
  */
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
 
-const Status = Type.Union(DELIVERY_STATUSES.map((s) => Type.Literal(s)), {
-  description: 'pending: waiting or being retried; delivered: a 2xx was received; failed: WEBHOOK_MAX_ATTEMPTS attempts failed',
-});
+const Status = Type.Union(
+  DELIVERY_STATUSES.map((s) => Type.Literal(s)),
+  {
+    description: 'pending: waiting or being retried; delivered: a 2xx was received; failed: WEBHOOK_MAX_ATTEMPTS attempts failed',
+  },
+);
 const EventType = Type.Union(DOMAIN_EVENTS.map((e) => Type.Literal(e)));
 const Timestamp = Type.String({ format: 'date-time' });
 const NullableTimestamp = Type.Union([Timestamp, Type.Null()]);

@@ -37,7 +37,8 @@ export function webhookHeaders(secret: string, eventId: string, body: string, no
   };
 }
 
-export type VerifyResult = { ok: true } | { ok: false; reason: 'missing-headers' | 'bad-timestamp' | 'timestamp-too-old' | 'timestamp-in-future' | 'bad-signature' };
+export type VerifyResult =
+  { ok: true } | { ok: false; reason: 'missing-headers' | 'bad-timestamp' | 'timestamp-too-old' | 'timestamp-in-future' | 'bad-signature' };
 
 /**
  * What a receiver does: checks the timestamp is within `toleranceSeconds` of now

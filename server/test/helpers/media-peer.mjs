@@ -29,9 +29,20 @@ const { RTCVideoSource, RTCAudioSource, RTCVideoSink, RTCAudioSink } = wrtc.nons
 
 // mediasoup-client looks these up as globals.
 for (const name of [
-  'RTCPeerConnection', 'RTCSessionDescription', 'RTCIceCandidate', 'MediaStream', 'MediaStreamTrack',
-  'RTCRtpSender', 'RTCRtpReceiver', 'RTCRtpTransceiver', 'RTCDataChannel', 'RTCDtlsTransport',
-  'RTCIceTransport', 'RTCSctpTransport', 'RTCPeerConnectionIceEvent', 'RTCDataChannelEvent',
+  'RTCPeerConnection',
+  'RTCSessionDescription',
+  'RTCIceCandidate',
+  'MediaStream',
+  'MediaStreamTrack',
+  'RTCRtpSender',
+  'RTCRtpReceiver',
+  'RTCRtpTransceiver',
+  'RTCDataChannel',
+  'RTCDtlsTransport',
+  'RTCIceTransport',
+  'RTCSctpTransport',
+  'RTCPeerConnectionIceEvent',
+  'RTCDataChannelEvent',
 ]) {
   if (wrtc[name] && globalThis[name] === undefined) globalThis[name] = wrtc[name];
 }

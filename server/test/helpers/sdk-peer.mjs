@@ -17,7 +17,16 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const wrtc = require('@roamhq/wrtc');
-for (const name of ['RTCPeerConnection', 'RTCSessionDescription', 'RTCIceCandidate', 'MediaStream', 'MediaStreamTrack', 'RTCRtpSender', 'RTCRtpReceiver', 'RTCRtpTransceiver']) {
+for (const name of [
+  'RTCPeerConnection',
+  'RTCSessionDescription',
+  'RTCIceCandidate',
+  'MediaStream',
+  'MediaStreamTrack',
+  'RTCRtpSender',
+  'RTCRtpReceiver',
+  'RTCRtpTransceiver',
+]) {
   if (wrtc[name] && globalThis[name] === undefined) globalThis[name] = wrtc[name];
 }
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -71,7 +80,24 @@ function audioTrack() {
   return source.createTrack();
 }
 
-const EVENTS = ['connection', 'joined', 'participant-joined', 'participant-left', 'participant-updated', 'track', 'track-ended', 'track-paused', 'active-speaker', 'call-state', 'recording-started', 'recording-finished', 'dtmf', 'removed', 'media-reset', 'error'];
+const EVENTS = [
+  'connection',
+  'joined',
+  'participant-joined',
+  'participant-left',
+  'participant-updated',
+  'track',
+  'track-ended',
+  'track-paused',
+  'active-speaker',
+  'call-state',
+  'recording-started',
+  'recording-finished',
+  'dtmf',
+  'removed',
+  'media-reset',
+  'error',
+];
 
 const commands = {
   async connect({ url, token }) {
