@@ -256,10 +256,10 @@ export class SwitchboardClient {
     });
   }
 
-  /** Round-trip time to the server in ms (the `ping` event), and how far the server's clock is ahead of this one. */
+  /** Round-trip time to the server in ms (the `server-time` event), and how far the server's clock is ahead of this one. */
   async ping(): Promise<{ rttMs: number; clockOffsetMs: number }> {
     const sent = Date.now();
-    const { server_time } = await this.request('ping', {});
+    const { server_time } = await this.request('server-time', {});
     const received = Date.now();
     return { rttMs: received - sent, clockOffsetMs: server_time - (sent + received) / 2 };
   }

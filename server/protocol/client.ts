@@ -164,7 +164,7 @@ export const CLIENT_EVENT_SPECS = {
     doc: "Host: changes a participant's role.",
   },
 
-  ping: {
+  'server-time': {
     section: 'call',
     payload: Type.Object({}, strict),
     ack: Type.Object({ server_time: Type.Integer({ description: "the server's clock, ms since the epoch" }) }),

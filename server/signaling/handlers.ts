@@ -36,7 +36,7 @@ export function handlers({ rooms, invitations, auth }: HandlerServices): Handler
     'remove-participant': (s, p) => moderation.remove(s, p),
     'end-call': (s, p) => moderation.endCall(s, p),
     'set-role': (s, p) => moderation.setRole(s, p),
-    ping: async () => ({ server_time: Date.now() }),
+    'server-time': async () => ({ server_time: Date.now() }),
     'get-router-rtp-capabilities': (s) => media.rtpCapabilities(s),
     'create-transport': (s, p) => media.createTransport(s, p),
     'connect-transport': (s, p) => media.connectTransport(s, p),

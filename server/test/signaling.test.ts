@@ -196,16 +196,16 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     expect(await A.next('call-state-changed')).toMatchObject({ call_id: A.callId, status: 'ended' });
   });
 
-  it('answers ping with the server clock, to authenticated connections only', async () => {
+  it('answers server-time with the server clock, to authenticated connections only', async () => {
     const anon = client({});
     await anon.connected();
-    expect(await anon.request('ping', {})).toEqual({ error: expect.objectContaining({ code: 'AUTH_REQUIRED' }) });
+    expect(await anon.request('server-time', {})).toEqual({ error: expect.objectContaining({ code: 'AUTH_REQUIRED' }) });
     const A = client({ token: await issueToken(t, { user_id: 'pinger' }) });
     await A.connected();
     const before = Date.now();
-    const pong = await A.ok('ping', {});
+    const pong = await A.ok('server-time', {});
     expect(pong.server_time).toBeGreaterThanOrEqual(before - 1000);
     expect(pong.server_time).toBeLessThanOrEqual(Date.now() + 1000);
-    expect(await A.request('ping', { extra: 1 })).toEqual({ error: expect.objectContaining({ code: 'VALIDATION_FAILED' }) });
+    expect(await A.request('server-time', { extra: 1 })).toEqual({ error: expect.objectContaining({ code: 'VALIDATION_FAILED' }) });
   });
 });
