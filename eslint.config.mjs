@@ -4,9 +4,10 @@
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
+import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
-export default tseslint.config(
+export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', 'server/generated/**', 'data/**', 'recordings/**', 'coverage/**'] },
   js.configs.recommended,
   {
@@ -18,19 +19,23 @@ export default tseslint.config(
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/only-throw-error': 'error',
+      '@typescript-eslint/prefer-promise-reject-errors': 'error',
+      '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', ignoreRestSiblings: true }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
       '@typescript-eslint/no-non-null-assertion': 'off',
-      '@typescript-eslint/no-require-imports': 'off',
+      // ffmpeg-static is optional: required lazily, inside a try.
+      '@typescript-eslint/no-require-imports': ['error', { allow: ['^ffmpeg-static$'] }],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       'no-console': 'error',
     },
   },
   {
     // Where printing is the job: start-up failures before a logger exists, CLIs, tests, the browser pages.
-    files: ['server/main.ts', 'server/db/migrate-cli.ts', 'server/protocol/docs-cli.ts', 'server/test/**', 'client/**'],
+    files: ['server/main.ts', 'server/db/migrate-cli.ts', 'server/protocol/docs-cli.ts', 'server/test/**', 'client/web/**'],
     rules: { 'no-console': 'off' },
   },
   {

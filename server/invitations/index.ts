@@ -37,7 +37,7 @@ export class Invitations {
 
   constructor(private readonly deps: InvitationsDeps) {
     // Acknowledged and expired inbox items are purged hourly.
-    this.purgeTimer = setInterval(() => deps.store.purge().catch((err: unknown) => deps.log.warn({ err }, 'purging inboxes failed')), 3_600_000);
+    this.purgeTimer = setInterval(() => void deps.store.purge().catch((err: unknown) => deps.log.warn({ err }, 'purging inboxes failed')), 3_600_000);
     this.purgeTimer.unref();
     // The call ended: its ringing invitations stop.
     deps.calls.on('call-state-changed', (c) => {

@@ -6,7 +6,7 @@ import { KeyedMutex } from '../lib/keyedMutex';
 import { TokenBucket } from '../signaling/rateLimiter';
 import { InMemoryRoomStore, type ParticipantRecord } from '../rooms/store';
 import { canTransition } from '../calls/policy';
-type ValidateModule = typeof import('../signaling/validate');
+import { compileValidators } from '../signaling/validate';
 
 const codeOf = (fn: () => unknown): string | undefined => {
   try {
@@ -176,7 +176,6 @@ describe('in-memory room store', () => {
 });
 
 describe('payload validation', () => {
-  const { compileValidators } = require('../signaling/validate') as ValidateModule;
   const v = compileValidators({ maxSdpBytes: 1000 });
   it('bounds the SDP in bytes, not characters', () => {
     expect(codeOf(() => v.offer({ sdp: 'a'.repeat(1000), call_id: 'c' }))).toBeUndefined();
