@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +14,18 @@ import { TypedEmitter } from '../lib/typedEmitter';
 import { probeDuration, remux, type FfmpegBinaries } from './ffmpeg';
 import { type PortPairs, udpBound } from './ports';
 import { renderComposite } from './composite';
+import {
+  ANALYZE_DURATION_US,
+  CLUSTER_MS,
+  FFMPEG_LISTEN_TIMEOUT_MS,
+  FFMPEG_STOP_TIMEOUT_MS,
+  KEY_FRAME_WAIT_MS,
+  MAX_RESTARTS_PER_MINUTE,
+  MIN_RUN_MS,
+  PRODUCER_SETTLE_MS,
+  type Run,
+  type Session,
+} from './session';
 import { containerFor, recordingSdp, type SdpStream } from './sdp';
 
 /**
@@ -47,53 +59,6 @@ export interface RecorderDeps {
   ports: PortPairs;
   log: FastifyBaseLogger;
 }
-
-interface Run {
-  participantId: string;
-  segment: number;
-  rowId: string;
-  fileAbs: string;
-  sdpPath: string;
-  proc: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr: string[];
-  transports: PlainTransport[];
-  consumers: Consumer[];
-  ports: number[];
-  producerIds: string[];
-  startedAt: number;
-  stopping: boolean;
-}
-
-interface Session {
-  id: string;
-  mode: RecordingMode;
-  room: string;
-  callId: string;
-  startedAt: number;
-  by: string | null;
-  runs: Map<string, Run>;
-  segments: Map<string, number>;
-  restarts: Map<string, number[]>;
-  stopping: boolean;
-}
-
-/** ffmpeg must bind its ports within this time after start. */
-const FFMPEG_LISTEN_TIMEOUT_MS = 5000;
-/** How long to wait for the first key frame to leave before resuming audio anyway (a muted camera sends none). */
-const KEY_FRAME_WAIT_MS = 1500;
-/** After one SIGINT, ffmpeg finalises in ~35 ms; past this it is killed and the file marked failed. */
-const FFMPEG_STOP_TIMEOUT_MS = 5000;
-/** Longest cluster (WebM/Matroska): what a killed ffmpeg can lose at most. */
-const CLUSTER_MS = 1000;
-/** A run younger than this is not stopped before ffmpeg has started writing (see stopRun). */
-const MIN_RUN_MS = 2500;
-/** New producers of one participant within this window start one segment. */
-const PRODUCER_SETTLE_MS = 300;
-/** ffmpeg's stream probing before it writes: short, since the SDP names the codecs and a key frame comes first. */
-const ANALYZE_DURATION_US = 1_000_000;
-/** More restarts than this within a minute: ffmpeg keeps dying, stop retrying. */
-const MAX_RESTARTS_PER_MINUTE = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
