@@ -25,11 +25,13 @@ interface Shape {
   required?: string[];
   anyOf?: Shape[];
   const?: unknown;
+  enum?: unknown[];
 }
 
-/** `'a' | 'b'` for a union of literals, else undefined. */
+/** `'a' | 'b'` for an enumeration or a union of literals, else undefined. */
 function literals(s: Shape): string | undefined {
   if (s.const !== undefined) return JSON.stringify(s.const).replace(/"/g, "'");
+  if (s.enum) return s.enum.map((x) => JSON.stringify(x).replace(/"/g, "'")).join(' | ');
   if (!s.anyOf || !s.anyOf.every((x) => x.const !== undefined)) return undefined;
   return s.anyOf.map((x) => JSON.stringify(x.const).replace(/"/g, "'")).join(' | ');
 }

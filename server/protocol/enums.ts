@@ -1,16 +1,17 @@
-import { Type, type Static, type TLiteral, type TSchema, type TUnion } from '@sinclair/typebox';
+import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 
 /**
  * The enumerations of the wire protocol, declared once: each is a const list
  * (for code), a TypeBox schema (for validation and OpenAPI) and a type. REST
  * route schemas and socket payloads use the same ones.
  */
-type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
-export function oneOf<const T extends readonly string[]>(values: T, description?: string): TUnion<Literals<T> & TSchema[]> {
-  return Type.Union(
-    values.map((v) => Type.Literal(v)),
-    description ? { description } : {},
-  ) as unknown as TUnion<Literals<T> & TSchema[]>;
+/**
+ * A closed set of strings as a JSON Schema `enum`: validators answer one
+ * "must be one of …" for a wrong value (a union of literals gets one error per
+ * literal), and OpenAPI and generated clients see an enumeration.
+ */
+export function oneOf<const T extends readonly string[]>(values: T, description?: string): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...(description ? { description } : {}) });
 }
 
 /** Roles in a call, from most to least privileged. Enforced on the server. */

@@ -21,8 +21,13 @@ export function compileValidators(limits: { maxSdpBytes: number }): PayloadValid
       if (!fn(payload)) {
         const e = fn.errors?.[0];
         const where = e?.instancePath ? `${e.instancePath.slice(1)} ` : '';
-        const extra = e?.keyword === 'additionalProperties' ? `: ${String((e.params as { additionalProperty?: string }).additionalProperty)}` : '';
-        throw new AppError('VALIDATION_FAILED', `${event} payload: ${where}${e?.message ?? 'is invalid'}${extra}`);
+        const params = (e?.params ?? {}) as { additionalProperty?: string; allowedValues?: unknown[] };
+        const extra = e?.keyword === 'additionalProperties' ? `: ${String(params.additionalProperty)}` : '';
+        const message =
+          e?.keyword === 'enum' && params.allowedValues
+            ? `must be one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+            : (e?.message ?? 'is invalid');
+        throw new AppError('VALIDATION_FAILED', `${event} payload: ${where}${message}${extra}`);
       }
       // The limits are in bytes (UTF-8 may need 4 per character); the schemas cannot say so.
       const p = payload as { sdp?: string; capabilities?: object };
