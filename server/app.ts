@@ -4,7 +4,7 @@ import fastifyRateLimit from '@fastify/rate-limit';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ApiKeys } from './auth/apiKeys';
 import type { SigningKeys } from './auth/keys';
 import { authPlugin } from './auth/plugin';
@@ -18,7 +18,7 @@ import type { Database } from './db/database';
 import { AppError } from './errors';
 import { DomainEvents } from './events';
 import { healthRoutes } from './health/routes';
-import { registerErrorHandling } from './http/errors';
+import { registerErrorHandling, registerRequestLog } from './http/errors';
 import { ErrorResponse } from './http/schemas';
 import { fastifyTrustProxy } from './http/trustProxy';
 import { buildValidator } from './http/validation';
@@ -33,6 +33,7 @@ import { resolveFfmpeg } from './recording/ffmpeg';
 import { PortPairs } from './recording/ports';
 import { Recorder } from './recording/recorder';
 import { recordingRoutes } from './recording/routes';
+import { logLifecycle } from './logging';
 import { InMemoryRoomStore, Rooms, SingleNode } from './rooms';
 import { SignalingServer } from './signaling/server';
 import { loadTls, tlsServerOptions, type TlsMaterial } from './tls/tls';
@@ -111,12 +112,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     schemaController: { compilersFactory: { buildValidator } },
+    // One line per request (registerRequestLog) instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app);
+  registerRequestLog(app);
   app.addSchema(ErrorResponse);
 
   if (config.rateLimit.max > 0) {
@@ -173,6 +177,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     if (c.status === 'active') events.emit('call.started', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
     else if (c.status === 'ended') events.emit('call.ended', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
   });
+  logLifecycle(events, deps.logger);
   // WEBHOOK_URLS set: every event is stored in the webhook outbox from now on.
   const webhooks = createWebhooks({ config: config.webhooks, prisma: deps.db.prisma, events, log: deps.logger, tuning: deps.webhookTuning });
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });

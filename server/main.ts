@@ -6,7 +6,6 @@
  * reloads the certificate without dropping connections.
  */
 import type { Server as TlsServer } from 'node:tls';
-import pino from 'pino';
 import { buildApp } from './app';
 import { ApiKeys, devApiKey } from './auth/apiKeys';
 import { loadSigningKeys } from './auth/keys';
@@ -14,9 +13,9 @@ import { ConfigError, loadConfig, type Config } from './config/config';
 import { openDatabase, type Database } from './db/database';
 import { WorkerPool } from './media/workerPool';
 import { Cluster } from './cluster/cluster';
+import { createLogger } from './logging';
+import { startupProblem, StartupError } from './startup';
 import { loadTls, TlsReloader } from './tls/tls';
-
-const REDACT = ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', '*.token', '*.privateKeyPem'];
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
@@ -31,7 +30,7 @@ async function main(): Promise<void> {
     throw err;
   }
 
-  const log = pino({ level: config.logLevel, redact: { paths: REDACT, censor: '[redacted]' } });
+  const log = createLogger(config);
 
   const keys = loadSigningKeys({ privateKeyPem: config.jwt.privateKeyPem, publicKeyPem: config.jwt.publicKeyPem, dataDir: config.dataDir });
   if (!config.jwt.privateKeyPem) {
@@ -63,7 +62,9 @@ async function main(): Promise<void> {
   };
 
   try {
-    db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (m) => log.info(m) });
+    db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, log: (m) => log.info(m) }).catch((err: unknown) => {
+      throw startupProblem('database', err, config);
+    });
     log.info({ database: db.kind }, 'database ready');
     workers = new WorkerPool({
       ...config.mediasoup,
@@ -80,7 +81,9 @@ async function main(): Promise<void> {
     const { app, drain, startCluster } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log, cluster, tls });
     // Heartbeating (and so placeable) before taking traffic.
     await startCluster();
-    await app.listen({ port: config.port, host: config.host });
+    await app.listen({ port: config.port, host: config.host }).catch((err: unknown) => {
+      throw startupProblem('listen', err, config);
+    });
     let tlsReloader: TlsReloader | undefined;
     if (config.tls && tls) {
       // New handshakes get a reloaded certificate; open connections (calls) keep theirs.
@@ -138,8 +141,14 @@ async function main(): Promise<void> {
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
   } catch (err) {
-    if (err instanceof ConfigError) console.error(err.message);
-    else log.fatal({ err }, 'failed to start');
+    // What to do, in one line for the person at the terminal; the same in the log for collectors.
+    if (err instanceof StartupError) {
+      console.error(`switchboard failed to start: ${err.message}`);
+      log.fatal({ variable: err.variable }, `failed to start: ${err.message}`);
+    } else if (err instanceof ConfigError) {
+      console.error(err.message);
+    } else log.fatal({ err }, 'failed to start');
+    log.flush();
     await closeResources();
     process.exit(1);
   }

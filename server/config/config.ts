@@ -143,6 +143,8 @@ export function loadConfig(env: Env = process.env): Config {
     apiKeys,
     corsOrigins,
     logLevel: r.oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    // Lines for people in a development terminal, JSON for log collectors everywhere else.
+    logFormat: r.oneOf('LOG_FORMAT', nodeEnv === 'development' && process.stdout.isTTY ? 'pretty' : 'json', ['pretty', 'json'] as const),
     bodyLimitBytes: r.int('BODY_LIMIT_BYTES', 64 * 1024, 1024, 64 * 1024 * 1024),
     rateLimit: {
       max: r.int('RATE_LIMIT_MAX', 1200, 0, 10_000_000),

@@ -24,6 +24,8 @@ export interface Config {
   apiKeys: string[];
   corsOrigins: string[] | '*';
   logLevel: LogLevel;
+  /** pretty: one readable line per entry (development terminals); json: one JSON object per line. */
+  logFormat: 'pretty' | 'json';
   bodyLimitBytes: number;
   /** REST requests per client IP per window; 0 disables the limit. */
   rateLimit: { max: number; windowSeconds: number };

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, type ErrorCode } from '../errors';
 
 /**
@@ -29,16 +29,41 @@ function isDatabaseOutage(err: Error): boolean {
   return false;
 }
 
+type AjvIssue = NonNullable<FastifyError['validation']>[number];
+interface Detail {
+  path: string;
+  message: string;
+  field?: unknown;
+}
+
+/**
+ * One message per field: ajv reports a value outside an enumeration (a union of
+ * literals) once per literal plus once for the union ("must be equal to
+ * constant" four times for a bad role); that becomes "must be one of …".
+ */
+function mergeValidation(issues: readonly AjvIssue[], context: string): Detail[] {
+  const byPath = new Map<string, { allowed: unknown[]; others: Detail[] }>();
+  for (const v of issues) {
+    const path = `${context}${v.instancePath}`;
+    const entry = byPath.get(path) ?? { allowed: [], others: [] };
+    byPath.set(path, entry);
+    const params = (v.params ?? {}) as Record<string, unknown>;
+    if (v.keyword === 'const' && 'allowedValue' in params) entry.allowed.push(params.allowedValue);
+    else if (v.keyword === 'enum' && Array.isArray(params.allowedValues)) entry.allowed.push(...(params.allowedValues as unknown[]));
+    else if (v.keyword === 'anyOf' && entry.allowed.length > 0) continue;
+    else entry.others.push({ path, message: v.message ?? 'is invalid', ...('additionalProperty' in params ? { field: params.additionalProperty } : {}) });
+  }
+  return [...byPath].flatMap(([path, { allowed, others }]) =>
+    allowed.length > 0 ? [{ path, message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}` }] : others,
+  );
+}
+
 export function toAppError(err: FastifyError | Error): AppError {
   if (err instanceof AppError) return err;
   const fe = err as FastifyError;
   if (fe.validation) {
-    const details = fe.validation.map((v) => ({
-      path: `${fe.validationContext ?? ''}${v.instancePath}`,
-      message: v.message ?? 'is invalid',
-      ...(v.params && 'additionalProperty' in v.params ? { field: v.params.additionalProperty } : {}),
-    }));
-    return new AppError('VALIDATION_FAILED', fe.message, details);
+    const details = mergeValidation(fe.validation, fe.validationContext ?? '');
+    return new AppError('VALIDATION_FAILED', details.map((d) => `${d.path} ${d.message}`).join('; '), details);
   }
   const known = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (known) return new AppError(known, fe.message);
@@ -50,11 +75,34 @@ export function toAppError(err: FastifyError | Error): AppError {
   return new AppError('INTERNAL_ERROR', 'internal server error');
 }
 
+/** The error code a request was answered with, for its log line. */
+const errorCodes = new WeakMap<FastifyRequest, string>();
+
+/**
+ * One log line per request, when its response is sent: method, route, status,
+ * time and the error code if any. Probes and metrics scrapes log at debug.
+ */
+export function registerRequestLog(app: FastifyInstance, quiet: readonly string[] = ['/health', '/ready', '/metrics']): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? request.url.split('?')[0];
+    const line = {
+      method: request.method,
+      route,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      ...(errorCodes.has(request) ? { code: errorCodes.get(request) } : {}),
+    };
+    if (quiet.includes(route ?? '')) request.log.debug(line, 'request');
+    else request.log.info(line, 'request');
+  });
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const appErr = toAppError(err);
+    // A 4xx is told by the request's one log line (its code, below); a 5xx also logs the error itself.
     if (appErr.status >= 500) request.log.error({ err }, 'request failed');
-    else request.log.info({ code: appErr.code }, 'request rejected');
+    errorCodes.set(request, appErr.code);
     void reply.status(appErr.status).send(appErr.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {

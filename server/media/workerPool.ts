@@ -94,7 +94,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     });
     worker.on('died', (error) => {
       this.deaths++;
-      this.opts.log.error({ pid: worker.pid, slot: slot.index, err: error }, 'mediasoup worker died; replacing it');
+      this.opts.log.error({ workerPid: worker.pid, slot: slot.index, err: error }, 'mediasoup worker died; replacing it');
       slot.worker = undefined;
       slot.webRtcServer = undefined;
       this.emit('died', worker);
@@ -104,7 +104,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         this.spawn(slot).catch((err: unknown) => this.opts.log.error({ err, slot: slot.index }, 'could not replace mediasoup worker'));
       }, RESPAWN_DELAY_MS).unref();
     });
-    this.opts.log.info({ pid: worker.pid, slot: slot.index, ports: `${slot.minPort}-${slot.maxPort}` }, 'mediasoup worker started');
+    this.opts.log.info({ workerPid: worker.pid, slot: slot.index, ports: `${slot.minPort}-${slot.maxPort}` }, 'mediasoup worker started');
     this.emit('started', worker);
   }
 
