@@ -8,6 +8,7 @@ import { roomKeyPart } from '../cluster/redisRoomStore';
 import { MediaRpc } from '../cluster/rpc';
 import { AppError, ErrorCode } from '../errors';
 import type { MediaService } from '../mediaNode/service';
+import { sleep } from './helpers/wait';
 
 /**
  * The cluster's building blocks on their own, against the machine's Redis:
@@ -29,7 +30,6 @@ const open = (): Redis => {
 };
 let redis: Redis;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 
 /** The settled outcome of a promise, timed. */

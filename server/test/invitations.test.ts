@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { admin, bearer, issueToken, startTestApp, type TestApp } from './helpers/app';
 import { Client, listen, type AnyAck } from './helpers/signaling';
+import { sleep } from './helpers/wait';
 
 /**
  * Invitations, the offline inbox and in-call chat (issue 8), over real sockets on one
@@ -167,7 +168,7 @@ describe('invitations, inbox and chat (PostgreSQL)', () => {
 
       expect(await code(D1, 'accept', { invitation_id: id })).toBe('INVITATION_NOT_PENDING');
       // A declined invitation is not a missed call, even after its timeout.
-      await new Promise((r) => setTimeout(r, 2300));
+      await sleep(2300);
       await H.none('invitation-expired', 0);
       await D1.none('missed-call', 0);
     });

@@ -8,6 +8,7 @@ import { killAllPeers, spawnPeer, type MediaPeer, type PeerStats } from './helpe
 import { mediaPorts, tempDir } from './helpers/env';
 import { signRs256 } from './helpers/jwt';
 import { listen } from './helpers/signaling';
+import { sleep, until } from './helpers/wait';
 
 /**
  * Server-side recording with real WebRTC peers, real mediasoup PlainTransports
@@ -15,7 +16,6 @@ import { listen } from './helpers/signaling';
  */
 jest.setTimeout(120_000);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const frames = (s: PeerStats, from: string) => s.remote[from]?.videoFrames ?? 0;
 
 function probe(file: string): { streams: Array<{ codec_name: string; codec_type: string }>; duration: number } {
@@ -148,11 +148,7 @@ describe('server-side recording', () => {
     const victim = t.recorder.processes(room).find((r) => r.participantId === p)!;
     expect(victim.segment).toBe(0);
     process.kill(victim.pid, 'SIGKILL');
-    const until = Date.now() + 10_000;
-    while (!t.recorder.processes(room).some((r) => r.participantId === p && r.segment === 1)) {
-      if (Date.now() > until) throw new Error('no second segment');
-      await sleep(100);
-    }
+    await until('a second segment', () => t.recorder.processes(room).some((r) => r.participantId === p && r.segment === 1), { intervalMs: 100 });
     await sleep(2500);
     const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
     const files = (stop.json().recording.files as Array<{ participant_id: string; segment: number; status: string; file_path: string; error: string }>).filter(

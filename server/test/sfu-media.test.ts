@@ -1,6 +1,7 @@
 import { issueToken, startTestApp, type TestApp } from './helpers/app';
 import { killAllPeers, spawnPeer, type MediaPeer, type PeerStats } from './helpers/mediaPeers';
 import { listen } from './helpers/signaling';
+import { sleep } from './helpers/wait';
 
 /**
  * Real media through the real server: three WebRTC peers (mediasoup-client on
@@ -11,7 +12,6 @@ jest.setTimeout(120_000);
 
 const frames = (s: PeerStats, from: string) => s.remote[from]?.videoFrames ?? 0;
 const audible = (s: PeerStats, from: string) => s.remote[from]?.audioAudible ?? 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('SFU media with real WebRTC peers', () => {
   let t: TestApp;

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { issueToken, startTestApp, type TestApp } from './helpers/app';
 import { signHs256, signRs256, unsigned } from './helpers/jwt';
 import { Client, listen, type AnyAck } from './helpers/signaling';
+import { sleep } from './helpers/wait';
 
 /**
  * The bad-input battery: every malformed or unauthorised message is answered
@@ -13,7 +14,6 @@ import { Client, listen, type AnyAck } from './helpers/signaling';
  */
 const ROOM = 'bad-input';
 const NONE = Symbol('no payload');
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Ctx {
   call: string;
@@ -489,7 +489,7 @@ describe('signaling: bad input (PostgreSQL)', () => {
   });
 
   it('leaves the bystander untouched, the server up, and the room working', async () => {
-    await wait(100);
+    await sleep(100);
     expect(bystanderSaw).toEqual([]);
     // The victims saw nothing but their own errors (signaling-errors were all taken above).
     expect(victimsSaw.filter(([, event]) => event !== 'signaling-error')).toEqual([]);
@@ -560,7 +560,7 @@ describe('signaling: bad input (PostgreSQL)', () => {
     expect(reason).toBe('transport close');
     expect(O.pending('signaling-error')).toEqual([]);
 
-    await wait(100);
+    await sleep(100);
     expect(bystanderSaw).toEqual([]); // within the reconnection grace period, not even a peer-left
     expect(H.socket.connected).toBe(true);
     expect((await fetch(`${url}/health`)).status).toBe(200);
@@ -578,7 +578,7 @@ describe('signaling: bad input (PostgreSQL)', () => {
     expect((await fetch(`${url}/health`)).status).toBe(200);
     await V.ok('offer', { sdp: 'v=0 again', call_id: ctx.call, to: ctx.H });
     expect((await H.next('offer')).sdp).toBe('v=0 again');
-    await wait(50);
+    await sleep(50);
     expect(bystanderSaw.filter(([event]) => event !== 'offer')).toEqual([]);
   });
 });

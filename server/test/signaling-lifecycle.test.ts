@@ -1,21 +1,12 @@
 import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
 import { Client, listen } from './helpers/signaling';
+import { sleep, until } from './helpers/wait';
 
 /**
  * Lifecycle over real sockets, PostgreSQL backend: reconnection within the
  * grace period, replacement by a newer session, who may open a room, empty
  * rooms ending, and the metrics that show it.
  */
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(fn: () => Promise<boolean> | boolean, ms = 3000, step = 20): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await wait(step);
-  }
-}
-
 type State = { call_id: string; participants: Array<{ participant_id: string; user_id: string; connected: boolean }> };
 
 function withApp(env: Record<string, string>) {
@@ -116,7 +107,11 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await A.next('peer-joined');
 
       A.close();
-      await until(async () => (await B.request('offer', { sdp: 'v=0', call_id: B.callId, to: A.participantId })).error?.code === 'TARGET_NOT_CONNECTED', 1000);
+      await until(
+        'relays to A to be refused',
+        async () => (await B.request('offer', { sdp: 'v=0', call_id: B.callId, to: A.participantId })).error?.code === 'TARGET_NOT_CONNECTED',
+        { timeoutMs: 1000 },
+      );
       expect((await B.request('offer', { sdp: 'v=0', call_id: B.callId })).error?.code).toBe('TARGET_NOT_CONNECTED');
       expect((await B.request('ice-candidate', { candidate: 'c', to: A.participantId })).error?.code).toBe('TARGET_NOT_CONNECTED');
 
@@ -181,7 +176,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await B.ok('offer', { sdp: 'v=0', call_id: B.callId });
       expect((await A2.next('offer')).from).toBe(B.participantId);
       // The old socket's disconnect did not start a grace period for the new one.
-      await wait(1200);
+      await sleep(1200);
       await B.none('peer-left', 0);
       await B.ok('offer', { sdp: 'v=0 still', call_id: B.callId });
       expect((await A2.next('offer')).sdp).toBe('v=0 still');
@@ -207,12 +202,12 @@ describe('signaling lifecycle (PostgreSQL)', () => {
         await inFlight;
         const id = X.socket.id!;
         X.close();
-        await until(() => !s.t.signaling.io.sockets.sockets.has(id));
+        await until('the socket to be gone', () => !s.t.signaling.io.sockets.sockets.has(id), { timeoutMs: 3000 });
       } finally {
         calls.openForRoom = open;
         release();
       }
-      await wait(50);
+      await sleep(50);
 
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
       const state = (await B.join(room)).room_state as State;
@@ -291,11 +286,11 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben' }));
       await B.join('emptying');
       await A.ok('leave', {});
-      await wait(1200);
+      await sleep(1200);
       expect(await status(A.callId)).toBe('active'); // not empty yet
       await B.ok('leave', {});
       const emptied = Date.now();
-      await until(async () => (await status(A.callId)) === 'ended', 3000);
+      await until('the call to end', async () => (await status(A.callId)) === 'ended', { timeoutMs: 3000 });
       expect(Date.now() - emptied).toBeGreaterThanOrEqual(900);
       const call = await s.t.db.prisma.call.findUniqueOrThrow({ where: { id: A.callId }, include: { participants: true } });
       expect(call.endedAt).not.toBeNull();
@@ -312,13 +307,13 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await A.join('rejoined');
       const callId = A.callId;
       await A.ok('leave', {});
-      await wait(500);
+      await sleep(500);
       const again = await A.ok('join', { room: 'rejoined' });
       expect((again.room_state as State).call_id).toBe(callId);
-      await wait(1000); // past the first timeout
+      await sleep(1000); // past the first timeout
       expect(await status(callId)).toBe('active');
       await A.ok('leave', {});
-      await until(async () => (await status(callId)) === 'ended', 3000);
+      await until('the call to end', async () => (await status(callId)) === 'ended', { timeoutMs: 3000 });
     });
 
     it('does not admit anyone to a call that the empty-room timeout is ending', async () => {
@@ -344,7 +339,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
         await ending;
         B = await s.connect(await issueToken(s.t, { user_id: 'ben' }));
         joining = B.request('join', { room: 'boundary' });
-        await wait(50);
+        await sleep(50);
       } finally {
         calls.end = end;
         release();
@@ -365,7 +360,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await A.join('dropped');
       A.close();
       const dropped = Date.now();
-      await until(async () => (await status(A.callId)) === 'ended', 4000, 50);
+      await until('the call to end', async () => (await status(A.callId)) === 'ended', { timeoutMs: 4000, intervalMs: 50 });
       expect(Date.now() - dropped).toBeGreaterThanOrEqual(1800);
     });
   });
@@ -417,7 +412,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       // Leaving and disconnecting move the gauges back.
       await B.ok('leave', {});
       U.close();
-      await until(async () => value(await metrics(), 'switchboard_socket_connections') === 2);
+      await until('two connections', async () => value(await metrics(), 'switchboard_socket_connections') === 2, { timeoutMs: 3000 });
       const after = await metrics();
       expect(value(after, 'switchboard_participants')).toBe(1);
       expect(value(after, 'switchboard_rooms')).toBe(1);

@@ -1,8 +1,8 @@
 import { issueToken, startTestApp, type TestApp } from './helpers/app';
 import { Client, listen, type AnyAck } from './helpers/signaling';
+import { sleep, until } from './helpers/wait';
 
 /** The node's signaling limits, each with an app of its own configured small. PostgreSQL backend. */
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts an app with `env`, listening; closes it and every client made with client() afterwards. */
 function withApp(env: Record<string, string>) {
@@ -37,15 +37,6 @@ async function gauge(t: TestApp, name: 'connections' | 'rooms' | 'participants')
   return (await t.metrics[name].get()).values[0]?.value ?? 0;
 }
 
-/** Polls `fn` until it returns true (or fails after `ms`). */
-async function until(fn: () => Promise<boolean> | boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await wait(10);
-  }
-}
-
 const connectOutcome = (c: Client): Promise<string> =>
   new Promise((resolve) => {
     c.socket.once('connect', () => resolve('connected'));
@@ -74,13 +65,13 @@ describe('signaling limits (PostgreSQL)', () => {
       expect(first.every((c) => c.socket.connected)).toBe(true);
 
       first[1]!.close();
-      await until(async () => (await gauge(s.t, 'connections')) === 2);
+      await until('two connections', async () => (await gauge(s.t, 'connections')) === 2, { timeoutMs: 3000 });
       const fifth = s.client({ token });
       await fifth.connected();
       expect(await fifth.request('hold', { call_id: 'x' })).toEqual({ error: expect.objectContaining({ code: 'NOT_JOINED' }) });
       expect(await gauge(s.t, 'connections')).toBe(3);
       for (const c of [first[0]!, first[2]!, fifth]) c.close();
-      await until(async () => (await gauge(s.t, 'connections')) === 0);
+      await until('no connections', async () => (await gauge(s.t, 'connections')) === 0, { timeoutMs: 3000 });
     });
 
     it('admits exactly MAX_CONNECTIONS of many simultaneous handshakes', async () => {
@@ -91,7 +82,7 @@ describe('signaling limits (PostgreSQL)', () => {
       expect(outcomes.filter((o) => o === 'SERVER_FULL')).toHaveLength(5);
       expect(await gauge(s.t, 'connections')).toBe(3);
       many.forEach((c) => c.close());
-      await until(async () => (await gauge(s.t, 'connections')) === 0);
+      await until('no connections', async () => (await gauge(s.t, 'connections')) === 0, { timeoutMs: 3000 });
     });
   });
 
@@ -115,8 +106,8 @@ describe('signaling limits (PostgreSQL)', () => {
 
       // A drops: its place is kept for the grace period, so the room is still full...
       A.close();
-      await until(async () => (await gauge(s.t, 'connections')) === 2);
-      await wait(50);
+      await until('two connections', async () => (await gauge(s.t, 'connections')) === 2, { timeoutMs: 3000 });
+      await sleep(50);
       expect((await C.request('join', { room })).error?.code).toBe('ROOM_FULL');
       // ...and A can take it back although the room is full.
       const A2 = s.client({ token: aToken });
@@ -158,11 +149,13 @@ describe('signaling limits (PostgreSQL)', () => {
       // Both leave; with EMPTY_ROOM_TIMEOUT_SECONDS=0 the call ends at once and the slot frees.
       await A.ok('leave', {});
       await B.ok('leave', {});
-      await until(async () => (await s.t.db.prisma.call.findUniqueOrThrow({ where: { id: A.callId } })).status === 'ended');
-      await until(async () => (await gauge(s.t, 'rooms')) === 0);
+      await until('the call to end', async () => (await s.t.db.prisma.call.findUniqueOrThrow({ where: { id: A.callId } })).status === 'ended', {
+        timeoutMs: 3000,
+      });
+      await until('no rooms', async () => (await gauge(s.t, 'rooms')) === 0, { timeoutMs: 3000 });
       await B.ok('join', { room: 'r2' });
       await B.ok('leave', {});
-      await until(async () => (await gauge(s.t, 'rooms')) === 0);
+      await until('no rooms', async () => (await gauge(s.t, 'rooms')) === 0, { timeoutMs: 3000 });
     });
 
     it('opens exactly MAX_ROOMS rooms when several are opened at once', async () => {
@@ -190,7 +183,7 @@ describe('signaling limits (PostgreSQL)', () => {
       const A = await s.joined('a', 'busy');
       const B = await s.joined('b', 'busy');
       await A.next('peer-joined');
-      await wait(1000); // both buckets full again (5)
+      await sleep(1000); // both buckets full again (5)
 
       const results = await Promise.all(Array.from({ length: 20 }, () => A.request('hold', { call_id: A.callId, track: 'audio' })));
       const ok = results.filter((r) => r.ok).length;
@@ -214,7 +207,7 @@ describe('signaling limits (PostgreSQL)', () => {
       expect((await A.next('offer')).sdp).toBe('v=0 b');
 
       // A second later the bucket has refilled.
-      await wait(1000);
+      await sleep(1000);
       await A.ok('hold', { call_id: A.callId, track: 'video' });
       await A.ok('unhold', { call_id: A.callId });
       expect(A.socket.connected).toBe(true);

@@ -6,6 +6,7 @@ import { KeyedMutex } from '../lib/keyedMutex';
 import { TokenBucket } from '../signaling/rateLimiter';
 import { InMemoryRoomStore, type ParticipantRecord } from '../rooms/store';
 import { canTransition } from '../calls/policy';
+import { sleep } from './helpers/wait';
 type ValidateModule = typeof import('../signaling/validate');
 
 const codeOf = (fn: () => unknown): string | undefined => {
@@ -111,7 +112,7 @@ describe('keyed mutex', () => {
     const step = (key: string, name: string, ms: number) =>
       m.run(key, async () => {
         log.push(`${name}+`);
-        await new Promise((r) => setTimeout(r, ms));
+        await sleep(ms);
         log.push(`${name}-`);
       });
     await Promise.all([step('a', 'a1', 30), step('a', 'a2', 1), step('b', 'b1', 5)]);

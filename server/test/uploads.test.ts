@@ -7,6 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { admin, bearer, issueToken, startTestApp, type TestApp } from './helpers/app';
 import { signRs256 } from './helpers/jwt';
 import { Client, listen } from './helpers/signaling';
+import { until } from './helpers/wait';
 
 /**
  * Uploads of client-side recordings over a real socket (streaming needs one,
@@ -22,17 +23,6 @@ interface Res {
 const OCTET = 'application/offset+octet-stream';
 const MB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe('client-side recording uploads (postgres)', () => {
   let t: TestApp;
@@ -128,7 +118,7 @@ describe('client-side recording uploads (postgres)', () => {
       await c.join(room, 'Dana');
       const callId = c.callId;
       // Participant rows are written behind signaling.
-      await waitFor(() => t.db.prisma.participant.findFirst({ where: { callId, userId: 'dana' } }), 'the participant row');
+      await until('the participant row', () => t.db.prisma.participant.findFirst({ where: { callId, userId: 'dana' } }));
 
       const finished: unknown[] = [];
       const onFinished = (e: unknown) => finished.push(e);
@@ -185,7 +175,7 @@ describe('client-side recording uploads (postgres)', () => {
       expect(sha(Buffer.from(await dl.arrayBuffer()))).toBe(sha(file));
 
       // Integrations hear of it as of a server recording: recording.finished with the file's metadata.
-      await waitFor(() => finished.length > 0, 'recording.finished');
+      await until('recording.finished', () => finished.length > 0);
       t.events.off('recording.finished', onFinished);
       expect(finished).toEqual([
         {
@@ -238,13 +228,13 @@ describe('client-side recording uploads (postgres)', () => {
     });
     req.on('error', () => undefined);
     req.write(file.subarray(previous, previous + half));
-    await waitFor(() => statSync(partAbs).size >= previous + half, 'the first half on disk');
+    await until('the first half on disk', () => statSync(partAbs).size >= previous + half);
     req.destroy();
 
-    const resumed = await waitFor(async () => {
+    const resumed = await until('the offset to move', async () => {
       const h = await head(id, alice);
       return h.offset > previous ? h : undefined;
-    }, 'the offset to move');
+    });
     expect(resumed.status).toBe(200);
     expect(resumed.offset).toBeGreaterThan(previous);
     expect(resumed.offset).toBeLessThan(file.length);
@@ -275,7 +265,7 @@ describe('client-side recording uploads (postgres)', () => {
       );
       req.on('error', reject);
       req.write(file.subarray(0, 1000));
-      void waitFor(() => statSync(partAbs).size >= 1000, 'the first bytes').then(async () => {
+      void until('the first bytes', () => statSync(partAbs).size >= 1000).then(async () => {
         const second = await patch(id, alice, 0, file.subarray(0, 10));
         expect(second.status).toBe(409);
         expect(second.body.error.code).toBe('UPLOAD_BUSY');

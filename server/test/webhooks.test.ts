@@ -8,6 +8,7 @@ import { admin, bearer, issueToken, startTestApp, type TestApp } from './helpers
 import { problemsOf } from './helpers/config';
 import { createPostgresDatabase } from './helpers/env';
 import { Client, listen } from './helpers/signaling';
+import { sleep, until } from './helpers/wait';
 
 /**
  * Signed webhooks through the durable outbox, end to end: real apps on real
@@ -96,7 +97,7 @@ class Receiver {
     } catch {
       body = { id: '', type: 'unparseable', created_at: '', data: { call_id: '' } };
     }
-    if (this.delayMs) await new Promise((r) => setTimeout(r, Math.random() * this.delayMs));
+    if (this.delayMs) await sleep(Math.random() * this.delayMs);
     let status = 200;
     if (!valid) status = 400;
     else if (this.failFirst > 0) {
@@ -128,15 +129,8 @@ class Receiver {
   }
 }
 
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+/** Deliveries go through backoffs and restarts: wait longer than until's default. */
+const PATIENT = { timeoutMs: 15_000 };
 
 type DeliveryJson = {
   id: string;
@@ -302,10 +296,14 @@ describe('webhooks: delivery (PostgreSQL)', () => {
   it('delivers a whole call through signaling, in order, each signed', async () => {
     const { callId, hostId, partId } = await runCall('wh-full');
     fullCallId = callId;
-    const events = await waitFor('six events of the call', () => {
-      const e = receiver.eventsFor(callId);
-      return e.length >= 6 ? e : null;
-    });
+    const events = await until(
+      'six events of the call',
+      () => {
+        const e = receiver.eventsFor(callId);
+        return e.length >= 6 ? e : null;
+      },
+      PATIENT,
+    );
     expect(events.map((e) => e.type)).toEqual(EXPECTED_TYPES);
     expect(events[1]!.data).toMatchObject({
       call_id: callId,
@@ -340,10 +338,14 @@ describe('webhooks: delivery (PostgreSQL)', () => {
       expect(Math.abs(Number(r.timestamp) - Date.now() / 1000)).toBeLessThan(60);
     }
     // The outbox rows: delivered at the first attempt.
-    const rows = await waitFor('rows marked delivered', async () => {
-      const d = await deliveriesOf(callId);
-      return d.length === 6 && d.every((x) => x.status === 'delivered') ? d : null;
-    });
+    const rows = await until(
+      'rows marked delivered',
+      async () => {
+        const d = await deliveriesOf(callId);
+        return d.length === 6 && d.every((x) => x.status === 'delivered') ? d : null;
+      },
+      PATIENT,
+    );
     for (const d of rows)
       expect(d).toMatchObject({ endpoint: receiver.url, attempts: 1, last_status: 200, last_error: null, delivered_at: expect.any(String) });
     expect(rows.map((d) => d.event_type).reverse()).toEqual(EXPECTED_TYPES);
@@ -352,19 +354,27 @@ describe('webhooks: delivery (PostgreSQL)', () => {
   it('retries while the receiver answers 503, keeping the call in order; the retries show in the admin endpoint', async () => {
     receiver.failFirst = 3;
     const { callId } = await runCall('wh-down');
-    const events = await waitFor('six events after the outage', () => {
-      const e = receiver.eventsFor(callId);
-      return e.length >= 6 ? e : null;
-    });
+    const events = await until(
+      'six events after the outage',
+      () => {
+        const e = receiver.eventsFor(callId);
+        return e.length >= 6 ? e : null;
+      },
+      PATIENT,
+    );
     expect(events.map((e) => e.type)).toEqual(EXPECTED_TYPES);
     // The three refused requests were all the call's first event: the rest waited behind it.
     const refused = receiver.requests.filter((r) => r.status === 503);
     expect(refused.slice(-3).map((r) => r.body.type)).toEqual(['call.started', 'call.started', 'call.started']);
     expect(new Set(refused.slice(-3).map((r) => r.webhookId)).size).toBe(1);
-    const rows = await waitFor('rows marked delivered', async () => {
-      const d = await deliveriesOf(callId);
-      return d.length === 6 && d.every((x) => x.status === 'delivered') ? d : null;
-    });
+    const rows = await until(
+      'rows marked delivered',
+      async () => {
+        const d = await deliveriesOf(callId);
+        return d.length === 6 && d.every((x) => x.status === 'delivered') ? d : null;
+      },
+      PATIENT,
+    );
     const started = rows.find((d) => d.event_type === 'call.started')!;
     expect(started).toMatchObject({ attempts: 4, last_status: 200, last_error: null });
     expect(rows.filter((d) => d.attempts > 1)).toEqual([started]);
@@ -389,14 +399,18 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     t.events.emit('call.ended', { call_id: blocked, room: 'wh-b', at });
     t.events.emit('call.started', { call_id: free, room: 'wh-f', at });
     t.events.emit('call.ended', { call_id: free, room: 'wh-f', at });
-    await waitFor('the free call', () => receiver.eventsFor(free).length === 2);
-    await waitFor('the blocked request', () => hanging === 1);
+    await until('the free call', () => receiver.eventsFor(free).length === 2, PATIENT);
+    await until('the blocked request', () => hanging === 1, PATIENT);
     expect(receiver.eventsFor(blocked)).toEqual([]);
     release();
-    const events = await waitFor('the blocked call', () => {
-      const e = receiver.eventsFor(blocked);
-      return e.length === 2 ? e : null;
-    });
+    const events = await until(
+      'the blocked call',
+      () => {
+        const e = receiver.eventsFor(blocked);
+        return e.length === 2 ? e : null;
+      },
+      PATIENT,
+    );
     expect(events.map((e) => e.type)).toEqual(['call.started', 'call.ended']);
     expect(hanging).toBe(2);
   });
@@ -413,7 +427,7 @@ describe('webhooks: delivery (PostgreSQL)', () => {
       return released;
     };
     t.events.emit('call.started', { call_id: callId, room: 'wh-stop', at: new Date().toISOString() });
-    await waitFor('the hanging request', () => hanging === 1);
+    await until('the hanging request', () => hanging === 1, PATIENT);
     const dispatcher = t.webhooks.dispatcher!;
     await dispatcher.stop();
     const row = await t.db.prisma.webhookDelivery.findFirstOrThrow({ where: { callId } });
@@ -421,11 +435,15 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     expect(row.nextAttemptAt.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
     release();
     dispatcher.start();
-    await waitFor('the event after the restart', () => receiver.eventsFor(callId).length === 1);
-    const done = await waitFor('the row delivered', async () => {
-      const r = await t.db.prisma.webhookDelivery.findFirstOrThrow({ where: { callId } });
-      return r.status === 'delivered' ? r : null;
-    });
+    await until('the event after the restart', () => receiver.eventsFor(callId).length === 1, PATIENT);
+    const done = await until(
+      'the row delivered',
+      async () => {
+        const r = await t.db.prisma.webhookDelivery.findFirstOrThrow({ where: { callId } });
+        return r.status === 'delivered' ? r : null;
+      },
+      PATIENT,
+    );
     expect(done).toMatchObject({ attempts: 1, lastStatus: 200, lastError: null });
   });
 
@@ -436,7 +454,7 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     t.events.emit('call.started', { call_id: callId, room: 'wh-fail', at });
     t.events.emit('call.ended', { call_id: callId, room: 'wh-fail', at });
     // The group moves on once the head has failed for good.
-    await waitFor('call.ended after the failure', () => receiver.eventsFor(callId).length === 1);
+    await until('call.ended after the failure', () => receiver.eventsFor(callId).length === 1, PATIENT);
     expect(receiver.eventsFor(callId).map((e) => e.type)).toEqual(['call.ended']);
     const failed = (await deliveriesOf(callId)).find((d) => d.event_type === 'call.started')!;
     expect(failed).toMatchObject({ status: 'failed', attempts: 4, last_status: 500, last_error: 'HTTP 500: nope 500', delivered_at: null });
@@ -456,11 +474,15 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     const res = await post(`/admin/webhooks/deliveries/${failed.id}/retry`);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toMatchObject({ id: failed.id, status: 'pending', attempts: 0, event_id: failed.event_id });
-    await waitFor('the retried event', () => receiver.eventsFor(callId).length === 2);
-    const again = await waitFor('the retried row delivered', async () => {
-      const d = (await deliveriesOf(callId)).find((x) => x.id === failed.id)!;
-      return d.status === 'delivered' ? d : null;
-    });
+    await until('the retried event', () => receiver.eventsFor(callId).length === 2, PATIENT);
+    const again = await until(
+      'the retried row delivered',
+      async () => {
+        const d = (await deliveriesOf(callId)).find((x) => x.id === failed.id)!;
+        return d.status === 'delivered' ? d : null;
+      },
+      PATIENT,
+    );
     expect(again).toMatchObject({ attempts: 1, last_status: 200, last_error: null });
     // Same event, same webhook-id: receivers dedupe on it.
     expect(receiver.eventsFor(callId)[1]!.id).toBe(failed.event_id);
@@ -487,7 +509,7 @@ describe('webhooks: delivery (PostgreSQL)', () => {
             at,
           });
       }
-      await waitFor('48 events', () => callIds.every((c) => receiver.eventsFor(c).length === 8), 30_000);
+      await until('48 events', () => callIds.every((c) => receiver.eventsFor(c).length === 8), { timeoutMs: 30_000 });
       for (const c of callIds) expect(receiver.eventsFor(c).map((e) => e.data.user_id)).toEqual(['u0', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7']);
       // Nothing sent twice.
       const requests = receiver.requests.filter((r) => callIds.includes(r.body.data.call_id));
@@ -621,10 +643,14 @@ describe('webhooks: a server restart while the receiver is down (PostgreSQL)', (
       H.close();
     }
     // Stored, and tried at least once against the dead receiver.
-    await waitFor('a refused attempt', async () => {
-      const rows = await first.db.prisma.webhookDelivery.findMany({ where: { callId } });
-      return rows.length === 4 && rows.some((r) => r.attempts >= 1 && r.lastError !== null);
-    });
+    await until(
+      'a refused attempt',
+      async () => {
+        const rows = await first.db.prisma.webhookDelivery.findMany({ where: { callId } });
+        return rows.length === 4 && rows.some((r) => r.attempts >= 1 && r.lastError !== null);
+      },
+      PATIENT,
+    );
     await first.close();
 
     // A new app on the same database; the receiver is still down.
@@ -636,18 +662,26 @@ describe('webhooks: a server restart while the receiver is down (PostgreSQL)', (
     expect(rows[0]!.lastError).toMatch(/ECONNREFUSED|fetch failed|interrupted/);
 
     await receiver.start(); // the same port
-    const events = await waitFor('the call after the restart', () => {
-      const e = receiver.eventsFor(callId);
-      return e.length === 4 ? e : null;
-    });
+    const events = await until(
+      'the call after the restart',
+      () => {
+        const e = receiver.eventsFor(callId);
+        return e.length === 4 ? e : null;
+      },
+      PATIENT,
+    );
     expect(events.map((e) => e.type)).toEqual(['call.started', 'participant.joined', 'call.ended', 'participant.left']);
     expect(events.map((e) => e.id)).toEqual(rows.map((r) => r.eventId));
     expect(receiver.requests.every((r) => r.valid)).toBe(true);
-    const done = await waitFor('delivered rows', async () => {
-      const d = (await second.app.inject({ method: 'GET', url: `/admin/webhooks/deliveries?call_id=${callId}`, headers: admin })).json()
-        .items as DeliveryJson[];
-      return d.length === 4 && d.every((x) => x.status === 'delivered') ? d : null;
-    });
+    const done = await until(
+      'delivered rows',
+      async () => {
+        const d = (await second.app.inject({ method: 'GET', url: `/admin/webhooks/deliveries?call_id=${callId}`, headers: admin })).json()
+          .items as DeliveryJson[];
+        return d.length === 4 && d.every((x) => x.status === 'delivered') ? d : null;
+      },
+      PATIENT,
+    );
     expect(done.find((d) => d.event_type === 'call.started')!.attempts).toBeGreaterThan(1);
   });
 });
@@ -671,17 +705,21 @@ describe('webhooks: embedded database (PGlite)', () => {
     const at = new Date().toISOString();
     const sent = Date.now();
     t.events.emit('call.started', { call_id: callId, room: 'wh-pglite', at });
-    await waitFor('the first event', () => receiver.eventsFor(callId).length === 1);
+    await until('the first event', () => receiver.eventsFor(callId).length === 1, PATIENT);
     expect(Date.now() - sent).toBeLessThan(900);
 
     receiver.failFirst = 2;
     t.events.emit('recording.started', { call_id: callId, room: 'wh-pglite', recording_id: randomUUID(), mode: 'participant', by: null, at });
     t.events.emit('recording.finished', { call_id: callId, room: 'wh-pglite', recording: { size_bytes: 10, file: 'a\u0000b' }, at });
     t.events.emit('call.ended', { call_id: callId, room: 'wh-pglite', at });
-    const events = await waitFor('four events', () => {
-      const e = receiver.eventsFor(callId);
-      return e.length === 4 ? e : null;
-    });
+    const events = await until(
+      'four events',
+      () => {
+        const e = receiver.eventsFor(callId);
+        return e.length === 4 ? e : null;
+      },
+      PATIENT,
+    );
     expect(events.map((e) => e.type)).toEqual(['call.started', 'recording.started', 'recording.finished', 'call.ended']);
     expect(events[2]!.data.recording).toEqual({ size_bytes: 10, file: 'ab' });
     const rows = await t.db.prisma.webhookDelivery.findMany({ where: { callId }, orderBy: { id: 'asc' } });

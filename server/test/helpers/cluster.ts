@@ -3,7 +3,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createPostgresDatabase, freePort, mediaPorts, tempDir } from './env';
-import { MAIN } from './process';
+import { MAIN, waitReady } from './process';
 
 export { freePort };
 
@@ -88,7 +88,7 @@ export async function startCluster(count: number, env: Record<string, string> = 
     );
     nodes.push({ id, port, url: `http://127.0.0.1:${port}`, child, out: () => out, exited, exitedAt: () => exitedAt });
   }
-  await Promise.all(nodes.map((n) => waitReady(n)));
+  await Promise.all(nodes.map((n) => waitReady(n, () => fetch(`${n.url}/ready`), { name: n.id })));
 
   const token: TestCluster['token'] = async (body, via = nodes.find((n) => n.child.exitCode === null && n.child.signalCode === null)!) => {
     const res = await fetch(`${via.url}/auth/token`, {
@@ -124,18 +124,4 @@ export async function startCluster(count: number, env: Record<string, string> = 
       for (const d of dirs) d.remove();
     },
   };
-}
-
-export async function waitReady(n: Node, ms = 30_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (n.child.exitCode !== null) throw new Error(`${n.id} exited: ${n.out()}`);
-    try {
-      if ((await fetch(`${n.url}/ready`)).status === 200) return;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > until) throw new Error(`${n.id} not ready in ${ms} ms: ${n.out()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { RoomState } from '../../protocol';
+import { until } from './wait';
 
 /**
  * Real WebRTC peers for tests: each MediaPeer is a child process running
@@ -276,17 +277,16 @@ export class MediaPeer {
 
   /** Polls stats() until predicate holds; rejects with the last stats on timeout. */
   async waitFor(predicate: (s: PeerStats) => boolean, timeoutMs = 10_000, intervalMs = 100): Promise<PeerStats> {
-    const deadline = Date.now() + timeoutMs;
     let last: PeerStats | undefined;
-    for (;;) {
-      last = await this.stats();
-      if (predicate(last)) return last;
-      if (Date.now() >= deadline) {
-        const brief = { transports: last.transports, remote: last.remote, byProducer: last.byProducer, consumers: last.consumers.length };
-        throw new Error(`[${this.name}] waitFor timed out after ${timeoutMs} ms; last stats: ${JSON.stringify(brief)}`);
-      }
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
+    const brief = () => JSON.stringify({ transports: last?.transports, remote: last?.remote, byProducer: last?.byProducer, consumers: last?.consumers.length });
+    return until(
+      () => `[${this.name}] stats to match; last stats: ${brief()}`,
+      async () => {
+        last = await this.stats();
+        return predicate(last) ? last : null;
+      },
+      { timeoutMs, intervalMs },
+    );
   }
 
   /** Pauses/resumes/closes an own producer, locally and on the server. */

@@ -1,6 +1,7 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../protocol';
 import type { TestApp } from './app';
+import { sleep } from './wait';
 
 /**
  * A real socket.io-client over a real port, with helpers to await acks and
@@ -100,7 +101,7 @@ export class Client {
 
   /** Waits `ms` and asserts that no `event` arrived meanwhile. */
   async none(event: string, ms = 200): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+    await sleep(ms);
     const q = this.pending(event);
     if (q.length) throw new Error(`unexpected ${event}: ${JSON.stringify(q)}`);
   }
