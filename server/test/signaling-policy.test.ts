@@ -4,7 +4,6 @@ import { applyHold, applyMute, authorize, mayCreateRoom, validateDtmf, type Mode
 import { TRACKS } from '../protocol';
 import { KeyedMutex } from '../lib/keyedMutex';
 import { TokenBucket } from '../signaling/rateLimiter';
-import { InMemoryRoomStore, type ParticipantRecord } from '../rooms/store';
 import { canTransition } from '../calls/policy';
 import { sleep } from './helpers/wait';
 type ValidateModule = typeof import('../signaling/validate');
@@ -124,55 +123,6 @@ describe('keyed mutex', () => {
     const m = new KeyedMutex();
     await expect(m.run('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     await expect(m.run('k', async () => 42)).resolves.toBe(42);
-  });
-});
-
-describe('in-memory room store', () => {
-  const participant = (id: string): ParticipantRecord => ({
-    id,
-    room: 'r',
-    userId: id,
-    displayName: null,
-    role: 'participant',
-    tokenId: 't',
-    canPublish: true,
-    socketId: 's',
-    capabilities: {},
-    mutedTracks: [],
-    lockedTracks: [],
-    heldTracks: [],
-    joinedAt: 0,
-    clientIp: null,
-    nodeId: 'n1',
-    disconnectedAt: null,
-  });
-  it('copies records in and out, counts, and deletes rooms with their participants', async () => {
-    const s = new InMemoryRoomStore();
-    await s.putRoom({
-      room: 'r',
-      callId: 'c',
-      status: 'active',
-      recording: false,
-      mode: 'sfu',
-      createdAt: 0,
-      removedUsers: [],
-      mediaNode: null,
-      emptySince: null,
-    });
-    const p = participant('p1');
-    await s.putParticipant(p);
-    p.mutedTracks.push('audio');
-    expect((await s.getParticipant('r', 'p1'))?.mutedTracks).toEqual([]);
-    const out = (await s.getParticipant('r', 'p1'))!;
-    out.heldTracks.push('video');
-    expect((await s.getParticipant('r', 'p1'))?.heldTracks).toEqual([]);
-    await s.putParticipant(participant('p2'));
-    expect(await s.countParticipants('r')).toBe(2);
-    expect(await s.countAllParticipants()).toBe(2);
-    await s.deleteRoom('r');
-    expect(await s.countRooms()).toBe(0);
-    expect(await s.countAllParticipants()).toBe(0);
-    await expect(s.putParticipant(participant('p3'))).rejects.toThrow(/does not exist/);
   });
 });
 

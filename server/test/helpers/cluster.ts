@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createPostgresDatabase, freePort, mediaPorts, tempDir } from './env';
 import { MAIN, waitReady } from './process';
+import { REDIS_URL, deleteKeysWith } from './redis';
 
 export { freePort };
 
@@ -12,7 +13,6 @@ export { freePort };
  * Redis (a key prefix of their own) and one PostgreSQL database, each with its
  * own HTTP port, media ports and NODE_ID: a cluster on one machine.
  */
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CLUSTER_API_KEY = 'cluster-test-api-key-0123456789';
 
 export interface Node {
@@ -112,12 +112,7 @@ export async function startCluster(count: number, env: Record<string, string> = 
     close: async () => {
       for (const n of nodes) n.child.kill('SIGKILL');
       await Promise.all(nodes.map((n) => n.exited));
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      await deleteKeysWith(redis, prefix);
       redis.disconnect();
       await db.drop();
       for (const r of releases) await r();
