@@ -2,10 +2,8 @@ import { ROLES, type Role } from '../auth/roles';
 import { AppError } from '../errors';
 import { applyHold, applyMute, authorize, mayCreateRoom, validateDtmf, type ModerationAction } from '../rooms/policy';
 import { TRACKS } from '../protocol';
-import { KeyedMutex } from '../lib/keyedMutex';
 import { TokenBucket } from '../signaling/rateLimiter';
 import { canTransition } from '../calls/policy';
-import { sleep } from './helpers/wait';
 type ValidateModule = typeof import('../signaling/validate');
 
 const codeOf = (fn: () => unknown): string | undefined => {
@@ -101,28 +99,6 @@ describe('token bucket', () => {
     expect([b.take(), b.take()]).toEqual([true, false]);
     now += 10_000; // refills only up to the burst
     expect(Array.from({ length: 6 }, () => b.take()).filter(Boolean)).toHaveLength(5);
-  });
-});
-
-describe('keyed mutex', () => {
-  it('runs one function at a time per key, in order, and keys in parallel', async () => {
-    const m = new KeyedMutex();
-    const log: string[] = [];
-    const step = (key: string, name: string, ms: number) =>
-      m.run(key, async () => {
-        log.push(`${name}+`);
-        await sleep(ms);
-        log.push(`${name}-`);
-      });
-    await Promise.all([step('a', 'a1', 30), step('a', 'a2', 1), step('b', 'b1', 5)]);
-    expect(log.indexOf('a1-')).toBeLessThan(log.indexOf('a2+'));
-    expect(log.indexOf('b1+')).toBeLessThan(log.indexOf('a1-'));
-    expect(m.size).toBe(0);
-  });
-  it('keeps going after a failure', async () => {
-    const m = new KeyedMutex();
-    await expect(m.run('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
-    await expect(m.run('k', async () => 42)).resolves.toBe(42);
   });
 });
 
