@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { startCluster, type Node, type TestCluster } from './helpers/cluster';
-import { killAllPeers, spawnPeer, type PeerStats } from './helpers/mediaPeers';
+import { frames, killAllPeers, spawnPeer } from './helpers/mediaPeers';
 import { Client } from './helpers/signaling';
 import { until } from './helpers/wait';
 
@@ -13,8 +13,6 @@ import { until } from './helpers/wait';
  * drains: its media and its sessions move to the others.
  */
 jest.setTimeout(120_000);
-
-const frames = (s: PeerStats, from: string) => s.remote[from]?.videoFrames ?? 0;
 
 describe('three nodes sharing Redis and PostgreSQL', () => {
   let c: TestCluster;

@@ -1,5 +1,5 @@
-import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
-import { Client, listen } from './helpers/signaling';
+import { admin, issueToken } from './helpers/app';
+import { recordEvents, useSignalingApp, type Client } from './helpers/signaling';
 import { sleep, until } from './helpers/wait';
 
 /**
@@ -9,42 +9,9 @@ import { sleep, until } from './helpers/wait';
  */
 type State = { call_id: string; participants: Array<{ participant_id: string; user_id: string; connected: boolean }> };
 
-function withApp(env: Record<string, string>) {
-  const s = {
-    t: undefined as unknown as TestApp,
-    url: '',
-    clients: [] as Client[],
-    client(opts: ConstructorParameters<typeof Client>[1] = {}): Client {
-      const c = new Client(s.url, opts);
-      s.clients.push(c);
-      return c;
-    },
-    async connect(token: string): Promise<Client> {
-      const c = s.client({ token });
-      await c.connected();
-      return c;
-    },
-    /** Records every event a client receives, in order. */
-    record(c: Client): Array<[string, any]> {
-      const seen: Array<[string, any]> = [];
-      c.socket.onAny((event: string, payload: unknown) => seen.push([event, payload]));
-      return seen;
-    },
-  };
-  beforeAll(async () => {
-    s.t = await startTestApp('postgres', env);
-    s.url = await listen(s.t);
-  });
-  afterAll(async () => {
-    s.clients.forEach((c) => c.close());
-    await s.t.close();
-  });
-  return s;
-}
-
 describe('signaling lifecycle (PostgreSQL)', () => {
   describe('reconnection (RECONNECT_GRACE_SECONDS=1)', () => {
-    const s = withApp({ RECONNECT_GRACE_SECONDS: '1' });
+    const s = useSignalingApp('postgres', { RECONNECT_GRACE_SECONDS: '1' });
 
     it('resumes a participant that comes back within the grace period, unseen by the others; removes it when it does not', async () => {
       const room = 'reconnect';
@@ -54,7 +21,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
       await B.join(room);
       await A.next('peer-joined');
-      const bSaw = s.record(B);
+      const bSaw = recordEvents(B);
 
       A.close();
       await B.none('peer-left', 300);
@@ -134,7 +101,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
       await B.join(room);
       await A.next('peer-joined');
-      const bSaw = s.record(B);
+      const bSaw = recordEvents(B);
 
       const A2 = await s.connect(await issueToken(s.t, { user_id: 'ana', room }));
       const res = await A2.ok('join', { room });
@@ -227,7 +194,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
   });
 
   describe('AUTO_CREATE_ROOMS=none', () => {
-    const s = withApp({ AUTO_CREATE_ROOMS: 'none' });
+    const s = useSignalingApp('postgres', { AUTO_CREATE_ROOMS: 'none' });
 
     it('joins only rooms whose call was created over REST, and activates the call', async () => {
       const room = 'booked';
@@ -254,7 +221,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
   });
 
   describe('AUTO_CREATE_ROOMS=host', () => {
-    const s = withApp({ AUTO_CREATE_ROOMS: 'host' });
+    const s = useSignalingApp('postgres', { AUTO_CREATE_ROOMS: 'host' });
 
     it('lets a host open a room but not a participant', async () => {
       const room = 'hosted';
@@ -277,7 +244,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
   });
 
   describe('EMPTY_ROOM_TIMEOUT_SECONDS=1', () => {
-    const s = withApp({ EMPTY_ROOM_TIMEOUT_SECONDS: '1', RECONNECT_GRACE_SECONDS: '1' });
+    const s = useSignalingApp('postgres', { EMPTY_ROOM_TIMEOUT_SECONDS: '1', RECONNECT_GRACE_SECONDS: '1' });
     const status = async (id: string) => (await s.t.db.prisma.call.findUniqueOrThrow({ where: { id } })).status;
 
     it('ends the call once the room has been empty for the timeout', async () => {
@@ -366,7 +333,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
   });
 
   describe('metrics', () => {
-    const s = withApp({});
+    const s = useSignalingApp('postgres');
     const metrics = async () => {
       const res = await s.t.app.inject({ method: 'GET', url: '/metrics' });
       expect(res.statusCode).toBe(200);

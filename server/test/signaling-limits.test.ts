@@ -1,37 +1,8 @@
-import { issueToken, startTestApp, type TestApp } from './helpers/app';
-import { Client, listen, type AnyAck } from './helpers/signaling';
+import { issueToken, type TestApp } from './helpers/app';
+import { useSignalingApp, type AnyAck, type Client } from './helpers/signaling';
 import { sleep, until } from './helpers/wait';
 
 /** The node's signaling limits, each with an app of its own configured small. PostgreSQL backend. */
-
-/** Starts an app with `env`, listening; closes it and every client made with client() afterwards. */
-function withApp(env: Record<string, string>) {
-  const s = {
-    t: undefined as unknown as TestApp,
-    url: '',
-    clients: [] as Client[],
-    client(opts: ConstructorParameters<typeof Client>[1] = {}): Client {
-      const c = new Client(s.url, opts);
-      s.clients.push(c);
-      return c;
-    },
-    async joined(user: string, room: string): Promise<Client> {
-      const c = s.client({ token: await issueToken(s.t, { user_id: user }) });
-      await c.connected();
-      await c.join(room);
-      return c;
-    },
-  };
-  beforeAll(async () => {
-    s.t = await startTestApp('postgres', env);
-    s.url = await listen(s.t);
-  });
-  afterAll(async () => {
-    s.clients.forEach((c) => c.close());
-    await s.t.close();
-  });
-  return s;
-}
 
 async function gauge(t: TestApp, name: 'connections' | 'rooms' | 'participants'): Promise<number> {
   return (await t.metrics[name].get()).values[0]?.value ?? 0;
@@ -45,7 +16,7 @@ const connectOutcome = (c: Client): Promise<string> =>
 
 describe('signaling limits (PostgreSQL)', () => {
   describe('MAX_CONNECTIONS=3', () => {
-    const s = withApp({ MAX_CONNECTIONS: '3' });
+    const s = useSignalingApp('postgres', { MAX_CONNECTIONS: '3' });
 
     it('refuses the 4th connection with SERVER_FULL, and accepts again once one closes', async () => {
       const token = await issueToken(s.t, { user_id: 'u' });
@@ -87,7 +58,7 @@ describe('signaling limits (PostgreSQL)', () => {
   });
 
   describe('MAX_PARTICIPANTS_PER_ROOM=2', () => {
-    const s = withApp({ MAX_PARTICIPANTS_PER_ROOM: '2' });
+    const s = useSignalingApp('postgres', { MAX_PARTICIPANTS_PER_ROOM: '2' });
 
     it('refuses a third participant with ROOM_FULL, counting those within the grace period, and not a reconnection', async () => {
       const room = 'small';
@@ -95,7 +66,7 @@ describe('signaling limits (PostgreSQL)', () => {
       const A = s.client({ token: aToken });
       await A.connected();
       await A.join(room);
-      const B = await s.joined('b', room);
+      const B = await s.join({ user_id: 'b' }, room);
       await A.next('peer-joined');
 
       const C = s.client({ token: await issueToken(s.t, { user_id: 'c' }) });
@@ -134,10 +105,10 @@ describe('signaling limits (PostgreSQL)', () => {
   });
 
   describe('MAX_ROOMS=1', () => {
-    const s = withApp({ MAX_ROOMS: '1', EMPTY_ROOM_TIMEOUT_SECONDS: '0' });
+    const s = useSignalingApp('postgres', { MAX_ROOMS: '1', EMPTY_ROOM_TIMEOUT_SECONDS: '0' });
 
     it('refuses to open a second room with TOO_MANY_ROOMS, still admits to the open one, and frees the slot when the room ends', async () => {
-      const A = await s.joined('a', 'r1');
+      const A = await s.join({ user_id: 'a' }, 'r1');
       const B = s.client({ token: await issueToken(s.t, { user_id: 'b' }) });
       await B.connected();
       expect(await B.request('join', { room: 'r2' })).toEqual({ error: { code: 'TOO_MANY_ROOMS', message: expect.any(String) } });
@@ -177,11 +148,11 @@ describe('signaling limits (PostgreSQL)', () => {
   });
 
   describe('SOCKET_RATE_LIMIT_PER_SECOND=5, SOCKET_RATE_LIMIT_BURST=5', () => {
-    const s = withApp({ SOCKET_RATE_LIMIT_PER_SECOND: '5', SOCKET_RATE_LIMIT_BURST: '5' });
+    const s = useSignalingApp('postgres', { SOCKET_RATE_LIMIT_PER_SECOND: '5', SOCKET_RATE_LIMIT_BURST: '5' });
 
     it('answers a burst beyond the bucket with RATE_LIMITED, per socket, and recovers after a second', async () => {
-      const A = await s.joined('a', 'busy');
-      const B = await s.joined('b', 'busy');
+      const A = await s.join({ user_id: 'a' }, 'busy');
+      const B = await s.join({ user_id: 'b' }, 'busy');
       await A.next('peer-joined');
       await sleep(1000); // both buckets full again (5)
 

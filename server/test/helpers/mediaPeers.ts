@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { RoomState } from '../../protocol';
+import type { Backend } from './env';
+import { useSignalingApp, type SignalingApp } from './signaling';
 import { until } from './wait';
 
 /**
@@ -340,6 +342,15 @@ export async function killAllPeers(): Promise<void> {
 export async function stopAllPeers(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop()));
 }
+
+/** Video frames `s` decoded from participant `from` (0 before any). */
+export const frames = (s: PeerStats, from: string): number => s.remote[from]?.videoFrames ?? 0;
+
+/** Audio callbacks from participant `from` that carried its tone. */
+export const audible = (s: PeerStats, from: string): number => s.remote[from]?.audioAudible ?? 0;
+
+/** useSignalingApp for media tests: every peer still running is killed before the app closes. */
+export const useMediaApp = (backend: Backend, env: Record<string, string> = {}): SignalingApp => useSignalingApp(backend, env, { beforeClose: killAllPeers });
 
 /** Produce → first decoded frame at a consumer, in ms (same host clock). */
 export function firstFrameLatency(producer: PeerStats, consumer: PeerStats, source: 'mic' | 'camera' = 'camera'): number | null {
