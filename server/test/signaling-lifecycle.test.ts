@@ -1,6 +1,6 @@
 import { admin, issueToken } from './helpers/app';
 import { recordEvents, useSignalingApp, type Client } from './helpers/signaling';
-import { sleep, until } from './helpers/wait';
+import { hold, sleep, until } from './helpers/wait';
 
 /**
  * Lifecycle over real sockets, PostgreSQL backend: reconnection within the
@@ -12,15 +12,20 @@ type State = { call_id: string; participants: Array<{ participant_id: string; us
 describe('signaling lifecycle (PostgreSQL)', () => {
   describe('reconnection (RECONNECT_GRACE_SECONDS=1)', () => {
     const s = useSignalingApp('postgres', { RECONNECT_GRACE_SECONDS: '1' });
-
-    it('resumes a participant that comes back within the grace period, unseen by the others; removes it when it does not', async () => {
-      const room = 'reconnect';
+    /** Ana, then Ben, joined to `room`, once Ana has seen Ben join; and Ana's token, to come back with. */
+    async function anaAndBen(room: string): Promise<{ aToken: string; A: Client; B: Client }> {
       const aToken = await issueToken(s.t, { user_id: 'ana', room });
       const A = await s.connect(aToken);
       await A.join(room);
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
       await B.join(room);
       await A.next('peer-joined');
+      return { aToken, A, B };
+    }
+
+    it('resumes a participant that comes back within the grace period, unseen by the others; removes it when it does not', async () => {
+      const room = 'reconnect';
+      const { aToken, A, B } = await anaAndBen(room);
       const bSaw = recordEvents(B);
 
       A.close();
@@ -67,11 +72,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
 
     it('answers a relay to a participant within its grace period with TARGET_NOT_CONNECTED, and shows it as not connected', async () => {
       const room = 'grace';
-      const A = await s.connect(await issueToken(s.t, { user_id: 'ana', room }));
-      await A.join(room);
-      const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
-      await B.join(room);
-      await A.next('peer-joined');
+      const { A, B } = await anaAndBen(room);
 
       A.close();
       await until(
@@ -96,11 +97,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
 
     it('replaces a connected session when the same user joins with another token', async () => {
       const room = 'replace';
-      const A = await s.connect(await issueToken(s.t, { user_id: 'ana', room }));
-      await A.join(room);
-      const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
-      await B.join(room);
-      await A.next('peer-joined');
+      const { A, B } = await anaAndBen(room);
       const bSaw = recordEvents(B);
 
       const A2 = await s.connect(await issueToken(s.t, { user_id: 'ana', room }));
@@ -126,12 +123,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
 
     it('takes over silently when the same token connects again while the first connection is still up', async () => {
       const room = 'takeover';
-      const aToken = await issueToken(s.t, { user_id: 'ana', room });
-      const A = await s.connect(aToken);
-      await A.join(room);
-      const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
-      await B.join(room);
-      await A.next('peer-joined');
+      const { aToken, A, B } = await anaAndBen(room);
 
       const A2 = await s.connect(aToken);
       const res = await A2.ok('join', { room });
@@ -153,26 +145,16 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       const room = 'ghost';
       const X = await s.connect(await issueToken(s.t, { user_id: 'xan', room }));
       // Hold the join at its database step until the socket is gone.
-      const calls = s.t.calls;
-      const open = calls.openForRoom;
-      let entered!: () => void;
-      let release!: () => void;
-      const inFlight = new Promise<void>((r) => (entered = r));
-      const gate = new Promise<void>((r) => (release = r));
-      calls.openForRoom = async (...args) => {
-        entered();
-        await gate;
-        return open.apply(calls, args);
-      };
+      const joinStep = hold(s.t.calls, 'openForRoom');
       try {
         (X.socket.emit as unknown as (...a: unknown[]) => void)('join', { room }, () => undefined);
-        await inFlight;
+        await joinStep.entered;
         const id = X.socket.id!;
         X.close();
         await until('the socket to be gone', () => !s.t.signaling.io.sockets.sockets.has(id), { timeoutMs: 3000 });
       } finally {
-        calls.openForRoom = open;
-        release();
+        joinStep.restore();
+        joinStep.release();
       }
       await sleep(50);
 
@@ -288,28 +270,18 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await A.join('boundary');
       const oldCall = A.callId;
       // Hold the timeout's end of the call in the database while someone joins.
-      const calls = s.t.calls;
-      const end = calls.end;
-      let entered!: () => void;
-      let release!: () => void;
-      const ending = new Promise<void>((r) => (entered = r));
-      const gate = new Promise<void>((r) => (release = r));
-      calls.end = async (...args) => {
-        entered();
-        await gate;
-        return end.apply(calls, args);
-      };
+      const ending = hold(s.t.calls, 'end');
       let B: Client;
       let joining: Promise<Record<string, unknown>>;
       try {
         await A.ok('leave', {});
-        await ending;
+        await ending.entered;
         B = await s.connect(await issueToken(s.t, { user_id: 'ben' }));
         joining = B.request('join', { room: 'boundary' });
         await sleep(50);
       } finally {
-        calls.end = end;
-        release();
+        ending.restore();
+        ending.release();
       }
       const res = await joining;
       expect(res.ok).toBe(true);

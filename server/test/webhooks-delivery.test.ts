@@ -3,8 +3,8 @@ import pino from 'pino';
 import { WebhookDispatcher } from '../webhooks/dispatcher';
 import { admin, bearer, issueToken } from './helpers/app';
 import { useSignalingApp } from './helpers/signaling';
-import { until } from './helpers/wait';
-import { FAST, PATIENT, Receiver, SECRET, gate, type DeliveryJson } from './helpers/webhookReceiver';
+import { gate, until } from './helpers/wait';
+import { FAST, PATIENT, Receiver, SECRET, deliveredRows, deliveriesOf, type DeliveryJson } from './helpers/webhookReceiver';
 
 /**
  * Signed webhooks through the durable outbox, end to end: a real app on
@@ -29,8 +29,6 @@ describe('webhooks: delivery (PostgreSQL)', () => {
 
   const get = (path: string, headers: Record<string, string> = admin) => app.t.app.inject({ method: 'GET', url: path, headers });
   const post = (path: string, headers: Record<string, string> = admin) => app.t.app.inject({ method: 'POST', url: path, headers });
-  const deliveriesOf = async (callId: string): Promise<DeliveryJson[]> =>
-    (await get(`/admin/webhooks/deliveries?call_id=${callId}&limit=100`)).json().items as DeliveryJson[];
 
   /** Host and participant join, a mute, the participant leaves, the host ends the call. */
   async function runCall(room: string): Promise<{ callId: string; hostId: string; partId: string }> {
@@ -55,14 +53,7 @@ describe('webhooks: delivery (PostgreSQL)', () => {
   it('delivers a whole call through signaling, in order, each signed', async () => {
     const { callId, hostId, partId } = await runCall('wh-full');
     fullCallId = callId;
-    const events = await until(
-      'six events of the call',
-      () => {
-        const e = receiver.eventsFor(callId);
-        return e.length >= 6 ? e : null;
-      },
-      PATIENT,
-    );
+    const events = await receiver.waitForEvents(callId, 6, { atLeast: true });
     expect(events.map((e) => e.type)).toEqual(EXPECTED_TYPES);
     expect(events[1]!.data).toMatchObject({
       call_id: callId,
@@ -97,14 +88,7 @@ describe('webhooks: delivery (PostgreSQL)', () => {
       expect(Math.abs(Number(r.timestamp) - Date.now() / 1000)).toBeLessThan(60);
     }
     // The outbox rows: delivered at the first attempt.
-    const rows = await until(
-      'rows marked delivered',
-      async () => {
-        const d = await deliveriesOf(callId);
-        return d.length === 6 && d.every((x) => x.status === 'delivered') ? d : null;
-      },
-      PATIENT,
-    );
+    const rows = await deliveredRows(app.t, callId, 6);
     for (const d of rows)
       expect(d).toMatchObject({ endpoint: receiver.url, attempts: 1, last_status: 200, last_error: null, delivered_at: expect.any(String) });
     expect(rows.map((d) => d.event_type).reverse()).toEqual(EXPECTED_TYPES);
@@ -113,27 +97,13 @@ describe('webhooks: delivery (PostgreSQL)', () => {
   it('retries while the receiver answers 503, keeping the call in order; the retries show in the admin endpoint', async () => {
     receiver.failFirst = 3;
     const { callId } = await runCall('wh-down');
-    const events = await until(
-      'six events after the outage',
-      () => {
-        const e = receiver.eventsFor(callId);
-        return e.length >= 6 ? e : null;
-      },
-      PATIENT,
-    );
+    const events = await receiver.waitForEvents(callId, 6, { atLeast: true });
     expect(events.map((e) => e.type)).toEqual(EXPECTED_TYPES);
     // The three refused requests were all the call's first event: the rest waited behind it.
     const refused = receiver.requests.filter((r) => r.status === 503);
     expect(refused.slice(-3).map((r) => r.body.type)).toEqual(['call.started', 'call.started', 'call.started']);
     expect(new Set(refused.slice(-3).map((r) => r.webhookId)).size).toBe(1);
-    const rows = await until(
-      'rows marked delivered',
-      async () => {
-        const d = await deliveriesOf(callId);
-        return d.length === 6 && d.every((x) => x.status === 'delivered') ? d : null;
-      },
-      PATIENT,
-    );
+    const rows = await deliveredRows(app.t, callId, 6);
     const started = rows.find((d) => d.event_type === 'call.started')!;
     expect(started).toMatchObject({ attempts: 4, last_status: 200, last_error: null });
     expect(rows.filter((d) => d.attempts > 1)).toEqual([started]);
@@ -143,7 +113,7 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     const blocked = randomUUID();
     const free = randomUUID();
     // The blocked call's first request hangs until released; its second event waits behind it.
-    const { released, release } = gate();
+    const { released, release } = gate(null); // the receiver's answer, once released: 200
     let hanging = 0;
     receiver.answer = (b) => {
       if (b.data.call_id !== blocked) return null;
@@ -155,25 +125,18 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     app.t.events.emit('call.ended', { call_id: blocked, room: 'wh-b', at });
     app.t.events.emit('call.started', { call_id: free, room: 'wh-f', at });
     app.t.events.emit('call.ended', { call_id: free, room: 'wh-f', at });
-    await until('the free call', () => receiver.eventsFor(free).length === 2, PATIENT);
+    await receiver.waitForEvents(free, 2);
     await until('the blocked request', () => hanging === 1, PATIENT);
     expect(receiver.eventsFor(blocked)).toEqual([]);
     release();
-    const events = await until(
-      'the blocked call',
-      () => {
-        const e = receiver.eventsFor(blocked);
-        return e.length === 2 ? e : null;
-      },
-      PATIENT,
-    );
+    const events = await receiver.waitForEvents(blocked, 2);
     expect(events.map((e) => e.type)).toEqual(['call.started', 'call.ended']);
     expect(hanging).toBe(2);
   });
 
   it('on stop, aborts a request in flight and gives its row back without counting the attempt', async () => {
     const callId = randomUUID();
-    const { released, release } = gate();
+    const { released, release } = gate(null); // the receiver's answer, once released: 200
     let hanging = 0;
     receiver.answer = (b) => {
       if (b.data.call_id !== callId || hanging++ > 0) return null;
@@ -188,7 +151,7 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     expect(row.nextAttemptAt.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
     release();
     dispatcher.start();
-    await until('the event after the restart', () => receiver.eventsFor(callId).length === 1, PATIENT);
+    await receiver.waitForEvents(callId, 1);
     const done = await until(
       'the row delivered',
       async () => {
@@ -207,14 +170,14 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     app.t.events.emit('call.started', { call_id: callId, room: 'wh-fail', at });
     app.t.events.emit('call.ended', { call_id: callId, room: 'wh-fail', at });
     // The group moves on once the head has failed for good.
-    await until('call.ended after the failure', () => receiver.eventsFor(callId).length === 1, PATIENT);
+    await receiver.waitForEvents(callId, 1);
     expect(receiver.eventsFor(callId).map((e) => e.type)).toEqual(['call.ended']);
-    const failed = (await deliveriesOf(callId)).find((d) => d.event_type === 'call.started')!;
+    const failed = (await deliveriesOf(app.t, callId)).find((d) => d.event_type === 'call.started')!;
     expect(failed).toMatchObject({ status: 'failed', attempts: 4, last_status: 500, last_error: 'HTTP 500: nope 500', delivered_at: null });
     expect((await get(`/admin/webhooks/deliveries?status=failed&call_id=${callId}`)).json().items).toHaveLength(1);
 
     // Only a failed delivery can be retried.
-    const ended = (await deliveriesOf(callId)).find((d) => d.event_type === 'call.ended')!;
+    const ended = (await deliveriesOf(app.t, callId)).find((d) => d.event_type === 'call.ended')!;
     const conflictRes = await post(`/admin/webhooks/deliveries/${ended.id}/retry`);
     expect(conflictRes.statusCode).toBe(409);
     expect(conflictRes.json().error.code).toBe('WEBHOOK_DELIVERY_NOT_FAILED');
@@ -227,11 +190,11 @@ describe('webhooks: delivery (PostgreSQL)', () => {
     const res = await post(`/admin/webhooks/deliveries/${failed.id}/retry`);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toMatchObject({ id: failed.id, status: 'pending', attempts: 0, event_id: failed.event_id });
-    await until('the retried event', () => receiver.eventsFor(callId).length === 2, PATIENT);
+    await receiver.waitForEvents(callId, 2);
     const again = await until(
       'the retried row delivered',
       async () => {
-        const d = (await deliveriesOf(callId)).find((x) => x.id === failed.id)!;
+        const d = (await deliveriesOf(app.t, callId)).find((x) => x.id === failed.id)!;
         return d.status === 'delivered' ? d : null;
       },
       PATIENT,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
+import { issueToken, startTestApp, type TestApp } from './helpers/app';
 import { createPostgresDatabase } from './helpers/env';
 import { Client, listen } from './helpers/signaling';
 import { until } from './helpers/wait';
-import { PATIENT, Receiver, SECRET, type DeliveryJson } from './helpers/webhookReceiver';
+import { PATIENT, Receiver, SECRET, deliveredRows } from './helpers/webhookReceiver';
 
 /** The webhook outbox survives a restart (PostgreSQL), and the embedded database delivers as soon as a row is written (PGlite). */
 describe('webhooks: a server restart while the receiver is down (PostgreSQL)', () => {
@@ -60,26 +60,11 @@ describe('webhooks: a server restart while the receiver is down (PostgreSQL)', (
     expect(rows[0]!.lastError).toMatch(/ECONNREFUSED|fetch failed|interrupted/);
 
     await receiver.start(); // the same port
-    const events = await until(
-      'the call after the restart',
-      () => {
-        const e = receiver.eventsFor(callId);
-        return e.length === 4 ? e : null;
-      },
-      PATIENT,
-    );
+    const events = await receiver.waitForEvents(callId, 4);
     expect(events.map((e) => e.type)).toEqual(['call.started', 'participant.joined', 'call.ended', 'participant.left']);
     expect(events.map((e) => e.id)).toEqual(rows.map((r) => r.eventId));
     expect(receiver.requests.every((r) => r.valid)).toBe(true);
-    const done = await until(
-      'delivered rows',
-      async () => {
-        const d = (await second.app.inject({ method: 'GET', url: `/admin/webhooks/deliveries?call_id=${callId}`, headers: admin })).json()
-          .items as DeliveryJson[];
-        return d.length === 4 && d.every((x) => x.status === 'delivered') ? d : null;
-      },
-      PATIENT,
-    );
+    const done = await deliveredRows(second, callId, 4);
     expect(done.find((d) => d.event_type === 'call.started')!.attempts).toBeGreaterThan(1);
   });
 });
@@ -103,21 +88,14 @@ describe('webhooks: embedded database (PGlite)', () => {
     const at = new Date().toISOString();
     const sent = Date.now();
     t.events.emit('call.started', { call_id: callId, room: 'wh-pglite', at });
-    await until('the first event', () => receiver.eventsFor(callId).length === 1, PATIENT);
+    await receiver.waitForEvents(callId, 1);
     expect(Date.now() - sent).toBeLessThan(900);
 
     receiver.failFirst = 2;
     t.events.emit('recording.started', { call_id: callId, room: 'wh-pglite', recording_id: randomUUID(), mode: 'participant', by: null, at });
     t.events.emit('recording.finished', { call_id: callId, room: 'wh-pglite', recording: { size_bytes: 10, file: 'a\u0000b' }, at });
     t.events.emit('call.ended', { call_id: callId, room: 'wh-pglite', at });
-    const events = await until(
-      'four events',
-      () => {
-        const e = receiver.eventsFor(callId);
-        return e.length === 4 ? e : null;
-      },
-      PATIENT,
-    );
+    const events = await receiver.waitForEvents(callId, 4);
     expect(events.map((e) => e.type)).toEqual(['call.started', 'recording.started', 'recording.finished', 'call.ended']);
     expect(events[2]!.data.recording).toEqual({ size_bytes: 10, file: 'ab' });
     const rows = await t.db.prisma.webhookDelivery.findMany({ where: { callId }, orderBy: { id: 'asc' } });

@@ -1,6 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { sleep } from './wait';
+import { admin, type TestApp } from './app';
+import { sleep, until } from './wait';
 
 /**
  * A webhook receiver for tests, on 127.0.0.1: it checks every signature
@@ -115,6 +116,18 @@ export class Receiver {
     return this.requests.filter((r) => r.status >= 200 && r.status < 300 && !seen.has(r.webhookId) && seen.add(r.webhookId));
   }
 
+  /** Waits until exactly `count` events of the call were delivered (or at least `count`), and returns them. */
+  waitForEvents(callId: string, count: number, { atLeast = false } = {}): Promise<Body[]> {
+    return until(
+      `${atLeast ? 'at least ' : ''}${count} events of call ${callId}`,
+      () => {
+        const e = this.eventsFor(callId);
+        return (atLeast ? e.length >= count : e.length === count) && e;
+      },
+      PATIENT,
+    );
+  }
+
   eventsFor(callId: string): Body[] {
     return this.delivered()
       .filter((r) => r.body.data.call_id === callId)
@@ -141,11 +154,19 @@ export type DeliveryJson = {
   next_attempt_at: string;
 };
 
-/** A promise that stays pending until release(): an answer of the receiver that hangs. */
-export function gate(): { released: Promise<null>; release(): void } {
-  let release!: () => void;
-  const released = new Promise<null>((resolve) => {
-    release = () => resolve(null);
-  });
-  return { released, release };
+/** The app's delivery rows of a call (GET /admin/webhooks/deliveries), newest first. */
+export async function deliveriesOf(t: TestApp, callId: string): Promise<DeliveryJson[]> {
+  return (await t.app.inject({ method: 'GET', url: `/admin/webhooks/deliveries?call_id=${callId}&limit=100`, headers: admin })).json().items as DeliveryJson[];
+}
+
+/** Waits until the app lists `count` delivery rows of the call, all delivered, and returns them. */
+export function deliveredRows(t: TestApp, callId: string, count: number): Promise<DeliveryJson[]> {
+  return until(
+    `${count} delivered rows of call ${callId}`,
+    async () => {
+      const d = await deliveriesOf(t, callId);
+      return d.length === count && d.every((x) => x.status === 'delivered') && d;
+    },
+    PATIENT,
+  );
 }
