@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { RedisRoomStore, nodeIndexMember } from '../cluster/redisRoomStore';
 import { keysWith, useRedis } from './helpers/redis';
-import { participant, putLookalikeRooms, putOddRooms, roomRec, sorted } from './helpers/rooms';
+import { participant, putLookalikeRooms, putOddRooms, putTwoRooms, roomRec, sorted } from './helpers/rooms';
 
 /**
  * What only the Redis room store shows: its keys, their layout and escaping,
@@ -42,11 +42,7 @@ describe('RedisRoomStore, beyond the contract', () => {
 
   it('leaves only the participant counter (at 0) once its rooms are deleted', async () => {
     const { store: s, prefix } = newStore();
-    await s.putRoom(roomRec('a', 'm1'));
-    await s.putRoom(roomRec('b', 'm1'));
-    await s.putParticipant(participant('p1', 'a', 'n1'));
-    await s.putParticipant(participant('p2', 'a', 'n2'));
-    await s.putParticipant(participant('p3', 'b', 'n1'));
+    await putTwoRooms(s);
     await s.deleteRoom('a');
     await s.deleteRoom('a'); // already gone
     await s.putRoom(roomRec('a')); // re-created, then deleted again

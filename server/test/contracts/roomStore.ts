@@ -1,5 +1,5 @@
 import type { RoomStore } from '../../rooms/store';
-import { LOOKALIKE_ROOM_NAMES, ODD_ROOM_NAMES, participant, putLookalikeRooms, putOddRooms, roomRec, sorted } from '../helpers/rooms';
+import { LOOKALIKE_ROOM_NAMES, ODD_ROOM_NAMES, participant, putLookalikeRooms, putOddRooms, putTwoRooms, roomRec, sorted } from '../helpers/rooms';
 
 /**
  * What every RoomStore does, written once and declared for each
@@ -103,11 +103,7 @@ export function describeRoomStore(name: string, open: () => RoomStore | Promise<
 
     it('deleteRoom removes the participants and fixes the counter and the indexes', async () => {
       const s = await open();
-      await s.putRoom(roomRec('a', 'm1'));
-      await s.putRoom(roomRec('b', 'm1'));
-      await s.putParticipant(participant('p1', 'a', 'n1'));
-      await s.putParticipant(participant('p2', 'a', 'n2'));
-      await s.putParticipant(participant('p3', 'b', 'n1'));
+      await putTwoRooms(s);
       await s.deleteRoom('a');
       expect(await s.getRoom('a')).toBeUndefined();
       expect(await s.listParticipants('a')).toEqual([]);

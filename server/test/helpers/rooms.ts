@@ -73,3 +73,12 @@ export async function putLookalikeRooms(s: RoomStore): Promise<void> {
     await s.putParticipant(participant(`in ${room}`, room));
   }
 }
+
+/** Rooms a and b with media on m1: p1 (on n1) and p2 (on n2) in a, p3 (on n1) in b. */
+export async function putTwoRooms(s: RoomStore): Promise<void> {
+  await s.putRoom(roomRec('a', 'm1'));
+  await s.putRoom(roomRec('b', 'm1'));
+  await s.putParticipant(participant('p1', 'a', 'n1'));
+  await s.putParticipant(participant('p2', 'a', 'n2'));
+  await s.putParticipant(participant('p3', 'b', 'n1'));
+}
