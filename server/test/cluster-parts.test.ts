@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { NodeRegistry, loadScore, pickNode, type NodeInfo, type NodeLoad } from '../cluster/nodes';
 import { RedisRoomLocks } from '../cluster/redisLocks';
@@ -8,28 +7,22 @@ import { roomKeyPart } from '../cluster/redisRoomStore';
 import { MediaRpc } from '../cluster/rpc';
 import { AppError, ErrorCode } from '../errors';
 import type { MediaService } from '../mediaNode/service';
+import { useRedis } from './helpers/redis';
+import { sleep } from './helpers/wait';
 
 /**
  * The cluster's building blocks on their own, against the machine's Redis:
  * room locks across two "nodes" (two connections), media RPC between two
  * nodes, node placement and the node registry. Every key of this run starts
- * with `sbtest-parts-<uuid>:` and is deleted in afterAll.
+ * with `sbtest-parts-<uuid>:` and is deleted after it (helpers/redis.ts).
  */
-const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-const runPrefix = `sbtest-parts-${randomUUID()}:`;
-let sub = 0;
-/** A prefix of its own under the run's prefix, so that each test starts from nothing. */
-const freshPrefix = (): string => `${runPrefix}${++sub}:`;
-
-const clients: Redis[] = [];
-const open = (): Redis => {
-  const r = new Redis(url);
-  clients.push(r);
-  return r;
-};
+const scope = useRedis('sbtest-parts');
+const { freshPrefix, open } = scope;
 let redis: Redis;
+beforeAll(() => {
+  redis = scope.redis;
+});
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 
 /** The settled outcome of a promise, timed. */
@@ -43,28 +36,7 @@ async function outcome<T>(p: Promise<T>): Promise<{ ok?: T; err?: unknown; ms: n
   }
 }
 
-async function keysWith(prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
-}
-
-beforeAll(() => {
-  redis = open();
-});
-
-afterAll(async () => {
-  const keys = await keysWith(runPrefix);
-  if (keys.length) await redis.del(...keys);
-  expect(await keysWith(runPrefix)).toEqual([]);
-  await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
-});
-
+/** What only Redis locks do; what every room lock does is in room-locks.test.ts. */
 describe('RedisRoomLocks', () => {
   /** Two nodes: two connections, the same prefix. */
   const twoNodes = (opts: { ttlMs: number; waitMs: number }) => {
@@ -72,40 +44,6 @@ describe('RedisRoomLocks', () => {
     return { prefix, a: new RedisRoomLocks(open(), prefix, opts), b: new RedisRoomLocks(open(), prefix, opts) };
   };
   const lockKey = (prefix: string, room: string) => `${prefix}lock:${roomKeyPart(room)}`;
-
-  it('never runs two sections for the same room at once, across nodes or on one', async () => {
-    const { prefix, a, b } = twoNodes({ ttlMs: 2000, waitMs: 10_000 });
-    const room = 'shared:room%1';
-    let counter = 0;
-    let active = 0;
-    let maxActive = 0;
-    const section = async () => {
-      active++;
-      maxActive = Math.max(maxActive, active);
-      const v = counter;
-      await sleep(2);
-      counter = v + 1;
-      active--;
-      return v;
-    };
-    const runs: Promise<number>[] = [];
-    for (let i = 0; i < 20; i++) runs.push(a.run(room, section), b.run(room, section));
-    const seen = await Promise.all(runs);
-    expect(maxActive).toBe(1);
-    expect(counter).toBe(40);
-    // Every section saw a different count: no increment was lost.
-    expect(new Set(seen).size).toBe(40);
-    await Promise.all([a.idle(), b.idle()]);
-    expect(await redis.exists(lockKey(prefix, room))).toBe(0);
-  });
-
-  it('runs sections for different rooms in parallel', async () => {
-    const { a, b } = twoNodes({ ttlMs: 2000, waitMs: 2000 });
-    const t0 = Date.now();
-    // Different rooms on two nodes, and different rooms on one node.
-    await Promise.all([a.run('room-1', () => sleep(200)), b.run('room-2', () => sleep(200)), a.run('room-3', () => sleep(200))]);
-    expect(Date.now() - t0).toBeLessThan(350);
-  });
 
   it('gives up with ROOM_BUSY after waitMs when the holder never releases', async () => {
     const { prefix, a } = twoNodes({ ttlMs: 2000, waitMs: 300 });
@@ -152,25 +90,6 @@ describe('RedisRoomLocks', () => {
     expect(pttlMidway).toBeGreaterThan(0);
     expect(pttlMidway).toBeLessThanOrEqual(300);
     expect(events).toEqual(['a-in', 'a-out', 'b-in']);
-  });
-
-  it('releases the lock when a section throws, and passes the error on', async () => {
-    const { prefix, a, b } = twoNodes({ ttlMs: 5000, waitMs: 5000 });
-    const room = 'throwing-room';
-    const boom = new Error('boom');
-    await expect(
-      a.run(room, async () => {
-        await sleep(5);
-        throw boom;
-      }),
-    ).rejects.toBe(boom);
-    expect(await redis.exists(lockKey(prefix, room))).toBe(0);
-    // The next section, on the other node, gets in at once (not after the 5 s TTL).
-    const r = await outcome(b.run(room, async () => 'next'));
-    expect(r.ok).toBe('next');
-    expect(r.ms).toBeLessThan(100);
-    // And on the same node too.
-    expect(await a.run(room, async () => 'again')).toBe('again');
   });
 });
 

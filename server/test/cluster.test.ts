@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { startCluster, type Node, type TestCluster } from './helpers/cluster';
-import { killAllPeers, spawnPeer, type PeerStats } from './helpers/mediaPeers';
+import { frames, killAllPeers, spawnPeer } from './helpers/mediaPeers';
 import { Client } from './helpers/signaling';
+import { until } from './helpers/wait';
 
 /**
  * Three real server processes on different ports sharing the machine's Redis
@@ -12,8 +13,6 @@ import { Client } from './helpers/signaling';
  * drains: its media and its sessions move to the others.
  */
 jest.setTimeout(120_000);
-
-const frames = (s: PeerStats, from: string) => s.remote[from]?.videoFrames ?? 0;
 
 describe('three nodes sharing Redis and PostgreSQL', () => {
   let c: TestCluster;
@@ -87,13 +86,16 @@ describe('three nodes sharing Redis and PostgreSQL', () => {
     const db = new pg.Client({ connectionString: c.databaseUrl });
     await db.connect();
     try {
-      const until = Date.now() + 5000;
-      let rows: Array<{ user_id: string; left_at: Date | null }> = [];
-      while (Date.now() < until) {
-        rows = (await db.query('SELECT user_id, left_at FROM participants WHERE call_id = $1', [callId])).rows;
-        if (rows.length === 3 && rows.every((r) => r.left_at)) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const rows = await until(
+        'three participant rows, all left',
+        async () => {
+          const found: Array<{ user_id: string; left_at: Date | null }> = (
+            await db.query('SELECT user_id, left_at FROM participants WHERE call_id = $1', [callId])
+          ).rows;
+          return found.length === 3 && found.every((r) => r.left_at) ? found : null;
+        },
+        { timeoutMs: 5000, intervalMs: 100 },
+      );
       expect(rows.map((r) => r.user_id).sort()).toEqual(['ana', 'ben', 'cy']);
       expect(rows.every((r) => r.left_at !== null)).toBe(true);
       expect((await db.query('SELECT status FROM calls WHERE id = $1', [callId])).rows[0].status).toBe('ended');
@@ -178,7 +180,10 @@ describe('three nodes sharing Redis and PostgreSQL', () => {
       expect(others.map((x) => x.id)).toContain(moved);
     }
     // The survivors forgot the dead node.
-    for (let i = 0; i < 50 && (await c.redis.hexists(`${c.prefix}nodes`, victim.id)); i++) await new Promise((r) => setTimeout(r, 100));
+    await until('the dead node to be forgotten', async () => (await c.redis.hexists(`${c.prefix}nodes`, victim.id)) === 0, {
+      timeoutMs: 5000,
+      intervalMs: 100,
+    });
     expect(await c.redis.hexists(`${c.prefix}nodes`, victim.id)).toBe(0);
     // The call goes on between the survivors.
     await A.ok('dtmf', { call_id: A.callId, tones: '5' });

@@ -1,18 +1,11 @@
 import pino from 'pino';
 import { WorkerPool } from '../media/workerPool';
+import { until } from './helpers/wait';
 
 const MEDIA_CODECS = [
   { kind: 'audio' as const, mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
   { kind: 'video' as const, mimeType: 'video/VP8', clockRate: 90000 },
 ];
-
-async function waitFor(cond: () => boolean, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('mediasoup worker pool', () => {
   let pool: WorkerPool;
@@ -49,7 +42,7 @@ describe('mediasoup worker pool', () => {
     await died;
     expect(pool.alive).toBe(1);
     expect(pool.deaths).toBe(1);
-    await waitFor(() => pool.alive === 2, 10_000);
+    await until('the replacement worker', () => pool.alive === 2, { timeoutMs: 10_000 });
     expect(pool.workers().map((w) => w.pid)).not.toContain(victim.pid);
     // The replacement works.
     const r = await pool.createRouter({ mediaCodecs: MEDIA_CODECS });

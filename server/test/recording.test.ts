@@ -1,22 +1,19 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer } from 'node:net';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
-import { killAllPeers, spawnPeer, type MediaPeer, type PeerStats } from './helpers/mediaPeers';
-import { mediaPorts, tempDir } from './helpers/env';
+import { admin, issueToken, startTestApp } from './helpers/app';
+import { frames, killAllPeers, spawnPeer, useMediaApp, type MediaPeer } from './helpers/mediaPeers';
+import { freePort, mediaPorts, tempDir } from './helpers/env';
 import { signRs256 } from './helpers/jwt';
-import { listen } from './helpers/signaling';
+import { runServer, waitReady } from './helpers/process';
+import { sleep, until } from './helpers/wait';
 
 /**
  * Server-side recording with real WebRTC peers, real mediasoup PlainTransports
  * and real ffmpeg; files checked with ffprobe.
  */
 jest.setTimeout(120_000);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const frames = (s: PeerStats, from: string) => s.remote[from]?.videoFrames ?? 0;
 
 function probe(file: string): { streams: Array<{ codec_name: string; codec_type: string }>; duration: number } {
   const out = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,codec_type:format=duration', '-of', 'json', file]).toString();
@@ -39,16 +36,7 @@ function decodes(file: string): number {
 }
 
 describe('server-side recording', () => {
-  let t: TestApp;
-  let url: string;
-  beforeAll(async () => {
-    t = await startTestApp('postgres');
-    url = await listen(t);
-  });
-  afterAll(async () => {
-    await killAllPeers();
-    await t.close();
-  });
+  const app = useMediaApp('postgres');
 
   async function twoPeers(
     room: string,
@@ -56,8 +44,8 @@ describe('server-side recording', () => {
   ): Promise<{ H: MediaPeer; P: MediaPeer; h: string; p: string; callId: string }> {
     const H = spawnPeer({ name: `${room}-host` });
     const P = spawnPeer({ name: `${room}-part` });
-    const hs = await H.start({ url, token: await issueToken(t, { user_id: `${room}-h`, room, role: 'host' }), room, publish });
-    const ps = await P.start({ url, token: await issueToken(t, { user_id: `${room}-p`, room }), room, publish });
+    const hs = await H.start({ url: app.url, token: await issueToken(app.t, { user_id: `${room}-h`, room, role: 'host' }), room, publish });
+    const ps = await P.start({ url: app.url, token: await issueToken(app.t, { user_id: `${room}-p`, room }), room, publish });
     return { H, P, h: hs.participant_id, p: ps.participant_id, callId: hs.call_id! };
   }
 
@@ -95,13 +83,13 @@ describe('server-side recording', () => {
 
     for (const file of rec.files) {
       expect(file.status).toBe('completed');
-      const abs = path.join(t.config.recordingsDir, file.file_path);
+      const abs = path.join(app.t.config.recordingsDir, file.file_path);
       const info = probe(abs);
       expect(info.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort()).toEqual(['audio:opus', 'video:vp8']);
       expect(Math.abs(info.duration - recordedSeconds)).toBeLessThan(1);
       expect(decodes(abs)).toBeGreaterThan(30);
       // The row matches the file.
-      const row = await t.db.prisma.recording.findUniqueOrThrow({ where: { id: file.id } });
+      const row = await app.t.db.prisma.recording.findUniqueOrThrow({ where: { id: file.id } });
       expect(row).toMatchObject({
         callId,
         sessionId: started.recording_id,
@@ -117,21 +105,21 @@ describe('server-side recording', () => {
 
       // Downloads: whole, and a Range.
       const bytes = readFileSync(abs);
-      const whole = await t.app.inject({ method: 'GET', url: `/recordings/${file.id}/download`, headers: admin });
+      const whole = await app.t.app.inject({ method: 'GET', url: `/recordings/${file.id}/download`, headers: admin });
       expect(whole.statusCode).toBe(200);
       expect(whole.headers['content-type']).toMatch(/video\/webm/);
       expect(whole.rawPayload.equals(bytes)).toBe(true);
-      const part = await t.app.inject({ method: 'GET', url: `/recordings/${file.id}/download`, headers: { ...admin, range: 'bytes=100-1099' } });
+      const part = await app.t.app.inject({ method: 'GET', url: `/recordings/${file.id}/download`, headers: { ...admin, range: 'bytes=100-1099' } });
       expect(part.statusCode).toBe(206);
       expect(part.headers['content-range']).toBe(`bytes 100-1099/${bytes.length}`);
       expect(part.rawPayload.equals(bytes.subarray(100, 1100))).toBe(true);
     }
-    const call = await t.db.prisma.call.findUniqueOrThrow({ where: { id: callId } });
+    const call = await app.t.db.prisma.call.findUniqueOrThrow({ where: { id: callId } });
     expect(call.recording).toBe(false);
 
     // Stopping twice is harmless.
     expect(await H.ok('stop-recording', { call_id: callId })).toMatchObject({ stopped: false });
-    const rest = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
+    const rest = await app.t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
     expect(rest.json()).toEqual({ stopped: false });
     await H.stop();
     await P.stop();
@@ -142,19 +130,15 @@ describe('server-side recording', () => {
     const { H, P, p, callId } = await twoPeers(room, { audio: true, video: true });
     await H.waitFor((s) => frames(s, p) > 10, 15_000);
     // Started over REST this time.
-    const started = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings`, headers: admin });
+    const started = await app.t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings`, headers: admin });
     expect(started.statusCode).toBe(201);
     await sleep(2500);
-    const victim = t.recorder.processes(room).find((r) => r.participantId === p)!;
+    const victim = app.t.recorder.processes(room).find((r) => r.participantId === p)!;
     expect(victim.segment).toBe(0);
     process.kill(victim.pid, 'SIGKILL');
-    const until = Date.now() + 10_000;
-    while (!t.recorder.processes(room).some((r) => r.participantId === p && r.segment === 1)) {
-      if (Date.now() > until) throw new Error('no second segment');
-      await sleep(100);
-    }
+    await until('a second segment', () => app.t.recorder.processes(room).some((r) => r.participantId === p && r.segment === 1), { intervalMs: 100 });
     await sleep(2500);
-    const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
+    const stop = await app.t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
     const files = (stop.json().recording.files as Array<{ participant_id: string; segment: number; status: string; file_path: string; error: string }>).filter(
       (f) => f.participant_id === p,
     );
@@ -164,7 +148,7 @@ describe('server-side recording', () => {
     ]);
     expect(files[0]!.error).toMatch(/SIGKILL/);
     for (const f of files) {
-      const abs = path.join(t.config.recordingsDir, f.file_path);
+      const abs = path.join(app.t.config.recordingsDir, f.file_path);
       const info = probe(abs);
       expect(info.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
       expect(info.duration).toBeGreaterThan(1.5);
@@ -190,14 +174,14 @@ describe('server-side recording', () => {
     const { H, P, h, p, callId } = await twoPeers(room, { audio: true, video: true });
     await H.waitFor((s) => frames(s, p) > 10, 15_000);
     const beforeStart = Date.now();
-    const started = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings`, headers: admin, payload: { mode: 'composite' } });
+    const started = await app.t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings`, headers: admin, payload: { mode: 'composite' } });
     expect(started.statusCode).toBe(201);
     expect(started.json().mode).toBe('composite');
     const t0 = Date.now();
     await sleep(1500);
     // A participant who starts publishing during the recording is recorded from then on.
     const Q = spawnPeer({ name: 'late' });
-    const q = await Q.start({ url, token: await issueToken(t, { user_id: 'late', room }), room, publish: { audio: true, video: true } });
+    const q = await Q.start({ url: app.url, token: await issueToken(app.t, { user_id: 'late', room }), room, publish: { audio: true, video: true } });
     await P.ok('mute', { call_id: callId, track: 'video' });
     await sleep(1500);
     await P.ok('unmute', { call_id: callId, track: 'video' });
@@ -206,7 +190,7 @@ describe('server-side recording', () => {
     await Q.ok('leave', {});
     await sleep(1000);
     const total = (Date.now() - t0) / 1000;
-    const stop = await t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
+    const stop = await app.t.app.inject({ method: 'POST', url: `/calls/${callId}/recordings/stop`, headers: admin });
     const afterStop = Date.now();
     const rec = stop.json().recording as {
       mode: string;
@@ -221,13 +205,13 @@ describe('server-side recording', () => {
     expect(late.duration_ms / 1000).toBeLessThan(total - 2);
     expect(late.duration_ms / 1000).toBeGreaterThan(1);
     expect(
-      probe(path.join(t.config.recordingsDir, late.file_path))
+      probe(path.join(app.t.config.recordingsDir, late.file_path))
         .streams.map((s) => s.codec_name)
         .sort(),
     ).toEqual(['opus', 'vp8']);
     const composite = rec.files.find((f) => f.participant_id === null)!;
     expect(composite.status).toBe('completed');
-    const abs = path.join(t.config.recordingsDir, composite.file_path);
+    const abs = path.join(app.t.config.recordingsDir, composite.file_path);
     const info = probe(abs);
     expect(info.streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort()).toEqual(['audio:opus', 'video:vp8']);
     // The composite spans the recording, from its start to the stop request: at least from the
@@ -256,32 +240,28 @@ describe('server-side recording', () => {
     } finally {
       await noFfmpeg.close();
     }
-    const call = (await t.app.inject({ method: 'POST', url: '/calls', headers: admin, payload: { room_id: 'nobody-here' } })).json();
-    const res = await t.app.inject({ method: 'POST', url: `/calls/${call.id}/recordings`, headers: admin });
+    const call = (await app.t.app.inject({ method: 'POST', url: '/calls', headers: admin, payload: { room_id: 'nobody-here' } })).json();
+    const res = await app.t.app.inject({ method: 'POST', url: `/calls/${call.id}/recordings`, headers: admin });
     expect(res.statusCode).toBe(409);
     expect(res.json().error.code).toBe('CALL_NOT_IN_PROGRESS');
-    const participant = await issueToken(t, { user_id: 'p', room: 'nobody-here' });
-    const forbidden = await t.app.inject({ method: 'POST', url: `/calls/${call.id}/recordings`, headers: { authorization: `Bearer ${participant}` } });
+    const participant = await issueToken(app.t, { user_id: 'p', room: 'nobody-here' });
+    const forbidden = await app.t.app.inject({ method: 'POST', url: `/calls/${call.id}/recordings`, headers: { authorization: `Bearer ${participant}` } });
     expect(forbidden.statusCode).toBe(403);
   });
 });
 
 describe('recording and the end of a call', () => {
-  let t: TestApp;
-  let url: string;
-  beforeAll(async () => {
-    t = await startTestApp('pglite');
-    url = await listen(t);
-  });
-  afterAll(async () => {
-    await killAllPeers();
-    await t.close();
-  });
+  const app = useMediaApp('pglite');
 
   it('ending the call stops the recording and finalises its files', async () => {
     const room = 'rec-end';
     const H = spawnPeer({ name: 'end-host' });
-    const hs = await H.start({ url, token: await issueToken(t, { user_id: 'eh', room, role: 'host' }), room, publish: { audio: true, video: true } });
+    const hs = await H.start({
+      url: app.url,
+      token: await issueToken(app.t, { user_id: 'eh', room, role: 'host' }),
+      room,
+      publish: { audio: true, video: true },
+    });
     await H.ok('start-recording', { call_id: hs.call_id });
     await sleep(2500);
     await H.ok('end-call', { call_id: hs.call_id });
@@ -292,7 +272,7 @@ describe('recording and the end of a call', () => {
     };
     expect(finished).toMatchObject({ status: 'completed', reason: 'call-ended' });
     expect(finished.files).toHaveLength(1);
-    const info = probe(path.join(t.config.recordingsDir, finished.files[0]!.file_path));
+    const info = probe(path.join(app.t.config.recordingsDir, finished.files[0]!.file_path));
     expect(info.streams.map((s) => s.codec_name).sort()).toEqual(['opus', 'vp8']);
     expect(info.duration).toBeGreaterThan(1.5);
     await H.stop();
@@ -305,41 +285,23 @@ describe('recording and server shutdown', () => {
     const recordings = tempDir('sb-rec-');
     const key = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     writeFileSync(path.join(data.dir, 'key.pem'), key);
-    const port = await new Promise<number>((resolve) => {
-      const srv = createServer().listen(0, '127.0.0.1', () => {
-        const { port: p } = srv.address() as { port: number };
-        srv.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const media = await mediaPorts();
-    const proc = spawn(process.execPath, [path.resolve(__dirname, '../../dist/server/main.js')], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATA_DIR: data.dir,
-        RECORDINGS_DIR: recordings.dir,
-        JWT_PRIVATE_KEY_FILE: path.join(data.dir, 'key.pem'),
-        MEDIASOUP_WORKERS: '1',
-        MEDIASOUP_LISTEN_IP: '127.0.0.1',
-        LOG_LEVEL: 'error',
-        API_KEYS: 'shutdown-test-api-key-0123456789',
-        DRAIN_TIMEOUT_MS: '1000',
-        ...media.env,
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
+    const proc = runServer({
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: data.dir,
+      RECORDINGS_DIR: recordings.dir,
+      JWT_PRIVATE_KEY_FILE: path.join(data.dir, 'key.pem'),
+      MEDIASOUP_WORKERS: '1',
+      MEDIASOUP_LISTEN_IP: '127.0.0.1',
+      LOG_LEVEL: 'error',
+      API_KEYS: 'shutdown-test-api-key-0123456789',
+      DRAIN_TIMEOUT_MS: '1000',
+      ...media.env,
     });
-    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     try {
-      for (let i = 0; ; i++) {
-        const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (ok) break;
-        if (i > 300) throw new Error('server not ready');
-        await sleep(100);
-      }
+      await waitReady(proc, () => fetch(`http://127.0.0.1:${port}/ready`));
       const now = Math.floor(Date.now() / 1000);
       const token = signRs256(
         {},
@@ -350,9 +312,9 @@ describe('recording and server shutdown', () => {
       const hs = await H.start({ url: `http://127.0.0.1:${port}`, token, room: 'shutdown', publish: { audio: true, video: true } });
       await H.ok('start-recording', { call_id: hs.call_id });
       await sleep(2500);
-      proc.kill('SIGTERM');
+      proc.child.kill('SIGTERM');
       const finished = (await H.waitEvent('recording-finished', 10_000)) as { reason: string; files: Array<{ status: string; file_path: string }> };
-      expect(await exited).toBe(0);
+      expect(await proc.exited).toBe(0);
       expect(finished.reason).toBe('server-shutdown');
       expect(finished.files.map((f) => f.status)).toEqual(['completed']);
       const info = probe(path.join(recordings.dir, finished.files[0]!.file_path));
@@ -360,7 +322,7 @@ describe('recording and server shutdown', () => {
       expect(info.duration).toBeGreaterThan(1.5);
       await H.stop();
     } finally {
-      proc.kill('SIGKILL');
+      proc.child.kill('SIGKILL');
       await killAllPeers();
       data.remove();
       recordings.remove();
@@ -370,23 +332,19 @@ describe('recording and server shutdown', () => {
 });
 
 describe('a short recording', () => {
-  let t: TestApp;
-  let url: string;
-  beforeAll(async () => {
-    t = await startTestApp('pglite');
-    url = await listen(t);
-  });
-  afterAll(async () => {
-    await killAllPeers();
-    await t.close();
-  });
+  const app = useMediaApp('pglite');
 
   it('a participant who leaves right after the recording started still gets a playable file', async () => {
     const room = 'rec-short';
     const H = spawnPeer({ name: 'short-host' });
     const P = spawnPeer({ name: 'short-part' });
-    const hs = await H.start({ url, token: await issueToken(t, { user_id: 'sh', room, role: 'host' }), room, publish: { audio: true, video: true } });
-    const ps = await P.start({ url, token: await issueToken(t, { user_id: 'sp', room }), room, publish: { audio: true, video: true } });
+    const hs = await H.start({
+      url: app.url,
+      token: await issueToken(app.t, { user_id: 'sh', room, role: 'host' }),
+      room,
+      publish: { audio: true, video: true },
+    });
+    const ps = await P.start({ url: app.url, token: await issueToken(app.t, { user_id: 'sp', room }), room, publish: { audio: true, video: true } });
     await H.waitFor((s) => frames(s, ps.participant_id) > 5, 15_000);
     await H.ok('start-recording', { call_id: hs.call_id });
     await P.ok('leave', {});
@@ -397,7 +355,7 @@ describe('a short recording', () => {
     )!;
     expect(file.status).toBe('completed');
     expect(
-      probe(path.join(t.config.recordingsDir, file.file_path))
+      probe(path.join(app.t.config.recordingsDir, file.file_path))
         .streams.map((s) => s.codec_name)
         .sort(),
     ).toEqual(['opus', 'vp8']);

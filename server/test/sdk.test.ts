@@ -3,6 +3,7 @@ import path from 'node:path';
 import { issueToken, startTestApp, type TestApp } from './helpers/app';
 import { signRs256 } from './helpers/jwt';
 import { listen } from './helpers/signaling';
+import { sleep, until } from './helpers/wait';
 
 /**
  * The client SDK (client/sdk, as built into dist/client/sdk) against the real
@@ -13,7 +14,6 @@ import { listen } from './helpers/signaling';
 jest.setTimeout(120_000);
 
 const PEER = path.resolve(__dirname, 'helpers', 'sdk-peer.mjs');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 class SdkPeer {
   readonly child: ChildProcess;
@@ -54,30 +54,29 @@ class SdkPeer {
 
   /** Waits for an SDK event matching `pred` (events already received count). */
   async waitEvent(event: string, pred: (p: any) => boolean = () => true, timeoutMs = 10_000): Promise<any> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.events.find((e) => e.event === event && pred(e.payload));
-      if (found) {
-        this.events.splice(this.events.indexOf(found), 1);
-        return found.payload;
-      }
-      if (Date.now() > until)
-        throw new Error(`[${this.name}] no '${event}' event within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => e.event))}`);
-      await sleep(50);
-    }
+    const found = await until(
+      () => `[${this.name}] a '${event}' event; got ${JSON.stringify(this.events.map((e) => e.event))}`,
+      () => this.events.find((e) => e.event === event && pred(e.payload)),
+      { timeoutMs, intervalMs: 50 },
+    );
+    this.events.splice(this.events.indexOf(found), 1);
+    return found.payload;
   }
 
   async waitFrames(fromParticipant: string, min: number, timeoutMs = 20_000): Promise<number> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await this.cmd('state');
-      const frames = Object.values(s.remote as Record<string, { participantId: string; source: string; frames: number }>)
-        .filter((r) => r.participantId === fromParticipant && r.source === 'camera')
-        .reduce((a, r) => a + r.frames, 0);
-      if (frames >= min) return frames;
-      if (Date.now() > until) throw new Error(`[${this.name}] ${frames} frames from ${fromParticipant}, wanted ${min}`);
-      await sleep(200);
-    }
+    let frames = 0;
+    const reached = await until(
+      () => `[${this.name}] ${min} frames from ${fromParticipant} (got ${frames})`,
+      async () => {
+        const s = await this.cmd('state');
+        frames = Object.values(s.remote as Record<string, { participantId: string; source: string; frames: number }>)
+          .filter((r) => r.participantId === fromParticipant && r.source === 'camera')
+          .reduce((a, r) => a + r.frames, 0);
+        return frames >= min && { frames };
+      },
+      { timeoutMs, intervalMs: 200 },
+    );
+    return reached.frames;
   }
 
   stop(): Promise<void> {

@@ -1,22 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createPostgresDatabase, freePort, tempDir } from './helpers/env';
-import { requireBuiltMain, runServer, type Proc } from './helpers/process';
+import { requireBuiltMain, runServer, waitReady, type Proc } from './helpers/process';
 
-async function waitReady(port: number, proc: Proc, ms = 30_000): Promise<Response> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`server exited: ${proc.out()}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/ready`);
-      if (res.status === 200) return res;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > until) throw new Error(`not ready in ${ms} ms: ${proc.out()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitReadyOn = (port: number, proc: Proc) => waitReady(proc, () => fetch(`http://127.0.0.1:${port}/ready`));
 
 describe('the server process', () => {
   beforeAll(() => {
@@ -28,7 +15,7 @@ describe('the server process', () => {
     const port = await freePort();
     const proc = runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' });
     try {
-      const ready = await waitReady(port, proc);
+      const ready = await waitReadyOn(port, proc);
       expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('pglite');
       const health = await fetch(`http://127.0.0.1:${port}/health`);
       expect(health.status).toBe(200);
@@ -70,7 +57,7 @@ describe('the server process', () => {
     const port = await freePort();
     const proc = runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, DATABASE_URL: db.url, MEDIASOUP_WORKERS: '1' });
     try {
-      const ready = await waitReady(port, proc);
+      const ready = await waitReadyOn(port, proc);
       expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('postgres');
       proc.child.kill('SIGINT');
       expect(await proc.exited).toBe(0);

@@ -1,6 +1,6 @@
-import { issueToken, startTestApp, type TestApp } from './helpers/app';
-import { killAllPeers, spawnPeer, type MediaPeer, type PeerStats } from './helpers/mediaPeers';
-import { listen } from './helpers/signaling';
+import { issueToken } from './helpers/app';
+import { audible, frames, spawnPeer, useMediaApp, type MediaPeer } from './helpers/mediaPeers';
+import { sleep } from './helpers/wait';
 
 /**
  * Real media through the real server: three WebRTC peers (mediasoup-client on
@@ -9,21 +9,8 @@ import { listen } from './helpers/signaling';
  */
 jest.setTimeout(120_000);
 
-const frames = (s: PeerStats, from: string) => s.remote[from]?.videoFrames ?? 0;
-const audible = (s: PeerStats, from: string) => s.remote[from]?.audioAudible ?? 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('SFU media with real WebRTC peers', () => {
-  let t: TestApp;
-  let url: string;
-  beforeAll(async () => {
-    t = await startTestApp('postgres', { MEDIASOUP_WORKERS: '1' });
-    url = await listen(t);
-  });
-  afterAll(async () => {
-    await killAllPeers();
-    await t.close();
-  });
+  const app = useMediaApp('postgres', { MEDIASOUP_WORKERS: '1' });
 
   it('three peers exchange audio and video; a moderator mute stops one for the others; leaving closes everything', async () => {
     const room = 'sfu-three';
@@ -32,8 +19,8 @@ describe('SFU media with real WebRTC peers', () => {
     const ids: Record<string, string> = {};
     for (const name of names) {
       peers[name] = spawnPeer({ name });
-      const token = await issueToken(t, { user_id: name, room, role: name === 'hana' ? 'host' : 'participant' });
-      const started = await peers[name]!.start({ url, token, room, displayName: name, publish: { audio: true, video: true } });
+      const token = await issueToken(app.t, { user_id: name, room, role: name === 'hana' ? 'host' : 'participant' });
+      const started = await peers[name]!.start({ url: app.url, token, room, displayName: name, publish: { audio: true, video: true } });
       ids[name] = started.participant_id;
     }
     const [H, P, Q] = [peers.hana!, peers.pia!, peers.quinn!];
@@ -92,7 +79,7 @@ describe('SFU media with real WebRTC peers', () => {
     await Q.ok('leave', {});
     await H.waitFor((s) => s.consumers.filter((c) => c.participant_id === ids.quinn).every((c) => c.closed), 5000);
     await Q.stop();
-    const media = t.sfu.get(room)!;
+    const media = app.t.sfu.get(room)!;
     const dump = JSON.stringify(await media.primary.dump());
     const transportDumps = JSON.stringify(await Promise.all([...media.peers.values()].flatMap((p) => [...p.transports.values()].map((tr) => tr.dump()))));
     for (const id of quinnIds) {
@@ -112,14 +99,14 @@ describe('SFU media with real WebRTC peers', () => {
     const pub = spawnPeer({ name: 'sim' });
     const sub = spawnPeer({ name: 'sub' });
     const p = await pub.start({
-      url,
-      token: await issueToken(t, { user_id: 'sim', room }),
+      url: app.url,
+      token: await issueToken(app.t, { user_id: 'sim', room }),
       room,
       publish: { video: true, width: 640, height: 360, simulcast: true },
     });
-    await sub.start({ url, token: await issueToken(t, { user_id: 'sub', room }), room, publish: {} });
+    await sub.start({ url: app.url, token: await issueToken(app.t, { user_id: 'sub', room }), room, publish: {} });
     await sub.waitFor((s) => frames(s, p.participant_id) > 10, 15_000);
-    const media = t.sfu.get(room)!;
+    const media = app.t.sfu.get(room)!;
     const producer = media.findProducer(p.producers.camera!)!.producer;
     expect(producer.rtpParameters.encodings!.length).toBeGreaterThan(1);
     expect(producer.type).toBe('simulcast');
@@ -135,11 +122,11 @@ describe('SFU media with real WebRTC peers', () => {
     const room = 'sfu-phoenix';
     const A = spawnPeer({ name: 'ann' });
     const B = spawnPeer({ name: 'ben' });
-    const a = await A.start({ url, token: await issueToken(t, { user_id: 'ann', room }), room, publish: { audio: true, video: true } });
-    const b = await B.start({ url, token: await issueToken(t, { user_id: 'ben', room }), room, publish: { audio: true, video: true } });
+    const a = await A.start({ url: app.url, token: await issueToken(app.t, { user_id: 'ann', room }), room, publish: { audio: true, video: true } });
+    const b = await B.start({ url: app.url, token: await issueToken(app.t, { user_id: 'ben', room }), room, publish: { audio: true, video: true } });
     await A.waitFor((s) => frames(s, b.participant_id) > 10, 15_000);
     await B.waitFor((s) => frames(s, a.participant_id) > 10, 15_000);
-    process.kill(t.workers.workers()[0]!.pid, 'SIGKILL');
+    process.kill(app.t.workers.workers()[0]!.pid, 'SIGKILL');
     expect(await A.waitEvent('media-reset', 10_000)).toMatchObject({ reason: 'worker-died' });
     await A.waitEvent('peer:recovered', 15_000);
     await B.waitEvent('peer:recovered', 15_000);

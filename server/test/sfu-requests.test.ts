@@ -1,5 +1,5 @@
-import { issueToken, startTestApp, type TestApp } from './helpers/app';
-import { Client, listen } from './helpers/signaling';
+import { issueToken } from './helpers/app';
+import { useSignalingApp, type Client } from './helpers/signaling';
 import { OPUS_RTP, VP8_RTP } from './helpers/rtp';
 
 /**
@@ -10,24 +10,9 @@ import { OPUS_RTP, VP8_RTP } from './helpers/rtp';
  */
 
 describe('SFU media requests', () => {
-  let t: TestApp;
-  let url: string;
-  const clients: Client[] = [];
-  const connect = async (user: string, room: string, extra: Record<string, unknown> = {}) => {
-    const c = new Client(url, { token: await issueToken(t, { user_id: user, room, ...extra } as never) });
-    clients.push(c);
-    await c.connected();
-    return c;
-  };
-
-  beforeAll(async () => {
-    t = await startTestApp('pglite', { TURN_URLS: 'turn:127.0.0.1:3478', TURN_SECRET: 'coturn-static-secret' });
-    url = await listen(t);
-  });
-  afterAll(async () => {
-    clients.forEach((c) => c.close());
-    await t.close();
-  });
+  const app = useSignalingApp('pglite', { TURN_URLS: 'turn:127.0.0.1:3478', TURN_SECRET: 'coturn-static-secret' });
+  const connect = async (user: string, room: string, extra: Record<string, unknown> = {}) =>
+    app.connect(await issueToken(app.t, { user_id: user, room, ...extra } as never));
 
   it('runs the control plane: capabilities, transports, produce, consume, pause by mute, close, cleanup on leave', async () => {
     const room = 'sfu-control';
@@ -52,7 +37,7 @@ describe('SFU media requests', () => {
     expect(send).toMatchObject({ transport_id: expect.any(String), ice_parameters: expect.any(Object), dtls_parameters: expect.any(Object) });
     const candidates = send.ice_candidates as Array<{ ip?: string; address?: string; protocol: string; port: number }>;
     expect(candidates.map((c) => c.protocol).sort()).toEqual(['tcp', 'udp']);
-    expect(candidates.every((c) => (c.address ?? c.ip) === '127.0.0.1' && c.port === Number(t.config.mediasoup.webRtcBasePort))).toBe(true);
+    expect(candidates.every((c) => (c.address ?? c.ip) === '127.0.0.1' && c.port === Number(app.t.config.mediasoup.webRtcBasePort))).toBe(true);
 
     const audio = await A.ok('produce', { transport_id: send.transport_id, kind: 'audio', rtp_parameters: OPUS_RTP(1111), source: 'mic' });
     expect(await B.next('new-producer')).toEqual({
@@ -104,12 +89,12 @@ describe('SFU media requests', () => {
     expect(await B.next('consumer-closed')).toEqual({ consumer_id: consumed.consumer_id, producer_id: video.producer_id });
 
     // Leaving closes everything of that participant in the worker.
-    const worker = t.workers.workers()[0]!;
+    const worker = app.t.workers.workers()[0]!;
     const before = JSON.stringify(await worker.dump());
     expect(before).toContain(audio.producer_id);
     await A.ok('leave', {});
     expect(await B.next('producer-closed')).toEqual({ producer_id: audio.producer_id, participant_id: A.participantId });
-    const media = t.sfu.get(room)!;
+    const media = app.t.sfu.get(room)!;
     expect(media.peers.has(A.participantId)).toBe(false);
     const after = JSON.stringify(await media.primary.dump());
     expect(after).not.toContain(send.transport_id);
@@ -186,8 +171,8 @@ describe('SFU media requests', () => {
     expect((j.room_state as { mode: string }).mode).toBe('p2p');
     expect((await A.request('create-transport', { direction: 'send' })).error?.code).toBe('MODE_MISMATCH');
     expect((await A.request('get-router-rtp-capabilities', {})).error?.code).toBe('MODE_MISMATCH');
-    expect(t.sfu.get(room)).toBeUndefined();
-    const call = await t.db.prisma.call.findUniqueOrThrow({ where: { id: (j.room_state as { call_id: string }).call_id } });
+    expect(app.t.sfu.get(room)).toBeUndefined();
+    const call = await app.t.db.prisma.call.findUniqueOrThrow({ where: { id: (j.room_state as { call_id: string }).call_id } });
     expect(call.mode).toBe('p2p');
   });
 });

@@ -1,69 +1,32 @@
-import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
-import { Client, listen } from './helpers/signaling';
+import { admin, issueToken } from './helpers/app';
+import { recordEvents, useSignalingApp, type Client } from './helpers/signaling';
+import { hold, sleep, until } from './helpers/wait';
 
 /**
  * Lifecycle over real sockets, PostgreSQL backend: reconnection within the
  * grace period, replacement by a newer session, who may open a room, empty
  * rooms ending, and the metrics that show it.
  */
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(fn: () => Promise<boolean> | boolean, ms = 3000, step = 20): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await wait(step);
-  }
-}
-
 type State = { call_id: string; participants: Array<{ participant_id: string; user_id: string; connected: boolean }> };
-
-function withApp(env: Record<string, string>) {
-  const s = {
-    t: undefined as unknown as TestApp,
-    url: '',
-    clients: [] as Client[],
-    client(opts: ConstructorParameters<typeof Client>[1] = {}): Client {
-      const c = new Client(s.url, opts);
-      s.clients.push(c);
-      return c;
-    },
-    async connect(token: string): Promise<Client> {
-      const c = s.client({ token });
-      await c.connected();
-      return c;
-    },
-    /** Records every event a client receives, in order. */
-    record(c: Client): Array<[string, any]> {
-      const seen: Array<[string, any]> = [];
-      c.socket.onAny((event: string, payload: unknown) => seen.push([event, payload]));
-      return seen;
-    },
-  };
-  beforeAll(async () => {
-    s.t = await startTestApp('postgres', env);
-    s.url = await listen(s.t);
-  });
-  afterAll(async () => {
-    s.clients.forEach((c) => c.close());
-    await s.t.close();
-  });
-  return s;
-}
 
 describe('signaling lifecycle (PostgreSQL)', () => {
   describe('reconnection (RECONNECT_GRACE_SECONDS=1)', () => {
-    const s = withApp({ RECONNECT_GRACE_SECONDS: '1' });
-
-    it('resumes a participant that comes back within the grace period, unseen by the others; removes it when it does not', async () => {
-      const room = 'reconnect';
+    const s = useSignalingApp('postgres', { RECONNECT_GRACE_SECONDS: '1' });
+    /** Ana, then Ben, joined to `room`, once Ana has seen Ben join; and Ana's token, to come back with. */
+    async function anaAndBen(room: string): Promise<{ aToken: string; A: Client; B: Client }> {
       const aToken = await issueToken(s.t, { user_id: 'ana', room });
       const A = await s.connect(aToken);
       await A.join(room);
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
       await B.join(room);
       await A.next('peer-joined');
-      const bSaw = s.record(B);
+      return { aToken, A, B };
+    }
+
+    it('resumes a participant that comes back within the grace period, unseen by the others; removes it when it does not', async () => {
+      const room = 'reconnect';
+      const { aToken, A, B } = await anaAndBen(room);
+      const bSaw = recordEvents(B);
 
       A.close();
       await B.none('peer-left', 300);
@@ -109,14 +72,14 @@ describe('signaling lifecycle (PostgreSQL)', () => {
 
     it('answers a relay to a participant within its grace period with TARGET_NOT_CONNECTED, and shows it as not connected', async () => {
       const room = 'grace';
-      const A = await s.connect(await issueToken(s.t, { user_id: 'ana', room }));
-      await A.join(room);
-      const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
-      await B.join(room);
-      await A.next('peer-joined');
+      const { A, B } = await anaAndBen(room);
 
       A.close();
-      await until(async () => (await B.request('offer', { sdp: 'v=0', call_id: B.callId, to: A.participantId })).error?.code === 'TARGET_NOT_CONNECTED', 1000);
+      await until(
+        'relays to A to be refused',
+        async () => (await B.request('offer', { sdp: 'v=0', call_id: B.callId, to: A.participantId })).error?.code === 'TARGET_NOT_CONNECTED',
+        { timeoutMs: 1000 },
+      );
       expect((await B.request('offer', { sdp: 'v=0', call_id: B.callId })).error?.code).toBe('TARGET_NOT_CONNECTED');
       expect((await B.request('ice-candidate', { candidate: 'c', to: A.participantId })).error?.code).toBe('TARGET_NOT_CONNECTED');
 
@@ -134,12 +97,8 @@ describe('signaling lifecycle (PostgreSQL)', () => {
 
     it('replaces a connected session when the same user joins with another token', async () => {
       const room = 'replace';
-      const A = await s.connect(await issueToken(s.t, { user_id: 'ana', room }));
-      await A.join(room);
-      const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
-      await B.join(room);
-      await A.next('peer-joined');
-      const bSaw = s.record(B);
+      const { A, B } = await anaAndBen(room);
+      const bSaw = recordEvents(B);
 
       const A2 = await s.connect(await issueToken(s.t, { user_id: 'ana', room }));
       const res = await A2.ok('join', { room });
@@ -164,12 +123,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
 
     it('takes over silently when the same token connects again while the first connection is still up', async () => {
       const room = 'takeover';
-      const aToken = await issueToken(s.t, { user_id: 'ana', room });
-      const A = await s.connect(aToken);
-      await A.join(room);
-      const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
-      await B.join(room);
-      await A.next('peer-joined');
+      const { aToken, A, B } = await anaAndBen(room);
 
       const A2 = await s.connect(aToken);
       const res = await A2.ok('join', { room });
@@ -181,7 +135,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await B.ok('offer', { sdp: 'v=0', call_id: B.callId });
       expect((await A2.next('offer')).from).toBe(B.participantId);
       // The old socket's disconnect did not start a grace period for the new one.
-      await wait(1200);
+      await sleep(1200);
       await B.none('peer-left', 0);
       await B.ok('offer', { sdp: 'v=0 still', call_id: B.callId });
       expect((await A2.next('offer')).sdp).toBe('v=0 still');
@@ -191,28 +145,18 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       const room = 'ghost';
       const X = await s.connect(await issueToken(s.t, { user_id: 'xan', room }));
       // Hold the join at its database step until the socket is gone.
-      const calls = s.t.calls;
-      const open = calls.openForRoom;
-      let entered!: () => void;
-      let release!: () => void;
-      const inFlight = new Promise<void>((r) => (entered = r));
-      const gate = new Promise<void>((r) => (release = r));
-      calls.openForRoom = async (...args) => {
-        entered();
-        await gate;
-        return open.apply(calls, args);
-      };
+      const joinStep = hold(s.t.calls, 'openForRoom');
       try {
         (X.socket.emit as unknown as (...a: unknown[]) => void)('join', { room }, () => undefined);
-        await inFlight;
+        await joinStep.entered;
         const id = X.socket.id!;
         X.close();
-        await until(() => !s.t.signaling.io.sockets.sockets.has(id));
+        await until('the socket to be gone', () => !s.t.signaling.io.sockets.sockets.has(id), { timeoutMs: 3000 });
       } finally {
-        calls.openForRoom = open;
-        release();
+        joinStep.restore();
+        joinStep.release();
       }
-      await wait(50);
+      await sleep(50);
 
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben', room }));
       const state = (await B.join(room)).room_state as State;
@@ -232,7 +176,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
   });
 
   describe('AUTO_CREATE_ROOMS=none', () => {
-    const s = withApp({ AUTO_CREATE_ROOMS: 'none' });
+    const s = useSignalingApp('postgres', { AUTO_CREATE_ROOMS: 'none' });
 
     it('joins only rooms whose call was created over REST, and activates the call', async () => {
       const room = 'booked';
@@ -259,7 +203,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
   });
 
   describe('AUTO_CREATE_ROOMS=host', () => {
-    const s = withApp({ AUTO_CREATE_ROOMS: 'host' });
+    const s = useSignalingApp('postgres', { AUTO_CREATE_ROOMS: 'host' });
 
     it('lets a host open a room but not a participant', async () => {
       const room = 'hosted';
@@ -282,7 +226,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
   });
 
   describe('EMPTY_ROOM_TIMEOUT_SECONDS=1', () => {
-    const s = withApp({ EMPTY_ROOM_TIMEOUT_SECONDS: '1', RECONNECT_GRACE_SECONDS: '1' });
+    const s = useSignalingApp('postgres', { EMPTY_ROOM_TIMEOUT_SECONDS: '1', RECONNECT_GRACE_SECONDS: '1' });
     const status = async (id: string) => (await s.t.db.prisma.call.findUniqueOrThrow({ where: { id } })).status;
 
     it('ends the call once the room has been empty for the timeout', async () => {
@@ -291,11 +235,11 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       const B = await s.connect(await issueToken(s.t, { user_id: 'ben' }));
       await B.join('emptying');
       await A.ok('leave', {});
-      await wait(1200);
+      await sleep(1200);
       expect(await status(A.callId)).toBe('active'); // not empty yet
       await B.ok('leave', {});
       const emptied = Date.now();
-      await until(async () => (await status(A.callId)) === 'ended', 3000);
+      await until('the call to end', async () => (await status(A.callId)) === 'ended', { timeoutMs: 3000 });
       expect(Date.now() - emptied).toBeGreaterThanOrEqual(900);
       const call = await s.t.db.prisma.call.findUniqueOrThrow({ where: { id: A.callId }, include: { participants: true } });
       expect(call.endedAt).not.toBeNull();
@@ -312,13 +256,13 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await A.join('rejoined');
       const callId = A.callId;
       await A.ok('leave', {});
-      await wait(500);
+      await sleep(500);
       const again = await A.ok('join', { room: 'rejoined' });
       expect((again.room_state as State).call_id).toBe(callId);
-      await wait(1000); // past the first timeout
+      await sleep(1000); // past the first timeout
       expect(await status(callId)).toBe('active');
       await A.ok('leave', {});
-      await until(async () => (await status(callId)) === 'ended', 3000);
+      await until('the call to end', async () => (await status(callId)) === 'ended', { timeoutMs: 3000 });
     });
 
     it('does not admit anyone to a call that the empty-room timeout is ending', async () => {
@@ -326,28 +270,18 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await A.join('boundary');
       const oldCall = A.callId;
       // Hold the timeout's end of the call in the database while someone joins.
-      const calls = s.t.calls;
-      const end = calls.end;
-      let entered!: () => void;
-      let release!: () => void;
-      const ending = new Promise<void>((r) => (entered = r));
-      const gate = new Promise<void>((r) => (release = r));
-      calls.end = async (...args) => {
-        entered();
-        await gate;
-        return end.apply(calls, args);
-      };
+      const ending = hold(s.t.calls, 'end');
       let B: Client;
       let joining: Promise<Record<string, unknown>>;
       try {
         await A.ok('leave', {});
-        await ending;
+        await ending.entered;
         B = await s.connect(await issueToken(s.t, { user_id: 'ben' }));
         joining = B.request('join', { room: 'boundary' });
-        await wait(50);
+        await sleep(50);
       } finally {
-        calls.end = end;
-        release();
+        ending.restore();
+        ending.release();
       }
       const res = await joining;
       expect(res.ok).toBe(true);
@@ -365,13 +299,13 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       await A.join('dropped');
       A.close();
       const dropped = Date.now();
-      await until(async () => (await status(A.callId)) === 'ended', 4000, 50);
+      await until('the call to end', async () => (await status(A.callId)) === 'ended', { timeoutMs: 4000, intervalMs: 50 });
       expect(Date.now() - dropped).toBeGreaterThanOrEqual(1800);
     });
   });
 
   describe('metrics', () => {
-    const s = withApp({});
+    const s = useSignalingApp('postgres');
     const metrics = async () => {
       const res = await s.t.app.inject({ method: 'GET', url: '/metrics' });
       expect(res.statusCode).toBe(200);
@@ -417,7 +351,7 @@ describe('signaling lifecycle (PostgreSQL)', () => {
       // Leaving and disconnecting move the gauges back.
       await B.ok('leave', {});
       U.close();
-      await until(async () => value(await metrics(), 'switchboard_socket_connections') === 2);
+      await until('two connections', async () => value(await metrics(), 'switchboard_socket_connections') === 2, { timeoutMs: 3000 });
       const after = await metrics();
       expect(value(after, 'switchboard_participants')).toBe(1);
       expect(value(after, 'switchboard_rooms')).toBe(1);

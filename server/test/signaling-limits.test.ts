@@ -1,49 +1,11 @@
-import { issueToken, startTestApp, type TestApp } from './helpers/app';
-import { Client, listen, type AnyAck } from './helpers/signaling';
+import { issueToken, type TestApp } from './helpers/app';
+import { useSignalingApp, type AnyAck, type Client } from './helpers/signaling';
+import { sleep, until } from './helpers/wait';
 
 /** The node's signaling limits, each with an app of its own configured small. PostgreSQL backend. */
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Starts an app with `env`, listening; closes it and every client made with client() afterwards. */
-function withApp(env: Record<string, string>) {
-  const s = {
-    t: undefined as unknown as TestApp,
-    url: '',
-    clients: [] as Client[],
-    client(opts: ConstructorParameters<typeof Client>[1] = {}): Client {
-      const c = new Client(s.url, opts);
-      s.clients.push(c);
-      return c;
-    },
-    async joined(user: string, room: string): Promise<Client> {
-      const c = s.client({ token: await issueToken(s.t, { user_id: user }) });
-      await c.connected();
-      await c.join(room);
-      return c;
-    },
-  };
-  beforeAll(async () => {
-    s.t = await startTestApp('postgres', env);
-    s.url = await listen(s.t);
-  });
-  afterAll(async () => {
-    s.clients.forEach((c) => c.close());
-    await s.t.close();
-  });
-  return s;
-}
 
 async function gauge(t: TestApp, name: 'connections' | 'rooms' | 'participants'): Promise<number> {
   return (await t.metrics[name].get()).values[0]?.value ?? 0;
-}
-
-/** Polls `fn` until it returns true (or fails after `ms`). */
-async function until(fn: () => Promise<boolean> | boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await wait(10);
-  }
 }
 
 const connectOutcome = (c: Client): Promise<string> =>
@@ -54,7 +16,7 @@ const connectOutcome = (c: Client): Promise<string> =>
 
 describe('signaling limits (PostgreSQL)', () => {
   describe('MAX_CONNECTIONS=3', () => {
-    const s = withApp({ MAX_CONNECTIONS: '3' });
+    const s = useSignalingApp('postgres', { MAX_CONNECTIONS: '3' });
 
     it('refuses the 4th connection with SERVER_FULL, and accepts again once one closes', async () => {
       const token = await issueToken(s.t, { user_id: 'u' });
@@ -74,13 +36,13 @@ describe('signaling limits (PostgreSQL)', () => {
       expect(first.every((c) => c.socket.connected)).toBe(true);
 
       first[1]!.close();
-      await until(async () => (await gauge(s.t, 'connections')) === 2);
+      await until('two connections', async () => (await gauge(s.t, 'connections')) === 2, { timeoutMs: 3000 });
       const fifth = s.client({ token });
       await fifth.connected();
       expect(await fifth.request('hold', { call_id: 'x' })).toEqual({ error: expect.objectContaining({ code: 'NOT_JOINED' }) });
       expect(await gauge(s.t, 'connections')).toBe(3);
       for (const c of [first[0]!, first[2]!, fifth]) c.close();
-      await until(async () => (await gauge(s.t, 'connections')) === 0);
+      await until('no connections', async () => (await gauge(s.t, 'connections')) === 0, { timeoutMs: 3000 });
     });
 
     it('admits exactly MAX_CONNECTIONS of many simultaneous handshakes', async () => {
@@ -91,12 +53,12 @@ describe('signaling limits (PostgreSQL)', () => {
       expect(outcomes.filter((o) => o === 'SERVER_FULL')).toHaveLength(5);
       expect(await gauge(s.t, 'connections')).toBe(3);
       many.forEach((c) => c.close());
-      await until(async () => (await gauge(s.t, 'connections')) === 0);
+      await until('no connections', async () => (await gauge(s.t, 'connections')) === 0, { timeoutMs: 3000 });
     });
   });
 
   describe('MAX_PARTICIPANTS_PER_ROOM=2', () => {
-    const s = withApp({ MAX_PARTICIPANTS_PER_ROOM: '2' });
+    const s = useSignalingApp('postgres', { MAX_PARTICIPANTS_PER_ROOM: '2' });
 
     it('refuses a third participant with ROOM_FULL, counting those within the grace period, and not a reconnection', async () => {
       const room = 'small';
@@ -104,7 +66,7 @@ describe('signaling limits (PostgreSQL)', () => {
       const A = s.client({ token: aToken });
       await A.connected();
       await A.join(room);
-      const B = await s.joined('b', room);
+      const B = await s.join({ user_id: 'b' }, room);
       await A.next('peer-joined');
 
       const C = s.client({ token: await issueToken(s.t, { user_id: 'c' }) });
@@ -115,8 +77,8 @@ describe('signaling limits (PostgreSQL)', () => {
 
       // A drops: its place is kept for the grace period, so the room is still full...
       A.close();
-      await until(async () => (await gauge(s.t, 'connections')) === 2);
-      await wait(50);
+      await until('two connections', async () => (await gauge(s.t, 'connections')) === 2, { timeoutMs: 3000 });
+      await sleep(50);
       expect((await C.request('join', { room })).error?.code).toBe('ROOM_FULL');
       // ...and A can take it back although the room is full.
       const A2 = s.client({ token: aToken });
@@ -143,10 +105,10 @@ describe('signaling limits (PostgreSQL)', () => {
   });
 
   describe('MAX_ROOMS=1', () => {
-    const s = withApp({ MAX_ROOMS: '1', EMPTY_ROOM_TIMEOUT_SECONDS: '0' });
+    const s = useSignalingApp('postgres', { MAX_ROOMS: '1', EMPTY_ROOM_TIMEOUT_SECONDS: '0' });
 
     it('refuses to open a second room with TOO_MANY_ROOMS, still admits to the open one, and frees the slot when the room ends', async () => {
-      const A = await s.joined('a', 'r1');
+      const A = await s.join({ user_id: 'a' }, 'r1');
       const B = s.client({ token: await issueToken(s.t, { user_id: 'b' }) });
       await B.connected();
       expect(await B.request('join', { room: 'r2' })).toEqual({ error: { code: 'TOO_MANY_ROOMS', message: expect.any(String) } });
@@ -158,11 +120,13 @@ describe('signaling limits (PostgreSQL)', () => {
       // Both leave; with EMPTY_ROOM_TIMEOUT_SECONDS=0 the call ends at once and the slot frees.
       await A.ok('leave', {});
       await B.ok('leave', {});
-      await until(async () => (await s.t.db.prisma.call.findUniqueOrThrow({ where: { id: A.callId } })).status === 'ended');
-      await until(async () => (await gauge(s.t, 'rooms')) === 0);
+      await until('the call to end', async () => (await s.t.db.prisma.call.findUniqueOrThrow({ where: { id: A.callId } })).status === 'ended', {
+        timeoutMs: 3000,
+      });
+      await until('no rooms', async () => (await gauge(s.t, 'rooms')) === 0, { timeoutMs: 3000 });
       await B.ok('join', { room: 'r2' });
       await B.ok('leave', {});
-      await until(async () => (await gauge(s.t, 'rooms')) === 0);
+      await until('no rooms', async () => (await gauge(s.t, 'rooms')) === 0, { timeoutMs: 3000 });
     });
 
     it('opens exactly MAX_ROOMS rooms when several are opened at once', async () => {
@@ -184,13 +148,13 @@ describe('signaling limits (PostgreSQL)', () => {
   });
 
   describe('SOCKET_RATE_LIMIT_PER_SECOND=5, SOCKET_RATE_LIMIT_BURST=5', () => {
-    const s = withApp({ SOCKET_RATE_LIMIT_PER_SECOND: '5', SOCKET_RATE_LIMIT_BURST: '5' });
+    const s = useSignalingApp('postgres', { SOCKET_RATE_LIMIT_PER_SECOND: '5', SOCKET_RATE_LIMIT_BURST: '5' });
 
     it('answers a burst beyond the bucket with RATE_LIMITED, per socket, and recovers after a second', async () => {
-      const A = await s.joined('a', 'busy');
-      const B = await s.joined('b', 'busy');
+      const A = await s.join({ user_id: 'a' }, 'busy');
+      const B = await s.join({ user_id: 'b' }, 'busy');
       await A.next('peer-joined');
-      await wait(1000); // both buckets full again (5)
+      await sleep(1000); // both buckets full again (5)
 
       const results = await Promise.all(Array.from({ length: 20 }, () => A.request('hold', { call_id: A.callId, track: 'audio' })));
       const ok = results.filter((r) => r.ok).length;
@@ -214,7 +178,7 @@ describe('signaling limits (PostgreSQL)', () => {
       expect((await A.next('offer')).sdp).toBe('v=0 b');
 
       // A second later the bucket has refilled.
-      await wait(1000);
+      await sleep(1000);
       await A.ok('hold', { call_id: A.callId, track: 'video' });
       await A.ok('unhold', { call_id: A.callId });
       expect(A.socket.connected).toBe(true);

@@ -2,9 +2,7 @@ import { ROLES, type Role } from '../auth/roles';
 import { AppError } from '../errors';
 import { applyHold, applyMute, authorize, mayCreateRoom, validateDtmf, type ModerationAction } from '../rooms/policy';
 import { TRACKS } from '../protocol';
-import { KeyedMutex } from '../lib/keyedMutex';
 import { TokenBucket } from '../signaling/rateLimiter';
-import { InMemoryRoomStore, type ParticipantRecord } from '../rooms/store';
 import { canTransition } from '../calls/policy';
 import { compileValidators } from '../signaling/validate';
 
@@ -101,77 +99,6 @@ describe('token bucket', () => {
     expect([b.take(), b.take()]).toEqual([true, false]);
     now += 10_000; // refills only up to the burst
     expect(Array.from({ length: 6 }, () => b.take()).filter(Boolean)).toHaveLength(5);
-  });
-});
-
-describe('keyed mutex', () => {
-  it('runs one function at a time per key, in order, and keys in parallel', async () => {
-    const m = new KeyedMutex();
-    const log: string[] = [];
-    const step = (key: string, name: string, ms: number) =>
-      m.run(key, async () => {
-        log.push(`${name}+`);
-        await new Promise((r) => setTimeout(r, ms));
-        log.push(`${name}-`);
-      });
-    await Promise.all([step('a', 'a1', 30), step('a', 'a2', 1), step('b', 'b1', 5)]);
-    expect(log.indexOf('a1-')).toBeLessThan(log.indexOf('a2+'));
-    expect(log.indexOf('b1+')).toBeLessThan(log.indexOf('a1-'));
-    expect(m.size).toBe(0);
-  });
-  it('keeps going after a failure', async () => {
-    const m = new KeyedMutex();
-    await expect(m.run('k', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
-    await expect(m.run('k', async () => 42)).resolves.toBe(42);
-  });
-});
-
-describe('in-memory room store', () => {
-  const participant = (id: string): ParticipantRecord => ({
-    id,
-    room: 'r',
-    userId: id,
-    displayName: null,
-    role: 'participant',
-    tokenId: 't',
-    canPublish: true,
-    socketId: 's',
-    capabilities: {},
-    mutedTracks: [],
-    lockedTracks: [],
-    heldTracks: [],
-    joinedAt: 0,
-    clientIp: null,
-    nodeId: 'n1',
-    disconnectedAt: null,
-  });
-  it('copies records in and out, counts, and deletes rooms with their participants', async () => {
-    const s = new InMemoryRoomStore();
-    await s.putRoom({
-      room: 'r',
-      callId: 'c',
-      status: 'active',
-      recording: false,
-      mode: 'sfu',
-      createdAt: 0,
-      removedUsers: [],
-      mediaNode: null,
-      emptySince: null,
-    });
-    const p = participant('p1');
-    await s.putParticipant(p);
-    p.mutedTracks.push('audio');
-    expect((await s.getParticipant('r', 'p1'))?.mutedTracks).toEqual([]);
-    const out = (await s.getParticipant('r', 'p1'))!;
-    out.heldTracks.push('video');
-    expect((await s.getParticipant('r', 'p1'))?.heldTracks).toEqual([]);
-    await s.putParticipant(participant('p2'));
-    expect(await s.countParticipants('r')).toBe(2);
-    expect(await s.countAllParticipants()).toBe(2);
-    await s.deleteRoom('r');
-    expect(await s.countRooms()).toBe(0);
-    expect(await s.countAllParticipants()).toBe(0);
-    await expect(s.putParticipant(participant('p3'))).rejects.toThrow(/does not exist/);
   });
 });
 

@@ -1,31 +1,16 @@
-import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
-import { Client, listen } from './helpers/signaling';
+import { admin, issueToken } from './helpers/app';
+import { useSignalingApp } from './helpers/signaling';
 
 /** The three-party call end to end, over real sockets, with the rows checked in PostgreSQL. */
 describe('signaling: a three-party call (PostgreSQL)', () => {
-  let t: TestApp;
-  let url: string;
-  const clients: Client[] = [];
-  const client = (opts: ConstructorParameters<typeof Client>[1]) => {
-    const c = new Client(url, opts);
-    clients.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    t = await startTestApp('postgres', { ICE_SERVERS: '[{"urls":"stun:127.0.0.1:3478"}]' });
-    url = await listen(t);
-  });
-  afterAll(async () => {
-    clients.forEach((c) => c.close());
-    await t.close();
-  });
+  const app = useSignalingApp('postgres', { ICE_SERVERS: '[{"urls":"stun:127.0.0.1:3478"}]' });
+  const client = app.client;
 
   it('runs join, relay, mute, hold, DTMF, roles, removal and end, and records them', async () => {
     const room = 'three-party';
-    const hostToken = await issueToken(t, { user_id: 'hana', display_name: 'Hana', room, role: 'host' });
-    const modToken = await issueToken(t, { user_id: 'mo', room, role: 'moderator' });
-    const partToken = await issueToken(t, { user_id: 'pia', room });
+    const hostToken = await issueToken(app.t, { user_id: 'hana', display_name: 'Hana', room, role: 'host' });
+    const modToken = await issueToken(app.t, { user_id: 'mo', room, role: 'moderator' });
+    const partToken = await issueToken(app.t, { user_id: 'pia', room });
 
     // Host authenticates in the handshake; the moderator with the auth message.
     const H = client({ token: hostToken });
@@ -136,7 +121,7 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     expect((await P2.request('join', { room })).error?.code).toBe('REMOVED_FROM_CALL');
 
     // A participant cannot end the call; the host can, for everyone.
-    const P3 = client({ token: await issueToken(t, { user_id: 'quinn', room }) });
+    const P3 = client({ token: await issueToken(app.t, { user_id: 'quinn', room }) });
     await P3.connected();
     await P3.join(room);
     await H.next('peer-joined');
@@ -147,8 +132,8 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     expect((await H.request('offer', { sdp: 'v=0', call_id: callId, to: M.participantId })).error?.code).toBe('NOT_JOINED');
 
     // The database has it all.
-    await t.rooms.flushWrites();
-    const call = await t.db.prisma.call.findUniqueOrThrow({
+    await app.t.rooms.flushWrites();
+    const call = await app.t.db.prisma.call.findUniqueOrThrow({
       where: { id: callId },
       include: { participants: true, events: { orderBy: { createdAt: 'asc' } } },
     });
@@ -168,8 +153,8 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
 
   it('relays without `to` in a two-party call, and tells the other party when one leaves', async () => {
     const room = 'two-party';
-    const A = client({ token: await issueToken(t, { user_id: 'a', room }) });
-    const B = client({ token: await issueToken(t, { user_id: 'b', room }) });
+    const A = client({ token: await issueToken(app.t, { user_id: 'a', room }) });
+    const B = client({ token: await issueToken(app.t, { user_id: 'b', room }) });
     await A.connected();
     await B.connected();
     await A.join(room);
@@ -181,17 +166,17 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     expect((await A.next('answer')).from).toBe(B.participantId);
     await B.ok('leave', { call_id: B.callId });
     expect(await A.next('peer-left')).toEqual({ call_id: A.callId, participant_id: B.participantId, reason: 'left' });
-    await t.rooms.flushWrites();
-    const row = await t.db.prisma.participant.findUniqueOrThrow({ where: { id: B.participantId } });
+    await app.t.rooms.flushWrites();
+    const row = await app.t.db.prisma.participant.findUniqueOrThrow({ where: { id: B.participantId } });
     expect(row.leftAt).not.toBeNull();
   });
 
   it('ends the room for everyone when the call is ended over REST', async () => {
     const room = 'rest-ended';
-    const A = client({ token: await issueToken(t, { user_id: 'a', room }) });
+    const A = client({ token: await issueToken(app.t, { user_id: 'a', room }) });
     await A.connected();
     await A.join(room);
-    const res = await t.app.inject({ method: 'POST', url: `/calls/${A.callId}/end`, headers: admin });
+    const res = await app.t.app.inject({ method: 'POST', url: `/calls/${A.callId}/end`, headers: admin });
     expect(res.statusCode).toBe(200);
     expect(await A.next('call-state-changed')).toMatchObject({ call_id: A.callId, status: 'ended' });
   });
@@ -200,7 +185,7 @@ describe('signaling: a three-party call (PostgreSQL)', () => {
     const anon = client({});
     await anon.connected();
     expect(await anon.request('server-time', {})).toEqual({ error: expect.objectContaining({ code: 'AUTH_REQUIRED' }) });
-    const A = client({ token: await issueToken(t, { user_id: 'pinger' }) });
+    const A = client({ token: await issueToken(app.t, { user_id: 'pinger' }) });
     await A.connected();
     const before = Date.now();
     const pong = await A.ok('server-time', {});

@@ -11,8 +11,9 @@ import { compileTrust, forwardedClientIp, type TrustProxy } from '../http/trustP
 import { issueToken, startTestApp, type TestApp } from './helpers/app';
 import { problemsOf } from './helpers/config';
 import { freePort, mediaPorts, tempDir } from './helpers/env';
-import { requireBuiltMain, runServer, type Proc } from './helpers/process';
+import { requireBuiltMain, runServer, waitReady, type Proc } from './helpers/process';
 import { Client, listen } from './helpers/signaling';
+import { sleep, until } from './helpers/wait';
 
 /**
  * TLS served by the process itself (TLS_CERT/TLS_KEY: HTTPS and WSS, reloaded on
@@ -93,27 +94,8 @@ function servedFingerprint(port: number): Promise<string> {
   });
 }
 
-async function eventually(what: string, check: () => Promise<boolean> | boolean, ms = 8000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function waitReady(proc: Proc, get: () => Promise<{ status: number }>, ms = 30_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (proc.child.exitCode !== null) throw new Error(`server exited: ${proc.out()}`);
-    try {
-      if ((await get()).status === 200) return;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > until) throw new Error(`not ready in ${ms} ms: ${proc.out()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** What this file waits for (a reload, a row written behind signaling) comes within seconds. */
+const SOON = { timeoutMs: 8000, intervalMs: 100 };
 
 /** Production settings of a server process on its own ports. */
 async function productionEnv(dir: string): Promise<{ env: Record<string, string>; port: number; release(): Promise<void> }> {
@@ -185,7 +167,7 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
     for (const c of clients) c.close();
     if (proc && proc.child.exitCode === null) {
       proc.child.kill('SIGTERM');
-      const code = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r('timeout'), 20_000))]);
+      const code = await Promise.race([proc.exited, sleep(20_000).then(() => 'timeout')]);
       if (code === 'timeout') proc.child.kill('SIGKILL');
     }
     await release();
@@ -225,11 +207,11 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
     replaceFile(path.join(live, 'tls.crt'), pair2.cert);
     replaceFile(path.join(live, 'tls.key'), pair2.key);
     proc.child.kill('SIGHUP');
-    await eventually('the new certificate is served', async () => (await servedFingerprint(port)) === pair2.fingerprint256);
+    await until('the new certificate is served', async () => (await servedFingerprint(port)) === pair2.fingerprint256, SOON);
     // The log line may reach us after the new certificate is served (the logger writes
     // asynchronously), and on a loaded machine the directory watcher (500 ms debounce)
     // can get there before the signal is handled: either does the same reload().
-    await eventually('the reload is logged', () => /"reason":"(SIGHUP|file change)"[^\n]*"msg":"TLS certificate reloaded"/.test(proc.out()));
+    await until('the reload is logged', () => /"reason":"(SIGHUP|file change)"[^\n]*"msg":"TLS certificate reloaded"/.test(proc.out()), SOON);
     expect(proc.child.exitCode).toBeNull();
 
     // A client trusting only the new certificate connects and joins; the clients
@@ -251,7 +233,7 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
     // pair3's certificate with pair2's key: refused, pair2 stays.
     replaceFile(path.join(live, 'tls.crt'), pair3.cert);
     proc.child.kill('SIGHUP');
-    await eventually('the reload error is logged', () => /"level":50[^\n]*TLS reload failed: TLS_KEY does not match the certificate/.test(proc.out()));
+    await until('the reload error is logged', () => /"level":50[^\n]*TLS reload failed: TLS_KEY does not match the certificate/.test(proc.out()), SOON);
     expect(await servedFingerprint(port)).toBe(pair2.fingerprint256);
     expect(proc.child.exitCode).toBeNull();
 
@@ -259,8 +241,8 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
     const watcherReloads = () => (proc.out().match(/"reason":"file change"[^\n]*"msg":"TLS certificate reloaded"/g) ?? []).length;
     const before = watcherReloads();
     replaceFile(path.join(live, 'tls.key'), pair3.key);
-    await eventually('pair 3 is served', async () => (await servedFingerprint(port)) === pair3.fingerprint256);
-    await eventually('the watcher logs its reload', () => watcherReloads() > before);
+    await until('pair 3 is served', async () => (await servedFingerprint(port)) === pair3.fingerprint256, SOON);
+    await until('the watcher logs its reload', () => watcherReloads() > before, SOON);
     // The connections opened before both reloads still work: bob leaves over his, alice hears it over hers.
     const [a, b] = clients as [Client, Client];
     await b.ok('leave', { call_id: b.callId });
@@ -407,12 +389,12 @@ describe('TRUST_PROXY', () => {
       try {
         await c.connected();
         await c.join('proxied-room');
-        let row: { clientIp: string | null } | null = null;
-        await eventually('the participant row is written', async () => {
-          row = await t.db.prisma.participant.findUnique({ where: { id: c.participantId }, select: { clientIp: true } });
-          return row !== null;
-        });
-        expect(row!.clientIp).toBe(expected);
+        const row = await until(
+          'the participant row to be written',
+          () => t.db.prisma.participant.findUnique({ where: { id: c.participantId }, select: { clientIp: true } }),
+          SOON,
+        );
+        expect(row.clientIp).toBe(expected);
       } finally {
         c.close();
       }

@@ -1,11 +1,11 @@
 /// <reference lib="dom" />
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { freePort, mediaPorts, tempDir } from './helpers/env';
-import { MAIN } from './helpers/process';
+import { runServer, waitReady, type Proc } from './helpers/process';
 import { Client } from './helpers/signaling';
+import { until } from './helpers/wait';
 
 /**
  * The web client in Debian's Chromium (playwright-core, fake camera and
@@ -45,17 +45,19 @@ async function framesAdvance(page: Page, participantId: string, ms = 1000): Prom
 }
 
 async function waitPlaying(page: Page, participantId: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const [a, b] = await framesAdvance(page, participantId, 500);
-    if (a >= 0 && b > a + 3) return;
-    if (Date.now() > until) throw new Error(`the video of ${participantId} is not playing (frames ${a} → ${b})`);
-  }
+  let last = [-1, -1];
+  await until(
+    () => `the video of ${participantId} to play (frames ${last[0]} → ${last[1]})`,
+    async () => {
+      const [a, b] = (last = await framesAdvance(page, participantId, 500));
+      return a >= 0 && b > a + 3;
+    },
+    { timeoutMs, intervalMs: 0 },
+  );
 }
 
 describe('the web client in Chromium', () => {
-  let server: ChildProcess;
-  let out = '';
+  let server: Proc | undefined;
   let base: string;
   let context: BrowserContext;
   const data = tempDir();
@@ -68,37 +70,19 @@ describe('the web client in Chromium', () => {
     release = ports.release;
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    server = spawn(process.execPath, [MAIN], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        NODE_ENV: 'development',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        DATA_DIR: data.dir,
-        RECORDINGS_DIR: path.join(data.dir, 'rec'),
-        MEDIASOUP_WORKERS: '1',
-        MEDIASOUP_LISTEN_IP: '127.0.0.1',
-        LOG_LEVEL: 'warn',
-        MAX_PARTICIPANTS_PER_ROOM: '2',
-        ...ports.env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    server = runServer({
+      NODE_ENV: 'development',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      DATA_DIR: data.dir,
+      RECORDINGS_DIR: path.join(data.dir, 'rec'),
+      MEDIASOUP_WORKERS: '1',
+      MEDIASOUP_LISTEN_IP: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      MAX_PARTICIPANTS_PER_ROOM: '2',
+      ...ports.env,
     });
-    server.stdout!.on('data', (d) => (out += d));
-    server.stderr!.on('data', (d) => (out += d));
-    for (let i = 0; ; i++) {
-      if (server.exitCode !== null) throw new Error(`server exited: ${out}`);
-      if (
-        await fetch(`${base}/ready`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        break;
-      if (i > 300) throw new Error(`server not ready: ${out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(server, () => fetch(`${base}/ready`));
     context = await chromium.launchPersistentContext(profile.dir, {
       executablePath: CHROMIUM,
       headless: true,
@@ -109,10 +93,9 @@ describe('the web client in Chromium', () => {
 
   afterAll(async () => {
     await context?.close().catch(() => undefined);
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server.once('exit', r));
-      server.kill('SIGINT');
-      await exited;
+    if (server && server.child.exitCode === null) {
+      server.child.kill('SIGINT');
+      await server.exited;
     }
     await release();
     data.remove();

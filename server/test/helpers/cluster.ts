@@ -3,7 +3,8 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { createPostgresDatabase, freePort, mediaPorts, tempDir } from './env';
-import { MAIN } from './process';
+import { MAIN, waitReady } from './process';
+import { REDIS_URL, deleteKeysWith } from './redis';
 
 export { freePort };
 
@@ -12,7 +13,6 @@ export { freePort };
  * Redis (a key prefix of their own) and one PostgreSQL database, each with its
  * own HTTP port, media ports and NODE_ID: a cluster on one machine.
  */
-export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const CLUSTER_API_KEY = 'cluster-test-api-key-0123456789';
 
 export interface Node {
@@ -88,7 +88,7 @@ export async function startCluster(count: number, env: Record<string, string> = 
     );
     nodes.push({ id, port, url: `http://127.0.0.1:${port}`, child, out: () => out, exited, exitedAt: () => exitedAt });
   }
-  await Promise.all(nodes.map((n) => waitReady(n)));
+  await Promise.all(nodes.map((n) => waitReady(n, () => fetch(`${n.url}/ready`), { name: n.id })));
 
   const token: TestCluster['token'] = async (body, via = nodes.find((n) => n.child.exitCode === null && n.child.signalCode === null)!) => {
     const res = await fetch(`${via.url}/auth/token`, {
@@ -112,30 +112,11 @@ export async function startCluster(count: number, env: Record<string, string> = 
     close: async () => {
       for (const n of nodes) n.child.kill('SIGKILL');
       await Promise.all(nodes.map((n) => n.exited));
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      await deleteKeysWith(redis, prefix);
       redis.disconnect();
       await db.drop();
       for (const r of releases) await r();
       for (const d of dirs) d.remove();
     },
   };
-}
-
-export async function waitReady(n: Node, ms = 30_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (n.child.exitCode !== null) throw new Error(`${n.id} exited: ${n.out()}`);
-    try {
-      if ((await fetch(`${n.url}/ready`)).status === 200) return;
-    } catch {
-      /* not listening yet */
-    }
-    if (Date.now() > until) throw new Error(`${n.id} not ready in ${ms} ms: ${n.out()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { RoomState } from '../../protocol';
+import type { Backend } from './env';
+import { useSignalingApp, type SignalingApp } from './signaling';
+import { until } from './wait';
 
 /**
  * Real WebRTC peers for tests: each MediaPeer is a child process running
@@ -276,17 +279,16 @@ export class MediaPeer {
 
   /** Polls stats() until predicate holds; rejects with the last stats on timeout. */
   async waitFor(predicate: (s: PeerStats) => boolean, timeoutMs = 10_000, intervalMs = 100): Promise<PeerStats> {
-    const deadline = Date.now() + timeoutMs;
     let last: PeerStats | undefined;
-    for (;;) {
-      last = await this.stats();
-      if (predicate(last)) return last;
-      if (Date.now() >= deadline) {
-        const brief = { transports: last.transports, remote: last.remote, byProducer: last.byProducer, consumers: last.consumers.length };
-        throw new Error(`[${this.name}] waitFor timed out after ${timeoutMs} ms; last stats: ${JSON.stringify(brief)}`);
-      }
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
+    const brief = () => JSON.stringify({ transports: last?.transports, remote: last?.remote, byProducer: last?.byProducer, consumers: last?.consumers.length });
+    return until(
+      () => `[${this.name}] stats to match; last stats: ${brief()}`,
+      async () => {
+        last = await this.stats();
+        return predicate(last) ? last : null;
+      },
+      { timeoutMs, intervalMs },
+    );
   }
 
   /** Pauses/resumes/closes an own producer, locally and on the server. */
@@ -340,6 +342,15 @@ export async function killAllPeers(): Promise<void> {
 export async function stopAllPeers(): Promise<void> {
   await Promise.all([...live].map((p) => p.stop()));
 }
+
+/** Video frames `s` decoded from participant `from` (0 before any). */
+export const frames = (s: PeerStats, from: string): number => s.remote[from]?.videoFrames ?? 0;
+
+/** Audio callbacks from participant `from` that carried its tone. */
+export const audible = (s: PeerStats, from: string): number => s.remote[from]?.audioAudible ?? 0;
+
+/** useSignalingApp for media tests: every peer still running is killed before the app closes. */
+export const useMediaApp = (backend: Backend, env: Record<string, string> = {}): SignalingApp => useSignalingApp(backend, env, { beforeClose: killAllPeers });
 
 /** Produce → first decoded frame at a consumer, in ms (same host clock). */
 export function firstFrameLatency(producer: PeerStats, consumer: PeerStats, source: 'mic' | 'camera' = 'camera'): number | null {

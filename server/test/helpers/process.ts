@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { until } from './wait';
 
 /**
  * The real entry point (dist/server/main.js, built by `npm test`'s pretest) as a
@@ -30,4 +31,25 @@ export function runServer(env: Record<string, string>): Proc {
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, out: () => out, exited };
+}
+
+/**
+ * Polls `probe` (a request to the process's /ready) until it answers 200, and
+ * resolves with that answer. Fails at once if the process exits, and after
+ * `timeoutMs` with its output.
+ */
+export function waitReady<R extends { status: number }>(
+  proc: { child: ChildProcess; out(): string },
+  probe: () => Promise<R>,
+  { name = 'server', timeoutMs = 30_000 }: { name?: string; timeoutMs?: number } = {},
+): Promise<R> {
+  return until(
+    () => `${name} to be ready: ${proc.out()}`,
+    async () => {
+      if (proc.child.exitCode !== null) throw new Error(`${name} exited: ${proc.out()}`);
+      const res = await probe().catch(() => null); // not listening yet
+      return res?.status === 200 ? res : null;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
 }

@@ -14,32 +14,13 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { send } from './media-peer/ipc.mjs';
+import { RTCAudioSource, RTCVideoSink, RTCVideoSource } from './media-peer/wrtc.mjs';
 
 const require = createRequire(import.meta.url);
-const wrtc = require('@roamhq/wrtc');
-for (const name of [
-  'RTCPeerConnection',
-  'RTCSessionDescription',
-  'RTCIceCandidate',
-  'MediaStream',
-  'MediaStreamTrack',
-  'RTCRtpSender',
-  'RTCRtpReceiver',
-  'RTCRtpTransceiver',
-]) {
-  if (wrtc[name] && globalThis[name] === undefined) globalThis[name] = wrtc[name];
-}
 const here = path.dirname(fileURLToPath(import.meta.url));
 const { SwitchboardClient } = require(path.resolve(here, '../../../dist/client/sdk/index.js'));
-const { RTCVideoSource, RTCAudioSource, RTCVideoSink } = wrtc.nonstandard;
 
-const send = (m) => {
-  try {
-    if (process.connected) process.send(m);
-  } catch {
-    /* parent gone */
-  }
-};
 process.on('disconnect', () => process.exit(0));
 process.on('uncaughtException', (err) => send({ type: 'error', error: String(err?.stack ?? err) }));
 process.on('unhandledRejection', (err) => send({ type: 'error', error: String(err?.stack ?? err) }));

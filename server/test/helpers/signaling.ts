@@ -1,6 +1,8 @@
 import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../protocol';
-import type { TestApp } from './app';
+import { issueToken, startTestApp, type TestApp } from './app';
+import type { Backend } from './env';
+import { sleep } from './wait';
 
 /**
  * A real socket.io-client over a real port, with helpers to await acks and
@@ -15,6 +17,8 @@ export async function listen(t: TestApp): Promise<string> {
   return `http://127.0.0.1:${addr.port}`;
 }
 
+export type ClientOptions = { token?: string; auth?: Record<string, unknown>; io?: Partial<ManagerOptions & SocketOptions> };
+
 export class Client {
   readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   private readonly queues = new Map<string, unknown[]>();
@@ -23,7 +27,7 @@ export class Client {
   callId = '';
 
   /** opts.io: more socket.io-client options (e.g. `ca` for WSS, `extraHeaders`). */
-  constructor(url: string, opts: { token?: string; auth?: Record<string, unknown>; io?: Partial<ManagerOptions & SocketOptions> } = {}) {
+  constructor(url: string, opts: ClientOptions = {}) {
     this.socket = io(url, {
       transports: ['websocket'],
       reconnection: false,
@@ -100,7 +104,7 @@ export class Client {
 
   /** Waits `ms` and asserts that no `event` arrived meanwhile. */
   async none(event: string, ms = 200): Promise<void> {
-    await new Promise((r) => setTimeout(r, ms));
+    await sleep(ms);
     const q = this.pending(event);
     if (q.length) throw new Error(`unexpected ${event}: ${JSON.stringify(q)}`);
   }
@@ -108,4 +112,67 @@ export class Client {
   close(): void {
     this.socket.disconnect();
   }
+}
+
+/** Records every event `c` receives from now on, in order, as [event, payload]. */
+export function recordEvents(c: Client): Array<[string, any]> {
+  const seen: Array<[string, any]> = [];
+  c.socket.onAny((event: string, payload: unknown) => seen.push([event, payload]));
+  return seen;
+}
+
+/** A test app listening on a port, and the clients of one test file. */
+export interface SignalingApp {
+  /** The app; set before the first test. */
+  t: TestApp;
+  /** Its base URL (http://127.0.0.1:<port>). */
+  url: string;
+  /** A client of the app, closed after the file's tests. */
+  client(opts?: ClientOptions): Client;
+  /** A client authenticated in the handshake with `token`, once connected. */
+  connect(token: string): Promise<Client>;
+  /** A client with a token issued for `claims`, connected and joined to `room`. */
+  join(claims: Parameters<typeof issueToken>[1], room: string, displayName?: string): Promise<Client>;
+}
+
+/**
+ * Starts an app on `backend` with `env` (a function when it depends on other
+ * fixtures, e.g. a receiver's URL) before the file's tests, and closes every
+ * client and the app after them; `beforeClose` runs first (to stop media peers).
+ */
+export function useSignalingApp(
+  backend: Backend,
+  env: Record<string, string> | (() => Record<string, string>) = {},
+  opts: { deps?: Parameters<typeof startTestApp>[2]; beforeClose?: () => Promise<void> } = {},
+): SignalingApp {
+  const clients: Client[] = [];
+  const s: SignalingApp = {
+    t: undefined as unknown as TestApp,
+    url: '',
+    client(clientOpts = {}) {
+      const c = new Client(s.url, clientOpts);
+      clients.push(c);
+      return c;
+    },
+    async connect(token) {
+      const c = s.client({ token });
+      await c.connected();
+      return c;
+    },
+    async join(claims, room, displayName) {
+      const c = await s.connect(await issueToken(s.t, claims));
+      await c.join(room, displayName);
+      return c;
+    },
+  };
+  beforeAll(async () => {
+    s.t = await startTestApp(backend, typeof env === 'function' ? env() : env, opts.deps);
+    s.url = await listen(s.t);
+  });
+  afterAll(async () => {
+    await opts.beforeClose?.();
+    clients.forEach((c) => c.close());
+    await s.t?.close();
+  });
+  return s;
 }
