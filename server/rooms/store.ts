@@ -139,7 +139,14 @@ export class InMemoryRoomStore implements RoomStore {
 }
 
 function copyParticipant(p: ParticipantRecord): ParticipantRecord {
-  return { ...p, mutedTracks: [...p.mutedTracks], lockedTracks: [...p.lockedTracks], heldTracks: [...p.heldTracks] };
+  // Capabilities are free JSON: a nested object must not stay shared with the caller (a remote store never shares).
+  return {
+    ...p,
+    capabilities: structuredClone(p.capabilities),
+    mutedTracks: [...p.mutedTracks],
+    lockedTracks: [...p.lockedTracks],
+    heldTracks: [...p.heldTracks],
+  };
 }
 
 /** A participant as the protocol shows it (room_state, peer-joined). */

@@ -21,7 +21,6 @@ const newStore = (): { store: RedisRoomStore; prefix: string } => {
 };
 
 describe('RedisRoomStore, beyond the contract', () => {
-  // Not in the contract: InMemoryRoomStore copies capabilities shallowly (a nested object stays shared).
   it('copies participants in and out deeply, nested capabilities included', async () => {
     const { store: s } = newStore();
     await s.putRoom(roomRec('r'));

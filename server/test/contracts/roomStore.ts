@@ -38,6 +38,18 @@ export function describeRoomStore(name: string, open: () => RoomStore | Promise<
       await expect(s.putParticipant(participant('p3'))).rejects.toThrow(/does not exist/);
     });
 
+    it('copies nested capabilities in and out', async () => {
+      const s = await open();
+      await s.putRoom(roomRec('r'));
+      const p = { ...participant('p1'), capabilities: { audio: true, nested: { a: [1, 2] } } };
+      await s.putParticipant(p);
+      (p.capabilities.nested as { a: number[] }).a.push(3);
+      const out = (await s.getParticipant('r', 'p1'))!;
+      expect(out.capabilities).toEqual({ audio: true, nested: { a: [1, 2] } });
+      (out.capabilities.nested as { a: number[] }).a.push(4);
+      expect((await s.getParticipant('r', 'p1'))?.capabilities).toEqual({ audio: true, nested: { a: [1, 2] } });
+    });
+
     it('copies room records in and out and returns undefined for what is missing', async () => {
       const s = await open();
       expect(await s.getRoom('r')).toBeUndefined();
