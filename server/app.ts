@@ -9,6 +9,7 @@ import type { ApiKeys } from './auth/apiKeys';
 import type { SigningKeys } from './auth/keys';
 import { authPlugin } from './auth/plugin';
 import { authRoutes } from './auth/routes';
+import { CallAccess } from './calls/access';
 import { callRoutes } from './calls/routes';
 import { CallService } from './calls/service';
 import type { Cluster } from './cluster/cluster';
@@ -246,9 +247,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   let draining = false;
   await app.register(healthRoutes, { db: deps.db, workers: deps.workers, ffmpeg, isDraining: () => draining });
   await app.register(authRoutes, { keys: deps.keys });
-  await app.register(callRoutes, { calls });
-  await app.register(invitationRoutes, { calls, invitations, store: invitationStore });
-  await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir });
+  // REST rights come from the room's current state (roles changed, users removed), not only the token.
+  const access = new CallAccess(rooms);
+  await app.register(callRoutes, { calls, access });
+  await app.register(invitationRoutes, { calls, access, invitations, store: invitationStore });
+  await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir, access });
   const uploads = new UploadService({
     prisma: deps.db.prisma,
     recordingsDir: config.recordingsDir,
@@ -259,7 +262,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(uploadRoutes, { uploads });
   uploads.startSweeping();
   app.addHook('onClose', async () => uploads.stopSweeping());
-  await app.register(recordingControlRoutes, { calls, recorder: rooms.media });
+  await app.register(recordingControlRoutes, { calls, access, recorder: rooms.media });
   await app.register(webRoutes, { pages: config.web.enabled, devTokens: config.web.devTokens, maxTtlSeconds: config.jwt.maxTtlSeconds });
   await app.register(webhookRoutes, { prisma: deps.db.prisma, onRequeued: () => webhooks.dispatcher?.wake() });
   // Sending starts with the app (ready/listen). It stops on close, after preClose has

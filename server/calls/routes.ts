@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Principal } from '../auth/roles';
 import { errorResponses, RoomId, Uuid } from '../http/schemas';
 import { CallModeSchema, CallStatusSchema, withDefault } from '../protocol';
-import { authorizeCall } from './policy';
+import type { CallAccess } from './access';
 import type { CallService, CallWithCount, CallWithParticipants } from './service';
 
 const Status = CallStatusSchema;
@@ -98,7 +98,7 @@ function summaryJson(call: CallWithCount): Static<typeof CallSummaryOut> {
 
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
 
-export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = async (app, { calls }) => {
+export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access: CallAccess }> = async (app, { calls, access }) => {
   app.addSchema(CallOut);
 
   app.post(
@@ -116,7 +116,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = asy
     async (request, reply) => {
       const principal = app.authenticate(request);
       const roomId = request.body.room_id ?? (principal.kind === 'user' ? principal.room : undefined);
-      authorizeCall(principal, 'create', roomId);
+      await access.authorize(principal, 'create', roomId);
       const call = await calls.create({ roomId, metadata: request.body.metadata, mode: request.body.mode });
       return reply.status(201).send(callJson(call, principal));
     },
@@ -140,7 +140,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = asy
     async (request) => {
       const principal = app.authenticate(request);
       const q = request.query;
-      authorizeCall(principal, 'list', q.room_id);
+      await access.authorize(principal, 'list', q.room_id ?? (principal.kind === 'user' ? principal.room : undefined));
       const roomId = principal.kind === 'user' ? principal.room : q.room_id;
       const page = await calls.list({ status: q.status, roomId, limit: q.limit, cursor: q.cursor });
       return { items: page.items.map(summaryJson), next_cursor: page.nextCursor };
@@ -161,7 +161,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = asy
     async (request) => {
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
-      authorizeCall(principal, 'read', call.roomId);
+      await access.authorize(principal, 'read', call.roomId, call.id);
       return callJson(call, principal);
     },
   );
@@ -181,7 +181,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService }> = asy
     async (request) => {
       const principal = app.authenticate(request);
       const existing = await calls.get(request.params.id);
-      authorizeCall(principal, 'end', existing.roomId);
+      await access.authorize(principal, 'end', existing.roomId, existing.id);
       return callJson(await calls.end(existing.id), principal);
     },
   );

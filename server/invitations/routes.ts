@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { authorizeCall } from '../calls/policy';
+import type { CallAccess } from '../calls/access';
 import { callJson } from '../calls/routes';
 import type { CallService } from '../calls/service';
 import { AppError } from '../errors';
@@ -15,9 +15,9 @@ import type { Invitations, InvitationStore } from './index';
  * invite (index.ts), which rings on whichever node holds the devices.
  */
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
-export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; invitations: Invitations; store: InvitationStore }> = async (
+export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access: CallAccess; invitations: Invitations; store: InvitationStore }> = async (
   app,
-  { calls, invitations, store },
+  { calls, access, invitations, store },
 ) => {
   app.post(
     '/calls/:id/invitations',
@@ -39,7 +39,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
     async (request, reply) => {
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
-      authorizeCall(principal, 'end', call.roomId);
+      await access.authorize(principal, 'end', call.roomId, call.id);
       if (call.status === 'ended') throw new AppError('CALL_ALREADY_ENDED');
       const from = principal.kind === 'user' ? { user_id: principal.userId, display_name: principal.name ?? null } : null;
       if (from && request.body.user_ids.includes(from.user_id)) throw new AppError('CANNOT_TARGET_SELF', 'you cannot invite yourself');
@@ -62,7 +62,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; i
     async (request) => {
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
-      authorizeCall(principal, 'read', call.roomId);
+      await access.authorize(principal, 'read', call.roomId, call.id);
       const json = callJson(call, principal);
       return { call: json, participants: json.participants, ...(await store.history(call.id, principal.kind === 'admin')) };
     },

@@ -21,7 +21,7 @@ import {
  * Client → server events, declared once: each has its payload schema (validated
  * exactly at the edge: no unknown fields, no coercion), the schema of its
  * acknowledgement's result (`{ ok: true, ...result }`), the codes it can fail
- * with (besides VALIDATION_FAILED, RATE_LIMITED, AUTH_REQUIRED, INTERNAL_ERROR)
+ * with (besides VALIDATION_FAILED, RATE_LIMITED, AUTH_REQUIRED, TOKEN_EXPIRED, INTERNAL_ERROR)
  * and a line of documentation. The server's handler map, the SDK's request
  * function and protocol.md's tables are all derived from this object.
  *
@@ -56,7 +56,7 @@ export const CLIENT_EVENT_SPECS = {
     section: 'call',
     payload: Type.Object({ token: Type.String({ minLength: 1, maxLength: 8192 }) }, strict),
     ack: Type.Object({ user_id: Type.String(), role: RoleSchema, room: Nullable(Type.String()) }),
-    errors: [...TOKEN_ERRORS, 'ALREADY_AUTHENTICATED'],
+    errors: [...TOKEN_ERRORS, 'ALREADY_AUTHENTICATED', 'ROOM_SCOPE_MISMATCH'],
     doc: 'Authenticates the connection (when the handshake had no token), or refreshes its token with one of the same user.',
   },
   join: {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { authorizeCall } from '../calls/policy';
+import type { CallAccess } from '../calls/access';
 import type { CallService } from '../calls/service';
 import { errorResponses, Uuid } from '../http/schemas';
 import { RecordingModeSchema, type RecordingMode } from '../protocol';
@@ -25,7 +25,10 @@ export interface RecordingControl {
 const Params = Type.Object({ id: Uuid }, { additionalProperties: false });
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
 
-export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; recorder: RecordingControl }> = async (app, { calls, recorder }) => {
+export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access: CallAccess; recorder: RecordingControl }> = async (
+  app,
+  { calls, access, recorder },
+) => {
   app.post(
     '/calls/:id/recordings',
     {
@@ -51,7 +54,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
     async (request, reply) => {
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
-      authorizeCall(principal, 'end', call.roomId);
+      await access.authorize(principal, 'end', call.roomId, call.id);
       return reply.status(201).send(await recorder.startRecording(call.roomId, call.id, null, request.body.mode));
     },
   );
@@ -73,7 +76,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
     async (request) => {
       const principal = app.authenticate(request);
       const call = await calls.get(request.params.id);
-      authorizeCall(principal, 'end', call.roomId);
+      await access.authorize(principal, 'end', call.roomId, call.id);
       const finished = await recorder.stopRecording(call.roomId, 'stopped');
       return finished ? { stopped: true, recording: finished } : { stopped: false };
     },

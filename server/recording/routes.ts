@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/roles';
+import type { CallAccess } from '../calls/access';
 import { AppError } from '../errors';
 import { RECORDING_FILE_STATUSES } from '../protocol';
 import { Prisma, type PrismaClient, type Recording } from '../generated/prisma/client';
@@ -196,9 +197,11 @@ export interface RecordingRoutesOptions {
   prisma: PrismaClient;
   /** Absolute; file_path values are relative to it. */
   recordingsDir: string;
+  /** The caller's current role in the room (a demoted host loses access). */
+  access: CallAccess;
 }
 
-export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> = async (app, { prisma, recordingsDir }) => {
+export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> = async (app, { prisma, recordingsDir, access }) => {
   app.addSchema(RecordingOut);
 
   /** The recording, if `principal` may manage it: 403 before any lookup for tokens that never may, then 404, then room scope. */
@@ -207,6 +210,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
     const found = await prisma.recording.findUnique({ where: { id }, include: { call: { select: { roomId: true } } } });
     if (!found) throw new AppError('RECORDING_NOT_FOUND', `no recording ${id}`);
     authorizeRecording(principal, found.call.roomId);
+    authorizeRecording(await access.current(principal, found.call.roomId, found.callId), found.call.roomId);
     const { call: _call, ...recording } = found;
     return recording;
   }
@@ -231,6 +235,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
       const principal = app.authenticate(request);
       const q = request.query;
       authorizeRecording(principal, q.room_id);
+      if (principal.kind === 'user') authorizeRecording(await access.current(principal, principal.room), principal.room);
       const roomId = principal.kind === 'user' ? principal.room : q.room_id;
       const page = await listRecordings(prisma, {
         callId: q.call_id,

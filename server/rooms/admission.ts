@@ -83,7 +83,8 @@ export class Admission {
       room: room.room,
       userId: principal.userId,
       displayName: payload.display_name ?? principal.name ?? null,
-      role: principal.role,
+      // A role a host changed in this call wins over the token's claim.
+      role: room.roleChanges?.[principal.userId] ?? principal.role,
       tokenId: principal.tokenId,
       canPublish: principal.canPublish,
       socketId: session.id,

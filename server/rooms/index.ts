@@ -1,3 +1,4 @@
+import type { CurrentRights, RoomRights } from '../calls/access';
 import type { Sfu } from '../media/sfu';
 import type { Recorder } from '../recording/recorder';
 import { Admission } from './admission';
@@ -25,7 +26,7 @@ export { SingleNode, type RoomLocks, type Topology } from './topology';
  * per-room locks; the database is written behind (WriteBehind), never awaited
  * on the relay path.
  */
-export class Rooms {
+export class Rooms implements RoomRights {
   readonly ctx: RoomContext;
   readonly presence: Presence;
   readonly admission: Admission;
@@ -40,6 +41,15 @@ export class Rooms {
     this.moderation = new Moderation(this.ctx, this.presence, (room, p) => this.media.applyMedia(room, p));
     this.media.moderation = this.moderation;
     this.followCalls();
+  }
+
+  /** What the live room says about a user (REST authorisation: calls/access.ts). */
+  async currentRights(room: string, callId: string | null, userId: string): Promise<CurrentRights> {
+    const record = await this.ctx.store.getRoom(room);
+    if (!record || (callId !== null && record.callId !== callId)) return { removed: false, role: null };
+    if (record.removedUsers.includes(userId)) return { removed: true, role: null };
+    const present = (await this.ctx.store.listParticipants(room)).find((p) => p.userId === userId);
+    return { removed: false, role: present?.role ?? record.roleChanges?.[userId] ?? null };
   }
 
   /** Tells rooms what this node's SFU and recorder do (each node listens to its own). */

@@ -104,6 +104,10 @@ export class Moderation {
     await this.ctx.locks.run(room.room, async () => {
       const [actor, target] = await this.ctx.actorAndTarget(room.room, me.id, payload.participant_id);
       authorize(actor.role, 'set-role', target.role);
+      const current = await this.ctx.store.getRoom(room.room);
+      if (!current) throw new AppError('NOT_JOINED');
+      current.roleChanges = { ...current.roleChanges, [target.userId]: payload.role };
+      await this.ctx.store.putRoom(current);
       target.role = payload.role;
       await this.ctx.store.putParticipant(target);
       this.ctx.writes.enqueue(target.id, 'role change', () => this.ctx.deps.calls.recordRole(target.id, payload.role));

@@ -15,6 +15,12 @@ export interface RoomRecord {
   createdAt: number;
   /** Users removed by a host or moderator; they cannot rejoin this call. */
   removedUsers: string[];
+  /**
+   * Roles changed by a host in this call (user id → role). They outlive the participant's
+   * connection: a demoted host who rejoins, or calls REST with the old token, is still demoted.
+   * Optional: records written before it existed have none.
+   */
+  roleChanges?: Record<string, Role>;
   /** The node whose mediasoup routers carry this room (SFU mode); null in p2p mode. */
   mediaNode: string | null;
   /** When the room became empty (its end is scheduled); null while anyone is in it. */
@@ -67,18 +73,23 @@ export interface RoomStore {
 }
 
 /** The single-node store: maps in this process. Copies on the way in and out, like a remote store would. */
+/** A copy that shares nothing with the original (records are changed as copies, then put back). */
+function copyRoom(r: RoomRecord): RoomRecord {
+  return { ...r, removedUsers: [...r.removedUsers], ...(r.roleChanges ? { roleChanges: { ...r.roleChanges } } : {}) };
+}
+
 export class InMemoryRoomStore implements RoomStore {
   private readonly rooms = new Map<string, { record: RoomRecord; participants: Map<string, ParticipantRecord> }>();
   private participantCount = 0;
 
   async getRoom(room: string): Promise<RoomRecord | undefined> {
     const r = this.rooms.get(room);
-    return r ? { ...r.record, removedUsers: [...r.record.removedUsers] } : undefined;
+    return r ? copyRoom(r.record) : undefined;
   }
 
   async putRoom(record: RoomRecord): Promise<void> {
     const r = this.rooms.get(record.room);
-    const copy = { ...record, removedUsers: [...record.removedUsers] };
+    const copy = copyRoom(record);
     if (r) r.record = copy;
     else this.rooms.set(record.room, { record: copy, participants: new Map() });
   }

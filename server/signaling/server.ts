@@ -224,6 +224,10 @@ export class SignalingServer implements Clients {
       if (!bucket.take()) throw new AppError('RATE_LIMITED');
       if (event !== 'auth' && !socket.data.principal)
         throw new AppError('AUTH_REQUIRED', 'authenticate first (auth.token in the handshake, or the auth message)');
+      // A connection's rights end with its token (checked at every request, not only at the
+      // handshake): send `auth` with a fresh token of the same user to go on. Leaving stays possible.
+      if (event !== 'auth' && event !== 'leave' && expired(socket.data.principal))
+        throw new AppError('TOKEN_EXPIRED', 'the token has expired: send auth with a new one');
       const payload = args[0];
       this.validate[event](payload);
       // The validator checked the payload against the declaration the handler is typed by.
@@ -254,6 +258,8 @@ export class SignalingServer implements Clients {
     const current = session.principal;
     // Re-authenticating refreshes the token of the same user; it cannot switch users.
     if (current && current.kind === 'user' && current.userId !== principal.userId) throw new AppError('ALREADY_AUTHENTICATED');
+    // A joined connection stays in its room: a token for another room cannot refresh it.
+    if (session.room !== undefined && principal.room !== undefined && principal.room !== session.room) throw new AppError('ROOM_SCOPE_MISMATCH');
     session.principal = principal;
     clearTimeout(this.authTimers.get(session.id));
     this.authTimers.delete(session.id);
@@ -309,4 +315,9 @@ export class SignalingServer implements Clients {
   get connectionCount(): number {
     return this.connections;
   }
+}
+
+/** The token's `exp` (seconds) has passed. */
+function expired(p: Principal | undefined): boolean {
+  return p?.kind === 'user' && p.expiresAt * 1000 <= Date.now();
 }
