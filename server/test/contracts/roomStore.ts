@@ -70,6 +70,15 @@ export function describeRoomStore(name: string, open: () => RoomStore | Promise<
       expect(await s.countRooms()).toBe(1);
     });
 
+    it('keeps role changes with the room, as copies', async () => {
+      const s = await open();
+      await s.putRoom({ ...roomRec('r'), roleChanges: { u1: 'participant' } });
+      const out = (await s.getRoom('r'))!;
+      expect(out.roleChanges).toEqual({ u1: 'participant' });
+      out.roleChanges!.u2 = 'moderator';
+      expect((await s.getRoom('r'))?.roleChanges).toEqual({ u1: 'participant' });
+    });
+
     it('rejects putParticipant into a missing room and writes nothing', async () => {
       const s = await open();
       await expect(s.putParticipant(participant('p1', 'nope'))).rejects.toThrow('room nope does not exist');
