@@ -184,7 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
 
   // This node's media: the SFU and the recorder, behind the media node port (forwarded to in a cluster).
-  const sfu = new Sfu(deps.workers, config.mediasoup.consumersPerRouter, deps.logger);
+  const sfu = new Sfu(deps.workers, config.mediasoup.limits, deps.logger);
   const ffmpeg = resolveFfmpeg(config.recording.ffmpegPath);
   if (!ffmpeg) deps.logger.warn('ffmpeg not found (FFMPEG_PATH, ffmpeg-static, PATH): recording is unavailable');
   const recorder = new Recorder({

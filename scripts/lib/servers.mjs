@@ -23,7 +23,15 @@ export const BENCH_API_KEY = 'bench-api-key-0123456789abcdef';
  * The server's limiters (1200 requests/min per client, and per socket) would turn a load
  * test into a 429 test: high ceilings keep them in the request path but never trip them.
  */
-export const LIMITS_OUT_OF_THE_WAY = { RATE_LIMIT_MAX: '10000000', SOCKET_RATE_LIMIT_PER_SECOND: '100000', SOCKET_RATE_LIMIT_BURST: '100000' };
+export const LIMITS_OUT_OF_THE_WAY = {
+  RATE_LIMIT_MAX: '10000000',
+  SOCKET_RATE_LIMIT_PER_SECOND: '100000',
+  SOCKET_RATE_LIMIT_BURST: '100000',
+  // Every benchmark client comes from 127.0.0.1; one user opens many rooms; sinks consume a lot.
+  MAX_CONNECTIONS_PER_IP: '1000000',
+  MAX_ROOMS_PER_USER: '1000000',
+  MAX_CONSUMERS_PER_PARTICIPANT: '100000',
+};
 
 /** Throws unless `npm run build` produced the server. */
 export function assertBuilt() {

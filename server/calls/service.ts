@@ -132,12 +132,13 @@ export class CallService extends EventEmitter<CallEvents> {
    * false (then null). Safe against a concurrent opener: the unique index on open
    * calls per room makes the loser read the winner's call.
    */
-  async openForRoom(roomId: string, mayCreate: boolean, mode: CallMode = 'sfu'): Promise<OpenCall | null> {
+  /** The room's open call (activated), or a new one when `mayCreate` (`created`: this call made it). */
+  async openForRoom(roomId: string, mayCreate: boolean, mode: CallMode = 'sfu'): Promise<(OpenCall & { created: boolean }) | null> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const existing = await this.findOpen(roomId);
       if (existing) {
         if (existing.status === 'created') await this.activate(existing.id);
-        return { ...existing, status: 'active' };
+        return { ...existing, status: 'active', created: false };
       }
       if (!mayCreate) return null;
       const now = new Date();
@@ -146,7 +147,7 @@ export class CallService extends EventEmitter<CallEvents> {
           data: { roomId, status: 'active', mode, createdAt: now, startedAt: now },
         });
         this.emitState(call);
-        return { id: call.id, status: 'active', recording: call.recording, mode };
+        return { id: call.id, status: 'active', recording: call.recording, mode, created: true };
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
       }

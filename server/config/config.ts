@@ -161,7 +161,10 @@ export function loadConfig(env: Env = process.env): Config {
       listenIp,
       announcedAddress,
       webRtcBasePort,
-      consumersPerRouter: r.int('MEDIASOUP_CONSUMERS_PER_ROUTER', 500, 1, 100_000),
+      limits: {
+        consumersPerRouter: r.int('MEDIASOUP_CONSUMERS_PER_ROUTER', 500, 1, 100_000),
+        consumersPerParticipant: r.int('MAX_CONSUMERS_PER_PARTICIPANT', 400, 1, 100_000),
+      },
     },
     turn: {
       urls: turnUrls,
@@ -183,6 +186,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxConnections: r.int('MAX_CONNECTIONS', 10_000, 1, 1_000_000),
       maxRooms: r.int('MAX_ROOMS', 10_000, 1, 1_000_000),
       maxParticipantsPerRoom: r.int('MAX_PARTICIPANTS_PER_ROOM', 100, 2, 10_000),
+      maxConnectionsPerIp: r.int('MAX_CONNECTIONS_PER_IP', 200, 1, 1_000_000),
+      maxRoomsPerUser: r.int('MAX_ROOMS_PER_USER', 10, 1, 1_000_000),
       maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 128 * 1024, 1024, 16 * 1024 * 1024),
       maxSdpBytes: r.int('MAX_SDP_BYTES', 64 * 1024, 256, 16 * 1024 * 1024),
       rateLimitPerSecond: r.int('SOCKET_RATE_LIMIT_PER_SECOND', 50, 1, 1_000_000),

@@ -45,8 +45,12 @@ export interface Config {
     announcedAddress: string;
     /** Worker i's WebRtcServer uses this port + i, UDP and TCP. */
     webRtcBasePort: number;
-    /** Consumers on a room's router before its new receive transports go to a router on another worker (piped). */
-    consumersPerRouter: number;
+    limits: {
+      /** Consumers on a room's router before its new receive transports go to a router on another worker (piped). */
+      consumersPerRouter: number;
+      /** Consumers one participant may hold (TOO_MANY_CONSUMERS above). */
+      consumersPerParticipant: number;
+    };
   };
   turn: {
     urls: string[];
@@ -119,6 +123,10 @@ export interface SignalingConfig {
   /** Rooms (calls in progress) one node holds. */
   maxRooms: number;
   maxParticipantsPerRoom: number;
+  /** Connections one client address may hold on a node. */
+  maxConnectionsPerIp: number;
+  /** Rooms one user may have opened by joining that are still in progress (per node). */
+  maxRoomsPerUser: number;
   /** Largest Socket.IO message; larger ones close the connection (engine.io). */
   maxMessageBytes: number;
   /** Largest SDP accepted in offer/answer (an error ack above). */

@@ -74,8 +74,7 @@ const INITIAL_OUTGOING_BITRATE = 1_000_000;
 /** Just past libwebrtc's minimum interval between key frames sent on request. */
 const KEY_FRAME_FOLLOW_UP_MS = 350;
 
-/** mediasoup's parameters as the protocol carries them: opaque JSON that mediasoup validates. */
-type Json = Record<string, unknown>;
+type Json = Record<string, unknown>; // mediasoup's parameters as the protocol carries them (mediasoup validates)
 
 export const SOURCE_KIND: Record<MediaSource, MediaKind> = { mic: 'audio', camera: 'video', screen: 'video' };
 
@@ -157,7 +156,7 @@ export class RoomMedia {
 
   /** The router a new receive transport goes to: the primary until it is busy, then one on another worker. */
   private async routerForReceiving(): Promise<Router> {
-    const limit = this.sfu.consumersPerRouter;
+    const limit = this.sfu.limits.consumersPerRouter;
     for (const r of this.routers) if ((this.consumerCount.get(r.id) ?? 0) < limit) return r;
     if (this.sfu.pool.alive < 2) return this.leastBusy();
     const used = new Set(this.routers.map((r) => r.appData.worker));
@@ -263,6 +262,7 @@ export class RoomMedia {
     const found = this.findProducer(req.producerId);
     if (!found) throw new AppError('PRODUCER_NOT_FOUND', `no producer ${req.producerId} in this room`);
     if (found.participantId === participantId) throw new AppError('CANNOT_TARGET_SELF', 'you cannot consume your own producer');
+    if (this.peer(participantId).consumers.size >= this.sfu.limits.consumersPerParticipant) throw new AppError('TOO_MANY_CONSUMERS');
     const router = this.routers.find((r) => r.id === t.appData.routerId) ?? this.primary;
     const rtpCapabilities = req.rtpCapabilities as unknown as RtpCapabilities;
     let ok: boolean;
@@ -383,7 +383,7 @@ export class Sfu extends TypedEmitter<SfuEvents> {
 
   constructor(
     readonly pool: WorkerPool,
-    readonly consumersPerRouter: number,
+    readonly limits: { consumersPerRouter: number; consumersPerParticipant: number },
     private readonly log: FastifyBaseLogger,
   ) {
     super((event, err) => log.error({ err, event }, 'an SFU event listener failed'));

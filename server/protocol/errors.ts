@@ -130,6 +130,21 @@ export const ERRORS = {
     message: 'the room is busy; try again',
     signaling: "the room's lock could not be taken in time (several nodes, Redis slow or a node stuck); try again",
   },
+  TOO_MANY_CONNECTIONS: {
+    status: 429,
+    message: 'too many connections from this address',
+    signaling: 'this client address holds `MAX_CONNECTIONS_PER_IP` connections on this node',
+  },
+  ROOM_QUOTA_EXCEEDED: {
+    status: 429,
+    message: 'you have opened too many rooms that are still in progress',
+    signaling: 'this user opened `MAX_ROOMS_PER_USER` rooms (by joining) that are still in progress',
+  },
+  TOO_MANY_CONSUMERS: {
+    status: 429,
+    message: 'you hold too many consumers',
+    signaling: 'this participant holds `MAX_CONSUMERS_PER_PARTICIPANT` consumers; close some first',
+  },
   TOO_MANY_ROOMS: { status: 503, message: 'MAX_ROOMS rooms are in progress', signaling: '`MAX_ROOMS` rooms are in progress' },
   ROOM_FULL: { status: 409, message: 'the room is full', signaling: 'the room has `MAX_PARTICIPANTS_PER_ROOM` participants' },
   NOT_JOINED: { status: 409, message: 'join a room first', signaling: 'join first (or the call has ended)' },

@@ -134,11 +134,22 @@ export class Admission {
    */
   private async open(name: string, principal: User, mode: 'sfu' | 'p2p'): Promise<RoomRecord> {
     const { store, deps, cfg } = this.ctx;
+    const mine = await this.roomsOpenedBy(principal.userId);
+    // Past MAX_ROOMS_PER_USER a user may still join calls in progress, not create more. The
+    // slot is taken synchronously after the check, so concurrent openings count.
+    const underQuota = mine.size < cfg.maxRoomsPerUser;
+    const mayCreate = mayCreateRoom(principal.role, cfg.autoCreateRooms);
+    if (underQuota) this.take(principal.userId, name);
+    let created = false;
     const ticket = this.opening++;
+    this.inFlight.add(name);
     try {
       if ((await store.countRooms()) + ticket >= cfg.maxRooms) throw new AppError('TOO_MANY_ROOMS');
-      const call = await deps.calls.openForRoom(name, mayCreateRoom(principal.role, cfg.autoCreateRooms), mode);
+      const call = await deps.calls.openForRoom(name, mayCreate && underQuota, mode);
+      if (!call && mayCreate) throw new AppError('ROOM_QUOTA_EXCEEDED');
       if (!call) throw new AppError('CALL_NOT_FOUND', 'this room has no call in progress, and this token may not start one');
+      // Only a call this join created counts (one created over REST is the backend's).
+      created = call.created;
       // The room's media goes to the least-loaded node, which may not be this one.
       const mediaNode = call.mode === 'sfu' ? await this.openMedia(name, []) : null;
       const room: RoomRecord = {
@@ -156,7 +167,43 @@ export class Admission {
       return room;
     } finally {
       this.opening--;
+      this.inFlight.delete(name);
+      if (underQuota && !created) this.roomEnded(name);
     }
+  }
+
+  /** Rooms each user opened by joining on this node, and who opened each (MAX_ROOMS_PER_USER). */
+  private readonly openedBy = new Map<string, Set<string>>();
+  private readonly openerOf = new Map<string, string>();
+  /** Rooms being opened (not in the store yet). */
+  private readonly inFlight = new Set<string>();
+
+  private take(userId: string, room: string): void {
+    const mine = this.openedBy.get(userId) ?? new Set<string>();
+    mine.add(room);
+    this.openedBy.set(userId, mine);
+    this.openerOf.set(room, userId);
+  }
+
+  /** A room's call ended (or its opening failed): its slot is free again. */
+  roomEnded(room: string): void {
+    const userId = this.openerOf.get(room);
+    if (userId === undefined) return;
+    this.openerOf.delete(room);
+    const mine = this.openedBy.get(userId);
+    mine?.delete(room);
+    if (mine?.size === 0) this.openedBy.delete(userId);
+  }
+
+  /** The rooms `userId` opened here that are still in progress. */
+  private async roomsOpenedBy(userId: string): Promise<ReadonlySet<string>> {
+    const mine = this.openedBy.get(userId);
+    if (!mine || mine.size < this.ctx.cfg.maxRoomsPerUser) return mine ?? new Set();
+    // A call can end on another node (REST, its empty-room timer): check the store when it matters.
+    for (const room of [...mine]) {
+      if (!this.inFlight.has(room) && !(await this.ctx.store.getRoom(room)) && this.openerOf.get(room) === userId) this.roomEnded(room);
+    }
+    return this.openedBy.get(userId) ?? new Set();
   }
 
   private async admit(session: Session, room: RoomRecord, me: ParticipantRecord, resumed: boolean): Promise<AckResult<'join'>> {

@@ -80,6 +80,7 @@ export class Rooms implements RoomRights {
     const { calls, log, clients } = this.ctx.deps;
     calls.on('call-state-changed', (c) => {
       if (c.status === 'ended') {
+        this.admission.roomEnded(c.roomId);
         this.presence.endRoom(c.roomId, c.id).catch((err: unknown) => log.error({ err }, 'ending room failed'));
         return;
       }

@@ -101,6 +101,8 @@ export class SignalingServer implements Clients {
   private rooms: Rooms | undefined;
   private invitations: Invitations | undefined;
   private connections = 0;
+  /** Connections per client address (MAX_CONNECTIONS_PER_IP). */
+  private readonly perIp = new Map<string, number>();
   private draining = false;
 
   constructor(private readonly deps: SignalingDeps) {
@@ -177,6 +179,19 @@ export class SignalingServer implements Clients {
         this.deps.metrics.errors.inc({ code: e.code });
         return next(connectError(e.code, e.message));
       }
+    }
+    // Per client address: counted from the handshake until the underlying connection closes
+    // (the engine.io close fires whether or not the Socket.IO connection ever completed).
+    const ip = this.clientIp(socket);
+    if (ip !== null) {
+      const n = this.perIp.get(ip) ?? 0;
+      if (n >= this.cfg.maxConnectionsPerIp) return next(connectError('TOO_MANY_CONNECTIONS'));
+      this.perIp.set(ip, n + 1);
+      socket.conn.once('close', () => {
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left > 0) this.perIp.set(ip, left);
+        else this.perIp.delete(ip);
+      });
     }
     next();
   }
