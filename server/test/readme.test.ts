@@ -10,9 +10,10 @@ import { until } from './helpers/wait';
  * README.md as executable truth: every ```sh/```bash block (and every ```js/```ts
  * block) runs, in order, in one bash session per section, against a server started
  * with the README's own `npm start`, in a working folder that looks like a checkout
- * (the repository's files linked, its own ./data and ./recordings). What a command
+ * (the repository's files linked, its own ./data and ./recordings), on a free port:
+ * `localhost:8080` in the blocks is the only text rewritten (to that port). What a command
  * prints must have the shape of the response the README shows after it. Blocks that
- * cannot run here carry `<!-- readme-test: skip — why -->`; they are listed at the end.
+ * cannot run here carry `<!-- readme-test: skip — why -->`; the first test lists them.
  */
 
 const STEP_TIMEOUT_MS = 30_000;
@@ -155,10 +156,13 @@ async function runBlock(session: ShellSession, block: Block, n: number, peers: M
       continue;
     }
     if (!shared && !sessionHasServer.has(session)) await startShared();
-    const r = await session.run(code, STEP_TIMEOUT_MS);
+    const r = await session.run(code, STEP_TIMEOUT_MS).catch((err: Error) => {
+      throw new Error(`${at}: ${err.message}`); // e.g. "CALL_ID: unbound variable"
+    });
     if (r.failed.length > 0 || r.rc !== 0) {
       problems.push(
-        `${at}: failed (exit ${r.rc}) at ${r.failed.join('; ') || 'the last command'}\n--- step ---\n${code}\n--- stderr ---\n${r.stderr}--- stdout ---\n${r.stdout}`,
+        `${at}: failed (exit ${r.rc}) at ${r.failed.join('; ') || 'the last command'}\n--- step ---\n${code}\n--- stderr ---\n${r.stderr}--- stdout ---\n${r.stdout}` +
+          (shared ? `\n--- server log ---\n${serverLog(shared.log)}` : ''),
       );
       break; // later steps depend on this one
     }
