@@ -24,6 +24,8 @@ t0=$(date +%s)
 # Debian packages: ffmpeg for recording; the rest builds the mediasoup worker offline.
 APT_PKGS=(ffmpeg pkg-config ninja-build meson g++ make python3 libssl-dev libuv1-dev libsrtp2-dev
   libusrsctp-dev libabsl-dev libflatbuffers-dev flatbuffers-compiler ca-certificates)
+# The README's examples (and readme.test.ts, which runs them): curl, jq, openssl.
+APT_PKGS+=(curl jq openssl)
 # Debian's Chromium: the web client's browser test drives it (playwright-core).
 [ "${SWITCHBOARD_NO_BROWSER:-0}" = 1 ] || APT_PKGS+=(chromium)
 NODE_MIN_MAJOR=22

@@ -1,9 +1,10 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/config';
 import { loadSigningKeys } from '../auth/keys';
-import { problemsOf } from './helpers/config';
+import { problemsOf, variablesRead } from './helpers/config';
+import { README, readmeEnvTable } from './helpers/readme';
 import { tempDir } from './helpers/env';
 
 describe('configuration', () => {
@@ -145,5 +146,15 @@ describe('configuration', () => {
     expect(problemsOf({ NODE_ID: 'has space' })[0]).toMatch(/^NODE_ID: /);
     expect(problemsOf({ NODE_TTL_MS: '20000' })[0]).toMatch(/^NODE_TTL_MS: /);
     expect(problemsOf({ NODE_HEARTBEAT_MS: '4000', NODE_TTL_MS: '6000' })[0]).toMatch(/^NODE_TTL_MS: .*twice/);
+  });
+
+  it("lists every variable it reads in the README's table, and no other", () => {
+    const read = [...variablesRead()].sort();
+    const documented = [...readmeEnvTable(readFileSync(README, 'utf8'))].sort();
+    expect(read.length).toBeGreaterThan(50);
+    expect({ undocumented: read.filter((n) => !documented.includes(n)), notRead: documented.filter((n) => !read.includes(n)) }).toEqual({
+      undocumented: [],
+      notRead: [],
+    });
   });
 });
