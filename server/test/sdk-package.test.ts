@@ -25,7 +25,7 @@ describe('the packed SDK, installed outside the repository', () => {
   let pkg: { dir: string; remove(): void };
 
   beforeAll(async () => {
-    [t, pkg] = await Promise.all([startTestApp('pglite'), installPackedSdk('node', ['@roamhq/wrtc@0.10.0'])]);
+    [t, pkg] = await Promise.all([startTestApp('pglite'), installPackedSdk('node')]);
     url = await listen(t);
   });
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from './env';
 
@@ -39,22 +39,22 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
 export const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 /**
- * Packs client/ and installs the tarball (and `extra` packages) into a temporary folder,
- * from npm's cache where it can (--prefer-offline). Copies client/examples/<example> there.
+ * Packs client/ and copies client/examples/<example> into a temporary folder outside the repo,
+ * its package.json naming the tarball there; then `npm install` as its README says (from npm's
+ * cache where it can: --prefer-offline).
  */
-export async function installPackedSdk(example: 'node' | 'browser', extra: string[]): Promise<{ dir: string; tarball: string; remove(): void }> {
+export async function installPackedSdk(example: 'node' | 'browser'): Promise<{ dir: string; tarball: string; remove(): void }> {
   const tmp = tempDir(`sb-sdk-${example}-`);
   const packed = await run(NPM, ['pack', './client', '--pack-destination', tmp.dir, '--json'], { timeoutMs: 60_000 });
   if (packed.code !== 0) throw new Error(`npm pack failed: ${packed.stderr}`);
   const tarball = path.join(tmp.dir, (JSON.parse(packed.stdout) as Array<{ filename: string }>)[0]!.filename);
   const src = path.join(ROOT, 'client', 'examples', example);
-  cpSync(src, tmp.dir, { recursive: true, filter: (f) => !f.includes('node_modules') && path.basename(f) !== 'package.json' });
-  // The example's package.json names the tarball by its place in the repo; here it is beside it.
-  writeFileSync(path.join(tmp.dir, 'package.json'), JSON.stringify({ name: `sb-example-${example}`, private: true, type: 'module' }));
-  const installed = await run(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...extra], {
-    cwd: tmp.dir,
-    timeoutMs: 240_000,
-  });
+  cpSync(src, tmp.dir, { recursive: true, filter: (f) => !f.includes('node_modules') });
+  // The example's package.json names the tarball by its place in the repo (npm run sdk:pack); here it is beside it.
+  const manifest = JSON.parse(readFileSync(path.join(src, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  manifest.dependencies['@switchboard/client'] = `file:${tarball}`;
+  writeFileSync(path.join(tmp.dir, 'package.json'), JSON.stringify(manifest, null, 2));
+  const installed = await run(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: tmp.dir, timeoutMs: 240_000 });
   if (installed.code !== 0) throw new Error(`npm install of the packed SDK failed: ${installed.stderr}`);
   return { dir: tmp.dir, tarball, remove: tmp.remove };
 }
