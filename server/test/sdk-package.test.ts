@@ -1,5 +1,8 @@
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { Server as SocketServer } from 'socket.io';
 import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
 import { installPackedSdk, ROOT, run } from './helpers/sdkPackage';
 import { listen } from './helpers/signaling';
@@ -9,7 +12,8 @@ import { listen } from './helpers/signaling';
  * @roamhq/wrtc into a folder outside the repository, then
  * - its ESM and CommonJS entries load, and its declarations type-check a user's
  *   file there (the protocol's types are inlined: nothing points into the repo);
- * - Node without a WebRTC implementation fails with DEVICE_UNSUPPORTED, not a raw error;
+ * - Node without a WebRTC implementation fails with DEVICE_UNSUPPORTED, not a raw error; an
+ *   unreachable server is CONNECTION_FAILED, an acknowledgement that never comes TIMEOUT;
  * - client/examples/node/index.mjs runs as written, twice (a host and a guest) against
  *   the real server: join, publish synthetic tracks, receive the other's frames,
  *   record as host while media flows (non-empty files), leave.
@@ -80,6 +84,30 @@ console.log(code, sdkCode, wrong, use);
     const tsc = await node([path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', pkg.dir], pkg.dir);
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.code).toBe(0);
+  });
+
+  it('turns an acknowledgement that never comes into TIMEOUT', async () => {
+    // A Socket.IO server that accepts the connection and never answers.
+    const http = createServer();
+    const silent = new SocketServer(http, { transports: ['websocket'] });
+    const port = await new Promise<number>((resolve) => http.listen(0, '127.0.0.1', () => resolve((http.address() as AddressInfo).port)));
+    const script = `
+import { SwitchboardClient, SwitchboardError } from '@switchboard/client';
+const call = await SwitchboardClient.connect({ url: process.env.URL, token: 'x.e30.x', timeoutMs: 500 });
+try {
+  await call.join('anywhere');
+} catch (e) {
+  console.log(JSON.stringify({ sdk: e instanceof SwitchboardError, code: e.code, message: e.message }));
+}
+call.close();
+process.exit(0);
+`;
+    try {
+      const r = await node(['--input-type=module', '-e', script], pkg.dir, { URL: `http://127.0.0.1:${port}` });
+      expect(JSON.parse(r.stdout.trim())).toEqual({ sdk: true, code: 'TIMEOUT', message: 'no answer to join within 500 ms' });
+    } finally {
+      await silent.close();
+    }
   });
 
   it('fails with DEVICE_UNSUPPORTED in Node without a WebRTC implementation', async () => {
