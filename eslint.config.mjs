@@ -8,7 +8,11 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/**', 'node_modules/**', 'server/generated/**', 'data/**', 'recordings/**', 'coverage/**'] },
+  {
+    ignores: ['dist/**', '**/node_modules/**', 'server/generated/**', 'data/**', 'recordings/**', 'coverage/**', 'client/dist/**', 'client/examples/*/main.js'],
+  },
+  // The browser example is type-checked against the packed SDK (server/test/sdk-package.test.ts), not inside the repo.
+  { ignores: ['client/examples/**/*.ts'] },
   js.configs.recommended,
   {
     files: ['server/**/*.ts', 'client/**/*.ts'],
@@ -35,7 +39,7 @@ export default defineConfig(
   },
   {
     // Where printing is the job: start-up failures before a logger exists, CLIs, tests, the browser pages.
-    files: ['server/main.ts', 'server/db/migrate-cli.ts', 'server/protocol/docs-cli.ts', 'server/test/**', 'client/web/**'],
+    files: ['server/main.ts', 'server/db/migrate-cli.ts', 'server/protocol/docs-cli.ts', 'server/test/**', 'client/web/**', 'client/cli/**'],
     rules: { 'no-console': 'off' },
   },
   {
