@@ -91,16 +91,13 @@ export class MediaMetrics {
       },
     });
     this.deaths = new Counter({ name: 'switchboard_media_worker_deaths_total', help: 'mediasoup worker processes that died (each is replaced)', registers });
-    const rtp = (name: string, what: string) =>
-      new Counter({
-        name,
-        help: `${what}, by direction (in: from clients; out: to clients and recorders) and kind, sampled`,
-        labelNames: ['direction', 'kind'],
-        registers,
-      });
-    this.rtpBytes = rtp('switchboard_rtp_bytes_total', 'RTP bytes');
-    this.rtpPackets = rtp('switchboard_rtp_packets_total', 'RTP packets');
-    this.rtpLost = rtp('switchboard_rtp_packets_lost_total', 'RTP packets lost (in: seen missing here; out: reported lost by receivers)');
+    const rtp = (name: string, help: string) => new Counter({ name, help, labelNames: ['direction', 'kind'], registers });
+    this.rtpBytes = rtp('switchboard_rtp_bytes_total', 'RTP bytes, by direction (in: from clients; out: to clients and recorders) and kind, sampled');
+    this.rtpPackets = rtp('switchboard_rtp_packets_total', 'RTP packets, by direction and kind, sampled');
+    this.rtpLost = rtp(
+      'switchboard_rtp_packets_lost_total',
+      'RTP packets lost (in: missing on arrival from clients; out: reported lost by receivers), by direction and kind, sampled',
+    );
     this.sampleDuration = new Histogram({
       name: 'switchboard_media_stats_sample_duration_seconds',
       help: 'One sample of mediasoup stats (at most METRICS_MEDIA_SAMPLE_MAX getStats calls)',

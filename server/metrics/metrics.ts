@@ -112,7 +112,7 @@ export class Metrics {
     });
     this.webhookDuration = new Histogram({
       name: 'switchboard_webhook_delivery_duration_seconds',
-      help: 'Webhook request to the receiver answer (or the error), per attempt',
+      help: "Webhook request to the receiver's answer (or the error), per attempt",
       buckets: WEBHOOK_BUCKETS,
       registers,
     });
