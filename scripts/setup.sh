@@ -10,7 +10,8 @@
 #   5. The Prisma client (prisma generate), when the schema changed.
 #   6. The TypeScript build (dist/).
 # Environment: SWITCHBOARD_SKIP_APT=1 skips step 1; SWITCHBOARD_NO_BROWSER=1 leaves out
-# Chromium (only the browser test uses it; the Docker build sets it);
+# Chromium (only the browser test uses it; the Docker build sets it); SWITCHBOARD_NO_PROMTOOL=1
+# leaves out Debian's prometheus (promtool; only the metrics test uses it; start.sh sets it);
 # SWITCHBOARD_CACHE_DIR moves the build cache (default ~/.cache/switchboard).
 set -euo pipefail
 ORIGINAL_PATH="$PATH"
@@ -28,6 +29,9 @@ APT_PKGS=(ffmpeg pkg-config ninja-build meson g++ make python3 libssl-dev libuv1
 APT_PKGS+=(curl jq openssl)
 # Debian's Chromium: the web client's browser test drives it (playwright-core).
 [ "${SWITCHBOARD_NO_BROWSER:-0}" = 1 ] || APT_PKGS+=(chromium)
+# Debian's Prometheus, for its promtool: the metrics test checks /metrics with it. The package
+# also installs a Prometheus service (started where systemd runs): start.sh and Docker leave it out.
+[ "${SWITCHBOARD_NO_PROMTOOL:-0}" = 1 ] || APT_PKGS+=(prometheus)
 NODE_MIN_MAJOR=22
 NODE_INSTALL=node@24
 

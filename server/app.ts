@@ -28,6 +28,7 @@ import { invitationRoutes } from './invitations/routes';
 import { Sfu } from './media/sfu';
 import type { WorkerPool } from './media/workerPool';
 import { LocalMediaService } from './mediaNode/local';
+import { registerHttpMetrics } from './metrics/http';
 import { Metrics } from './metrics/metrics';
 import { recordingControlRoutes } from './recording/controlRoutes';
 import { resolveFfmpeg } from './recording/ffmpeg';
@@ -122,6 +123,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   registerErrorHandling(app);
   registerRequestLog(app);
+  const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics, media: config.metrics });
+  registerHttpMetrics(app, metrics);
   app.addSchema(ErrorResponse);
 
   if (config.rateLimit.max > 0) {
@@ -180,8 +183,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   logLifecycle(events, deps.logger);
   // WEBHOOK_URLS set: every event is stored in the webhook outbox from now on.
-  const webhooks = createWebhooks({ config: config.webhooks, prisma: deps.db.prisma, events, log: deps.logger, tuning: deps.webhookTuning });
-  const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
+  const webhooks = createWebhooks({
+    config: config.webhooks,
+    prisma: deps.db.prisma,
+    events,
+    log: deps.logger,
+    tuning: deps.webhookTuning,
+    onAttempt: (status, seconds) => metrics.webhookAttempt(status, seconds),
+  });
 
   // This node's media: the SFU and the recorder, behind the media node port (forwarded to in a cluster).
   const sfu = new Sfu(deps.workers, config.mediasoup.limits, deps.logger);
@@ -197,6 +206,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     log: deps.logger,
   });
   const localMedia = new LocalMediaService(sfu, recorder);
+  // Media metrics come from mediasoup's observers (every worker, replacements included) and the recorder's events.
+  for (const worker of deps.workers.workers()) metrics.media.watch(worker);
+  deps.workers.on('started', (worker) => metrics.media.watch(worker));
+  deps.workers.on('died', () => metrics.media.died());
+  recorder.on('finished', (_room, recording) => metrics.recordingFinished(recording));
+  recorder.on('ffmpeg-crashed', (_room, restarting) => metrics.ffmpegCrashed(restarting));
 
   // The rooms (domain), reaching clients through the Socket.IO adapter.
   const cluster = deps.cluster;
@@ -252,12 +267,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(callRoutes, { calls, access });
   await app.register(invitationRoutes, { calls, access, invitations, store: invitationStore });
   await app.register(recordingRoutes, { prisma: deps.db.prisma, recordingsDir: config.recordingsDir, access });
+  const announce = announceUploads(deps.db.prisma, events, deps.logger);
   const uploads = new UploadService({
     prisma: deps.db.prisma,
     recordingsDir: config.recordingsDir,
     limits: config.uploads,
     log: deps.logger,
-    onCompleted: announceUploads(deps.db.prisma, events, deps.logger),
+    onCompleted: (upload) => {
+      metrics.uploadCompleted(upload.sizeBytes);
+      announce(upload);
+    },
   });
   await app.register(uploadRoutes, { uploads });
   uploads.startSweeping();
@@ -270,9 +289,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // the database closes.
   app.addHook('onReady', async () => {
     webhooks.start();
+    metrics.media.start();
   });
   app.addHook('onClose', async () => {
     await webhooks.stop();
+    await metrics.media.stop();
   });
   app.get('/metrics', { config: { rateLimit: false }, logLevel: 'warn', schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
     void reply.type(metrics.registry.contentType);

@@ -211,6 +211,10 @@ export function loadConfig(env: Env = process.env): Config {
       maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 12, 1, 100),
       timeoutMs: r.int('WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
     },
+    metrics: {
+      mediaSampleMs: r.int('METRICS_MEDIA_SAMPLE_MS', 10_000, 0, 3_600_000),
+      mediaSampleMax: r.int('METRICS_MEDIA_SAMPLE_MAX', 1000, 1, 1_000_000),
+    },
   };
   if (config.recording.maxPort - config.recording.minPort < 3) {
     r.fail('RECORDING_MAX_PORT', 'RECORDING_MIN_PORT..RECORDING_MAX_PORT must hold at least 4 ports', String(config.recording.maxPort));
@@ -225,6 +229,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.signaling.maxSdpBytes >= config.signaling.maxMessageBytes) {
     r.fail('MAX_SDP_BYTES', `must be smaller than MAX_MESSAGE_BYTES (${config.signaling.maxMessageBytes})`, String(config.signaling.maxSdpBytes));
   }
+  const sampleMs = config.metrics.mediaSampleMs;
+  if (sampleMs > 0 && sampleMs < 100) r.fail('METRICS_MEDIA_SAMPLE_MS', 'must be 0 (off) or at least 100', String(sampleMs));
   if (rtcMinPort > rtcMaxPort) r.fail('MEDIASOUP_RTC_MIN_PORT', `must not exceed MEDIASOUP_RTC_MAX_PORT (${rtcMaxPort})`, String(rtcMinPort));
 
   const redisUrl = r.raw('REDIS_URL');

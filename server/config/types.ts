@@ -78,6 +78,15 @@ export interface Config {
   cluster: ClusterConfig;
   web: WebConfig;
   webhooks: WebhooksConfig;
+  metrics: MetricsConfig;
+}
+
+/** /metrics (server/metrics): how mediasoup's RTP stats are sampled. */
+export interface MetricsConfig {
+  /** METRICS_MEDIA_SAMPLE_MS: how often producers' and consumers' stats are read; 0: never (the RTP counters stay at 0). */
+  mediaSampleMs: number;
+  /** METRICS_MEDIA_SAMPLE_MAX: getStats() calls per sample at most (the longest unread first). */
+  mediaSampleMax: number;
 }
 
 /** Signed webhooks (server/webhooks): every call event is POSTed to each URL. */

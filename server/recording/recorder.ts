@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Consumer, PlainTransport, RtpCapabilities } from 'mediasoup/types';
 import type { CallService } from '../calls/service';
@@ -60,12 +61,11 @@ export interface RecorderDeps {
   log: FastifyBaseLogger;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** What the recorder tells (the room services announce it to the room and to webhooks). */
 export interface RecorderEvents {
   started: [room: string, recording: ServerPayload<'recording-started'>];
   finished: [room: string, recording: FinishedRecording];
+  'ffmpeg-crashed': [room: string, restarting: boolean]; // an ffmpeg died on its own; restarting: a new segment follows
 }
 
 export class Recorder extends TypedEmitter<RecorderEvents> {
@@ -441,8 +441,9 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       const now = Date.now();
       const recent = (session.restarts.get(run.participantId) ?? []).filter((t) => now - t < 60_000);
       session.restarts.set(run.participantId, [...recent, now]);
-      if (session.stopping || recent.length >= MAX_RESTARTS_PER_MINUTE) return;
-      await this.startRun(session, run.participantId);
+      const restarting = !session.stopping && recent.length < MAX_RESTARTS_PER_MINUTE;
+      this.safeEmit('ffmpeg-crashed', session.room, restarting);
+      if (restarting) await this.startRun(session, run.participantId);
     });
   }
 }

@@ -235,6 +235,7 @@ export class SignalingServer implements Clients {
   private async dispatch(socket: Sock, session: Session, bucket: TokenBucket, event: ClientEvent, args: unknown[]): Promise<void> {
     const ack = typeof args.at(-1) === 'function' ? (args.pop() as (r: unknown) => void) : undefined;
     this.deps.metrics.messages.inc({ type: event });
+    const startedAt = performance.now();
     try {
       if (!bucket.take()) throw new AppError('RATE_LIMITED');
       if (event !== 'auth' && !socket.data.principal)
@@ -249,8 +250,10 @@ export class SignalingServer implements Clients {
       const handler = this.handlerMap![event] as (s: Session, p: unknown) => Promise<object>;
       const result = await handler(session, payload);
       ack?.({ ok: true, ...result });
+      if (event === 'join') this.deps.metrics.joined('ok', startedAt);
     } catch (err) {
       this.fail(socket, event, ack, err);
+      if (event === 'join') this.deps.metrics.joined('error', startedAt);
     }
   }
 

@@ -45,6 +45,9 @@ describe('configuration', () => {
     ['MAX_PARTICIPANTS_PER_ROOM', '1'],
     ['RECONNECT_GRACE_SECONDS', 'soon'],
     ['MAX_SDP_BYTES', '200000'],
+    ['METRICS_MEDIA_SAMPLE_MS', '50'],
+    ['METRICS_MEDIA_SAMPLE_MS', 'often'],
+    ['METRICS_MEDIA_SAMPLE_MAX', '0'],
   ])('names %s when it is %j', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
@@ -61,6 +64,11 @@ describe('configuration', () => {
     expect(c.signaling.autoCreateRooms).toBe('host');
     expect(c.signaling.reconnectGraceMs).toBe(5000);
     expect(loadConfig({}).signaling).toMatchObject({ maxConnections: 10000, maxParticipantsPerRoom: 100, reconnectGraceMs: 15000, iceServers: [] });
+  });
+
+  it('samples media stats every 10 s by default, or never with 0', () => {
+    expect(loadConfig({}).metrics).toEqual({ mediaSampleMs: 10_000, mediaSampleMax: 1000 });
+    expect(loadConfig({ METRICS_MEDIA_SAMPLE_MS: '0', METRICS_MEDIA_SAMPLE_MAX: '50' }).metrics).toEqual({ mediaSampleMs: 0, mediaSampleMax: 50 });
   });
 
   it('reports every bad variable at once', () => {

@@ -52,7 +52,12 @@ export interface WebhookDispatcherOptions {
   pruneIntervalMs?: number;
   /** For tests: the randomness of the jitter (0 ≤ x < 1). */
   random?: () => number;
+  /** After every attempt (metrics): what became of the delivery, and how long the request took. */
+  onAttempt?: (status: WebhookAttemptStatus, seconds: number) => void;
 }
+
+/** What became of a delivery after one attempt: interrupted is a request cut by shutdown (given back, not counted). */
+export type WebhookAttemptStatus = 'delivered' | 'retrying' | 'failed' | 'interrupted';
 
 /** The backoff options a test (or an embedding application) may tune. */
 export type WebhookTuning = Pick<
@@ -105,7 +110,7 @@ function describeError(err: unknown, timeoutMs: number): string {
 }
 
 export class WebhookDispatcher {
-  private readonly o: Required<Omit<WebhookDispatcherOptions, 'prisma' | 'log'>> & Pick<WebhookDispatcherOptions, 'prisma' | 'log'>;
+  private readonly o: Required<Omit<WebhookDispatcherOptions, 'prisma' | 'log' | 'onAttempt'>> & Pick<WebhookDispatcherOptions, 'prisma' | 'log' | 'onAttempt'>;
   private running = false;
   private pumping: Promise<void> | undefined;
   private again = false;
@@ -240,7 +245,10 @@ export class WebhookDispatcher {
   }
 
   private async deliver(row: ClaimedRow): Promise<void> {
+    const sentAt = performance.now();
     const outcome = await this.send(row);
+    const status = outcome.ok ? 'delivered' : outcome.aborted && !this.running ? 'interrupted' : row.attempts >= this.o.maxAttempts ? 'failed' : 'retrying';
+    this.o.onAttempt?.(status, (performance.now() - sentAt) / 1000);
     if (outcome.ok) {
       await this.o.prisma.$executeRaw`
         UPDATE webhook_deliveries

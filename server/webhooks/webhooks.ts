@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/config';
 import type { DomainEvents } from '../events';
 import type { PrismaClient } from '../generated/prisma/client';
-import { WebhookDispatcher, type WebhookTuning } from './dispatcher';
+import { WebhookDispatcher, type WebhookDispatcherOptions, type WebhookTuning } from './dispatcher';
 import { WebhookOutbox } from './outbox';
 
 /**
@@ -24,6 +24,8 @@ export function createWebhooks(opts: {
   events: DomainEvents;
   log: FastifyBaseLogger;
   tuning?: WebhookTuning;
+  /** After every delivery attempt (metrics). */
+  onAttempt?: WebhookDispatcherOptions['onAttempt'];
 }): Webhooks {
   const { config } = opts;
   if (config.urls.length === 0 || !config.secret) {
@@ -35,6 +37,7 @@ export function createWebhooks(opts: {
     secret: config.secret,
     maxAttempts: config.maxAttempts,
     timeoutMs: config.timeoutMs,
+    onAttempt: opts.onAttempt,
     ...opts.tuning,
   });
   const outbox = new WebhookOutbox({ prisma: opts.prisma, events: opts.events, endpoints: config.urls, log: opts.log, onInserted: () => dispatcher.wake() });
