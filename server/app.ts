@@ -180,8 +180,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   logLifecycle(events, deps.logger);
   // WEBHOOK_URLS set: every event is stored in the webhook outbox from now on.
-  const webhooks = createWebhooks({ config: config.webhooks, prisma: deps.db.prisma, events, log: deps.logger, tuning: deps.webhookTuning });
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics });
+  const webhooks = createWebhooks({ config: config.webhooks, prisma: deps.db.prisma, events, log: deps.logger, metrics, tuning: deps.webhookTuning });
 
   // This node's media: the SFU and the recorder, behind the media node port (forwarded to in a cluster).
   const sfu = new Sfu(deps.workers, config.mediasoup.consumersPerRouter, deps.logger);

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Prometheus metrics, served at /metrics. One registry per server instance (so
@@ -12,6 +12,8 @@ export class Metrics {
   readonly messages: Counter<'type'>;
   readonly errors: Counter<'code'>;
   readonly dbWriteFailures: Counter;
+  readonly webhookDeliveries: Counter<'status'>;
+  readonly webhookDeliveryDuration: Histogram<'status'>;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
@@ -31,5 +33,24 @@ export class Metrics {
     });
     this.errors = new Counter({ name: 'switchboard_signaling_errors_total', help: 'Signaling errors answered, by code', labelNames: ['code'], registers });
     this.dbWriteFailures = new Counter({ name: 'switchboard_db_write_failures_total', help: 'Database writes behind signaling that failed', registers });
+    this.webhookDeliveries = new Counter({
+      name: 'switchboard_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered (2xx), retried (failed, tried again later), failed (failed for good), interrupted (shutdown)',
+      labelNames: ['status'],
+      registers,
+    });
+    this.webhookDeliveryDuration = new Histogram({
+      name: 'switchboard_webhook_delivery_duration_seconds',
+      help: 'Duration of webhook delivery attempts (request to response or timeout), by outcome',
+      labelNames: ['status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+  }
+
+  /** One webhook delivery attempt (called by the webhook dispatcher). */
+  webhookAttempt(status: string, seconds: number): void {
+    this.webhookDeliveries.inc({ status });
+    this.webhookDeliveryDuration.observe({ status }, seconds);
   }
 }
