@@ -32,6 +32,8 @@ export interface Received {
   raw: string;
   body: Body;
   headers: IncomingMessage['headers'];
+  /** Date.now() when the request had arrived (before the answer). */
+  at: number;
 }
 
 const headerRecord = (h: IncomingMessage['headers']): Record<string, string> =>
@@ -111,6 +113,7 @@ export class Receiver {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
+    const at = Date.now();
     const rejectedBy = await libraryVerdicts(this.secret, req.headers, raw, this.format);
     const valid = req.method === 'POST' && !rejectedBy.standardwebhooks && !rejectedBy.svix;
     let body: Body;
@@ -135,6 +138,7 @@ export class Receiver {
       raw,
       body,
       headers: req.headers,
+      at,
     });
     res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : `nope ${status}`);
   }

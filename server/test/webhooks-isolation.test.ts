@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { startTestApp, type TestApp } from './helpers/app';
+import { sleep, until } from './helpers/wait';
+import { FAST, PATIENT, Receiver, SECRET } from './helpers/webhookReceiver';
+
+/**
+ * Per-endpoint isolation (issue 17 item 8): one receiver accepts connections and
+ * never answers, another is healthy. With one shared pool the hung receiver's
+ * requests took every slot and the healthy one waited seconds; each endpoint now
+ * has its own budget (WEBHOOK_CONCURRENCY_PER_ENDPOINT), so the healthy one's
+ * latency stays bounded while the other hangs.
+ */
+describe('webhooks: a receiver that never answers does not delay a healthy one (PostgreSQL)', () => {
+  const healthy = new Receiver(SECRET);
+  let hung: Server;
+  let hungUrl = '';
+  /** Requests the hung receiver holds open right now, and in all. */
+  let hanging = 0;
+  let maxHanging = 0;
+  let hungTotal = 0;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    await healthy.start();
+    hung = createServer((req, res) => {
+      hanging++;
+      maxHanging = Math.max(maxHanging, hanging);
+      hungTotal++;
+      req.resume();
+      res.on('close', () => hanging--); // the sender gave up (timeout) or the test closed it
+      // Never answers.
+    });
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', () => resolve()));
+    hungUrl = `http://127.0.0.1:${(hung.address() as { port: number }).port}/hook`;
+    t = await startTestApp(
+      'postgres',
+      {
+        WEBHOOK_URLS: `${hungUrl},${healthy.url}`,
+        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_TIMEOUT_MS: '2000',
+        WEBHOOK_CONCURRENCY_PER_ENDPOINT: '4',
+        WEBHOOK_MAX_ATTEMPTS: '3',
+      },
+      { webhookTuning: FAST },
+    );
+  });
+  afterAll(async () => {
+    await t?.close();
+    hung?.closeAllConnections();
+    await new Promise((resolve) => hung?.close(resolve));
+    await healthy.stop();
+  });
+
+  it('keeps the healthy endpoint under 500 ms (p95) while the other holds its 4 slots; the hung requests time out', async () => {
+    // Each event its own call: nothing orders them, so the hung endpoint could take any number of slots.
+    const sent = new Map<string, number>();
+    for (let i = 0; i < 40; i++) {
+      const callId = randomUUID();
+      sent.set(callId, Date.now());
+      t.events.emit('call.started', { call_id: callId, room: `iso-${i}`, at: new Date().toISOString() });
+      await sleep(40);
+    }
+    await until('40 events at the healthy receiver', () => [...sent.keys()].every((c) => healthy.eventsFor(c).length === 1), PATIENT);
+    const latencies = [...sent].map(([callId, at]) => healthy.requests.find((r) => r.body.data.call_id === callId)!.at - at).sort((a, b) => a - b);
+    const p95 = latencies[Math.ceil(latencies.length * 0.95) - 1]!;
+    expect(p95).toBeLessThan(500);
+    expect(healthy.requests.filter((r) => sent.has(r.body.data.call_id)).every((r) => r.valid)).toBe(true);
+
+    // The hung endpoint held exactly its own budget, never more.
+    expect(hungTotal).toBeGreaterThanOrEqual(4);
+    expect(maxHanging).toBe(4);
+    await until('the hung requests time out and are retried', () => hungTotal > 4, PATIENT);
+    const stuck = await t.db.prisma.webhookDelivery.findMany({ where: { endpoint: hungUrl, attempts: { gt: 0 }, lastError: { not: null } } });
+    expect(stuck.length).toBeGreaterThan(0);
+    expect(stuck[0]!.lastError).toMatch(/timed out after 2000 ms/);
+
+    // The attempts are in the metrics, by outcome, with their durations.
+    const metrics = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const delivered = /^switchboard_webhook_deliveries_total\{status="delivered"\} (\d+)$/m.exec(metrics);
+    expect(Number(delivered?.[1])).toBeGreaterThanOrEqual(40);
+    expect(metrics).toMatch(/^switchboard_webhook_deliveries_total\{status="retried"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^switchboard_webhook_delivery_duration_seconds_bucket\{le="0.5",status="delivered"\} \d+$/m);
+    expect(metrics).toMatch(/^switchboard_webhook_delivery_duration_seconds_count\{status="retried"\} [1-9]\d*$/m);
+  });
+});
