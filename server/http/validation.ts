@@ -35,13 +35,13 @@ export function buildValidator(externalSchemas: Record<string, unknown> = {}): (
  */
 export function registerTextCheck(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
+    // Query and params objects may have a prototype of their own (fast-querystring): copied, they are plain.
     const parts = [
       ['body', request.body],
-      ['querystring', request.query],
-      ['params', request.params],
+      ['querystring', { ...(request.query as object) }],
+      ['params', { ...(request.params as object) }],
     ] as const;
     for (const [part, value] of parts) {
-      if (Buffer.isBuffer(value)) continue;
       const where = findIllFormedText(value);
       if (where) throw new AppError('INVALID_TEXT', `${part}/${where} is not well-formed Unicode (a lone UTF-16 surrogate)`);
     }

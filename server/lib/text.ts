@@ -25,12 +25,16 @@ export function toWellFormed(s: string): string {
 
 /**
  * The path (`display_name`, `metadata.topic`, `capabilities.tags[2]`, a key
- * `metadata.<key>`) of the first string or object key in `value` that is not
- * well-formed, or undefined when there is none.
+ * `metadata.(a key)`) of the first string or object key in `value`, a parsed JSON
+ * value, that is not well-formed, or undefined when there is none. Objects that
+ * are not plain (streams, buffers) are not looked into.
  */
 export function findIllFormedText(value: unknown, path = '', depth = 0): string | undefined {
   if (typeof value === 'string') return isWellFormed(value) ? undefined : path || '(value)';
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return undefined;
+  // Parsed JSON only: never a stream (an upload body), a Buffer or another object's internals.
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return undefined;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const found = findIllFormedText(value[i], `${path}[${i}]`, depth + 1);
