@@ -1,9 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError, loadConfig } from '../config/config';
 import { parseWebhookSecret } from '../config/webhookSecret';
+import { findIllFormedText } from '../lib/text';
 import { backoffDelay } from '../webhooks/dispatcher';
 import { toJsonText } from '../webhooks/outbox';
 import { computeSignature, generateSecret, signatureHeader, webhookHeaders, webhookId } from '../webhooks/signature';
@@ -77,6 +79,17 @@ describe('webhooks: signing (Standard Webhooks)', () => {
     expect(backoffDelay(10, 1000, 300_000, zero)).toBe(300_000);
     expect(backoffDelay(50, 1000, 300_000, () => 0.99)).toBe(300_000);
     expect(backoffDelay(3, 1000, 300_000, () => 0.5)).toBe(4500);
+  });
+
+  it('finds ill-formed text in parsed JSON only (never in a stream or a buffer)', () => {
+    expect(findIllFormedText({ a: ['ok', { b: 'x\ud800y' }] })).toBe('a[1].b');
+    expect(findIllFormedText({ ['k\udfff']: 1 })).toBe('(a key)');
+    expect(findIllFormedText({ fine: 'emoji 🎉 and ü', n: 1, x: null })).toBeUndefined();
+    expect(findIllFormedText('\udc00 alone')).toBe('(value)');
+    const stream = Readable.from(['x\ud800y']);
+    expect(findIllFormedText(stream)).toBeUndefined();
+    expect(findIllFormedText(Buffer.from('abc'))).toBeUndefined();
+    expect(findIllFormedText(Object.assign(Object.create(null) as object, { q: 'x\ud800' }))).toBe('q');
   });
 
   it('stores JSON that jsonb accepts: lone surrogates become U+FFFD, NULs go, bigints become numbers', () => {

@@ -76,7 +76,12 @@ export function toJsonText(value: unknown): string {
 
 /** The row stored instead of one that cannot be: `failed`, its data dropped, the error and the start of its JSON kept. */
 function setAside(row: Omit<PendingRow, 'json'> & { json?: string }, timestamp: string, err: unknown): PendingRow {
-  const reason = storable(String((err as Error)?.message ?? err)).slice(0, ERROR_MAX / 2);
+  // Prisma's messages start with a multi-line preamble: one line, the database's words.
+  const message = String((err as Error)?.message ?? err)
+    .replace(/\s+/g, ' ')
+    .replace(/^ ?Invalid `prisma[^`]*` invocation: ?/, '')
+    .trim();
+  const reason = storable(message).slice(0, ERROR_MAX / 2);
   const start = row.json === undefined ? '' : `; payload began: ${storable(row.json).slice(0, ERROR_MAX / 2)}`;
   const payload: WebhookPayload = { type: row.eventType, timestamp, data: null };
   return { ...row, json: JSON.stringify(payload), error: `not stored: ${reason}${start}` };
