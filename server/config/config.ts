@@ -214,7 +214,7 @@ export function loadConfig(env: Env = process.env): Config {
       secrets: webhookSecrets,
       maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 12, 1, 100),
       timeoutMs: r.int('WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
-      concurrencyPerEndpoint: r.int('WEBHOOK_CONCURRENCY_PER_ENDPOINT', 4, 1, 1000),
+      concurrencyPerEndpoint: r.int('WEBHOOK_CONCURRENCY_PER_ENDPOINT', 8, 1, 1000),
     },
   };
   if (config.recording.maxPort - config.recording.minPort < 3) {

@@ -101,9 +101,9 @@ describe('webhooks: signing (Standard Webhooks)', () => {
 
 describe('webhooks: configuration', () => {
   const url = 'http://127.0.0.1:9999/hook';
-  const defaults = { urls: [], secrets: [], maxAttempts: 12, timeoutMs: 5000, concurrencyPerEndpoint: 4 };
+  const defaults = { urls: [], secrets: [], maxAttempts: 12, timeoutMs: 5000, concurrencyPerEndpoint: 8 };
 
-  it('is off by default, with 12 attempts, a 5 s timeout and 4 requests in flight per endpoint', () => {
+  it('is off by default, with 12 attempts, a 5 s timeout and 8 requests in flight per endpoint', () => {
     expect(loadConfig({}).webhooks).toEqual(defaults);
   });
 

@@ -44,7 +44,7 @@ export interface WebhookDispatcherOptions {
   maxAttempts: number;
   /** WEBHOOK_TIMEOUT_MS: per request, headers and body. */
   timeoutMs: number;
-  /** WEBHOOK_CONCURRENCY_PER_ENDPOINT: parallel requests per endpoint (default 4). */
+  /** WEBHOOK_CONCURRENCY_PER_ENDPOINT: parallel requests per endpoint (default 8). */
   concurrencyPerEndpoint?: number;
   /** Told of every attempt's outcome and duration (metrics). */
   onAttempt?: (outcome: AttemptOutcome, seconds: number) => void;
@@ -133,7 +133,7 @@ export class WebhookDispatcher {
 
   constructor(opts: WebhookDispatcherOptions) {
     this.o = {
-      concurrencyPerEndpoint: 4,
+      concurrencyPerEndpoint: 8,
       backoffBaseMs: 1000,
       backoffMaxMs: 5 * 60_000,
       pollIntervalMs: 1000,
