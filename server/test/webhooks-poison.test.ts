@@ -77,6 +77,21 @@ describe('webhooks: poison rows (PostgreSQL)', () => {
     expect(receiver.requests.filter((r) => r.body.data.call_id === callId).every((r) => r.valid)).toBe(true);
   });
 
+  it('sets aside an event that cannot be serialised (a cycle) without throwing into its emitter', async () => {
+    const callId = randomUUID();
+    const at = new Date().toISOString();
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    expect(() => app.t.events.emit('recording.finished', { call_id: callId, room: 'poison-cycle', recording: cyclic, at })).not.toThrow();
+    app.t.events.emit('call.ended', { call_id: callId, room: 'poison-cycle', at });
+    expect((await receiver.waitForEvents(callId, 1)).map((e) => e.type)).toEqual(['call.ended']);
+    const rows = await until('both rows', async () => ((await deliveriesOf(app.t, callId)).length === 2 ? deliveriesOf(app.t, callId) : null), PATIENT);
+    expect(rows.find((d) => d.event_type === 'recording.finished')).toMatchObject({
+      status: 'failed',
+      last_error: expect.stringMatching(/^not stored: .*circular/i),
+    });
+  });
+
   it('sets aside a row the database refuses (failed, with its error) and goes on delivering the others', async () => {
     // A rule of this test's own database that refuses one room's rows: a stand-in for any row PostgreSQL rejects.
     await app.t.db.prisma.$executeRawUnsafe(

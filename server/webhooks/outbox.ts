@@ -40,6 +40,8 @@ interface PendingRow {
   eventId: string;
   eventType: DomainEventName;
   callId: string | null;
+  /** When the event happened (the payload's `timestamp`). */
+  timestamp: string;
   /** The payload as JSON text (bigints, NULs and lone surrogates already made safe for jsonb). */
   json: string;
   /** Set aside: stored `failed` with this error, never sent. */
@@ -61,29 +63,27 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 const ERROR_MAX = 2000;
 
-const storable = storableText;
-
 /** JSON text PostgreSQL's jsonb accepts: bigints become numbers; strings and keys storable. */
 export function toJsonText(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === 'bigint') return Number(v);
-    if (typeof v === 'string') return storable(v);
-    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).some((k) => storable(k) !== k))
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [storable(k), x as unknown]));
+    if (typeof v === 'string') return storableText(v);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).some((k) => storableText(k) !== k))
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [storableText(k), x as unknown]));
     return v;
   });
 }
 
 /** The row stored instead of one that cannot be: `failed`, its data dropped, the error and the start of its JSON kept. */
-function setAside(row: Omit<PendingRow, 'json'> & { json?: string }, timestamp: string, err: unknown): PendingRow {
+function setAside(row: Omit<PendingRow, 'json'> & { json?: string }, err: unknown): PendingRow {
   // Prisma's messages start with a multi-line preamble: one line, the database's words.
   const message = String((err as Error)?.message ?? err)
     .replace(/\s+/g, ' ')
     .replace(/^ ?Invalid `prisma[^`]*` invocation: ?/, '')
     .trim();
-  const reason = storable(message).slice(0, ERROR_MAX / 2);
-  const start = row.json === undefined ? '' : `; payload began: ${storable(row.json).slice(0, ERROR_MAX / 2)}`;
-  const payload: WebhookPayload = { type: row.eventType, timestamp, data: null };
+  const reason = storableText(message).slice(0, ERROR_MAX / 2);
+  const start = row.json === undefined ? '' : `; payload began: ${storableText(row.json).slice(0, ERROR_MAX / 2)}`;
+  const payload: WebhookPayload = { type: row.eventType, timestamp: row.timestamp, data: null };
   return { ...row, json: JSON.stringify(payload), error: `not stored: ${reason}${start}` };
 }
 
@@ -123,8 +123,8 @@ export class WebhookOutbox {
       this.opts.log.error({ err, event: type, call: callId }, 'webhook outbox: an event could not be serialised; stored as failed');
     }
     for (const endpoint of this.opts.endpoints) {
-      const row = { endpoint, eventId: id, eventType: type, callId };
-      this.buffer.push(json === undefined ? setAside(row, timestamp, error) : { ...row, json });
+      const row = { endpoint, eventId: id, eventType: type, callId, timestamp };
+      this.buffer.push(json === undefined ? setAside(row, error) : { ...row, json });
     }
     if (this.buffer.length > MAX_BUFFERED) {
       const dropped = this.buffer.splice(0, this.buffer.length - MAX_BUFFERED);
@@ -205,7 +205,7 @@ export class WebhookOutbox {
         await this.insert([row]);
       } catch (err) {
         if (!(await this.databaseAnswers())) return done;
-        const dead = setAside(row, new Date().toISOString(), err);
+        const dead = setAside(row, err);
         const where = { event: row.eventType, eventId: row.eventId, call: row.callId, endpoint: row.endpoint };
         try {
           await this.insert([dead]);
