@@ -50,7 +50,7 @@ describe('webhooks: a receiver that never answers does not delay a healthy one (
     await healthy.stop();
   });
 
-  it('keeps the healthy endpoint under 500 ms (p95) while the other holds its 4 slots; the hung requests time out', async () => {
+  it('keeps the healthy endpoint under 1 s (p95; ~100 ms alone) while the other holds its 4 slots; the hung requests time out', async () => {
     // Each event its own call: nothing orders them, so the hung endpoint could take any number of slots.
     const sent = new Map<string, number>();
     for (let i = 0; i < 40; i++) {
@@ -62,7 +62,9 @@ describe('webhooks: a receiver that never answers does not delay a healthy one (
     await until('40 events at the healthy receiver', () => [...sent.keys()].every((c) => healthy.eventsFor(c).length === 1), PATIENT);
     const latencies = [...sent].map(([callId, at]) => healthy.requests.find((r) => r.body.data.call_id === callId)!.at - at).sort((a, b) => a - b);
     const p95 = latencies[Math.ceil(latencies.length * 0.95) - 1]!;
-    expect(p95).toBeLessThan(500);
+    // Sharing one pool, these waited for the hung requests to time out (>= 8 s). Run alone this is
+    // p50 ~20 ms, p95 ~100 ms here; the bound leaves room for a loaded machine (it failed at 500 ms beside a media test).
+    expect(p95).toBeLessThan(1000);
     expect(healthy.requests.filter((r) => sent.has(r.body.data.call_id)).every((r) => r.valid)).toBe(true);
 
     // The hung endpoint held exactly its own budget: 4 requests before the first could time out, no more.
