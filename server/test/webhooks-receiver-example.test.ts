@@ -21,7 +21,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 function readmeReceiver(): string {
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const m = /<!-- receiver-example -->\n```js\n([\s\S]*?)```\n<!-- \/receiver-example -->/.exec(readme);
+  const m = /<!-- receiver-example -->\n(?:<!-- readme-test: [^\n]*-->\n)?```js\n([\s\S]*?)```\n<!-- \/receiver-example -->/.exec(readme);
   if (!m?.[1]) throw new Error('README.md has no receiver example between its markers');
   return m[1];
 }
