@@ -22,7 +22,7 @@ import { healthRoutes } from './health/routes';
 import { registerErrorHandling, registerRequestLog } from './http/errors';
 import { ErrorResponse } from './http/schemas';
 import { fastifyTrustProxy } from './http/trustProxy';
-import { buildValidator } from './http/validation';
+import { buildValidator, registerTextCheck } from './http/validation';
 import { Invitations, InvitationStore } from './invitations';
 import { invitationRoutes } from './invitations/routes';
 import { Sfu } from './media/sfu';
@@ -125,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   registerRequestLog(app);
   const metrics = new Metrics({ defaultMetrics: deps.defaultMetrics, media: config.metrics });
   registerHttpMetrics(app, metrics);
+  registerTextCheck(app);
   app.addSchema(ErrorResponse);
 
   if (config.rateLimit.max > 0) {

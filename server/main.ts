@@ -10,12 +10,14 @@ import { buildApp } from './app';
 import { ApiKeys, devApiKey } from './auth/apiKeys';
 import { loadSigningKeys } from './auth/keys';
 import { ConfigError, loadConfig, type Config } from './config/config';
+import { parseWebhookSecret } from './config/webhookSecret';
 import { openDatabase, type Database } from './db/database';
 import { WorkerPool } from './media/workerPool';
 import { Cluster } from './cluster/cluster';
 import { createLogger } from './logging';
 import { startupProblem, StartupError } from './startup';
 import { loadTls, TlsReloader } from './tls/tls';
+import { devWebhookSecret } from './webhooks/webhooks';
 
 async function main(): Promise<void> {
   const startedAt = performance.now();
@@ -44,6 +46,20 @@ async function main(): Promise<void> {
     const dev = devApiKey(config.dataDir);
     apiKeyList = [dev.key];
     log.warn({ file: dev.file, generated: dev.generated }, 'API_KEYS is not set: using the development API key stored in this file');
+  }
+  if (config.webhooks.urls.length > 0 && config.webhooks.secrets.length === 0) {
+    // Not in production (loadConfig refuses it there).
+    const dev = devWebhookSecret(config.dataDir);
+    const parsed = parseWebhookSecret(dev.secret);
+    if ('error' in parsed) {
+      console.error(`${dev.file}: ${parsed.error} (delete the file to generate a new one, or set WEBHOOK_SECRET)`);
+      process.exit(1);
+    }
+    config.webhooks.secrets = [parsed];
+    log.warn(
+      { file: dev.file, generated: dev.generated, secret: dev.secret },
+      'WEBHOOK_SECRET is not set: webhooks are signed with this development secret (give it to your receiver); set WEBHOOK_SECRET in production',
+    );
   }
   if (config.env === 'production' && !config.tls && config.trustProxy === false) {
     log.warn(

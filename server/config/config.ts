@@ -4,9 +4,11 @@ import { cpus, hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { ConfigError, Reader, type Env } from './reader';
 import type { ClusterConfig, Config } from './types';
+import { parseWebhookSecret, type WebhookSecret } from './webhookSecret';
 
 export { ConfigError } from './reader';
 export type * from './types';
+export type { WebhookSecret } from './webhookSecret';
 
 /**
  * All configuration comes from environment variables, read once at start-up.
@@ -116,11 +118,18 @@ export function loadConfig(env: Env = process.env): Config {
       r.fail('WEBHOOK_URLS', 'must not contain credentials (user:password@); requests are authenticated by webhook-signature', url.host);
     else if (!webhookUrls.includes(url.href)) webhookUrls.push(url.href);
   }
-  const webhookSecret = r.raw('WEBHOOK_SECRET');
-  if (webhookSecret !== undefined && webhookSecret.length < 32) r.fail('WEBHOOK_SECRET', 'must be at least 32 characters long');
-  else if (webhookSecret === undefined && r.list('WEBHOOK_URLS').length > 0)
-    r.fail('WEBHOOK_SECRET', 'is required when WEBHOOK_URLS is set (the key that signs every webhook; at least 32 characters)');
-
+  // Space-separated: every one signs (a v1 signature each), so a secret can be rotated.
+  const webhookSecrets: WebhookSecret[] = [];
+  for (const s of (r.raw('WEBHOOK_SECRET') ?? '').split(/\s+/).filter(Boolean)) {
+    const parsed = parseWebhookSecret(s);
+    if ('error' in parsed) r.fail('WEBHOOK_SECRET', parsed.error);
+    else webhookSecrets.push(parsed);
+  }
+  if (webhookSecrets.length === 0 && webhookUrls.length > 0 && nodeEnv === 'production' && !r.problems.some((p) => p.startsWith('WEBHOOK_SECRET')))
+    r.fail(
+      'WEBHOOK_SECRET',
+      'is required in production when WEBHOOK_URLS is set (whsec_<base64>, e.g. "whsec_$(openssl rand -base64 32)"); development generates one',
+    );
   const dataDir = path.resolve(r.string('DATA_DIR', './data'));
   const devTokens = r.bool('DEV_TOKENS', nodeEnv !== 'production');
   if (devTokens && nodeEnv === 'production') {
@@ -207,9 +216,10 @@ export function loadConfig(env: Env = process.env): Config {
     },
     webhooks: {
       urls: webhookUrls,
-      secret: webhookSecret,
+      secrets: webhookSecrets,
       maxAttempts: r.int('WEBHOOK_MAX_ATTEMPTS', 12, 1, 100),
       timeoutMs: r.int('WEBHOOK_TIMEOUT_MS', 5000, 100, 120_000),
+      concurrencyPerEndpoint: r.int('WEBHOOK_CONCURRENCY_PER_ENDPOINT', 8, 1, 1000),
     },
     metrics: {
       mediaSampleMs: r.int('METRICS_MEDIA_SAMPLE_MS', 10_000, 0, 3_600_000),

@@ -1,3 +1,4 @@
+import type { WebhookSecret } from './webhookSecret';
 import type { TrustProxy } from '../http/trustProxy';
 import type { TlsConfig } from '../tls/tls';
 
@@ -93,12 +94,17 @@ export interface MetricsConfig {
 export interface WebhooksConfig {
   /** WEBHOOK_URLS: http(s) endpoints; empty: no webhooks. */
   urls: string[];
-  /** WEBHOOK_SECRET: HMAC-SHA256 key of the webhook-signature header (≥ 32 characters; required with urls). */
-  secret: string | undefined;
+  /**
+   * WEBHOOK_SECRET: the signing keys, one v1 signature each (several during a rotation).
+   * Empty with urls only outside production: main.ts then generates one into DATA_DIR/keys.
+   */
+  secrets: WebhookSecret[];
   /** After this many failed attempts a delivery is `failed`. */
   maxAttempts: number;
-  /** Per request. */
+  /** WEBHOOK_TIMEOUT_MS: per request (headers and body). */
   timeoutMs: number;
+  /** WEBHOOK_CONCURRENCY_PER_ENDPOINT: requests in flight per URL, so a slow receiver cannot hold up another. */
+  concurrencyPerEndpoint: number;
 }
 
 /** The web client served by this server (dist/web, built by npm run build). */

@@ -34,7 +34,7 @@ export class Metrics {
   readonly ffmpegCrashes: Counter;
   readonly ffmpegRestarts: Counter;
   readonly webhookDeliveries: Counter<'status'>;
-  readonly webhookDuration: Histogram;
+  readonly webhookDuration: Histogram<'status'>;
   readonly uploadsCompleted: Counter;
   readonly uploadBytes: Counter;
   /** mediasoup: workers, routers, transports, producers, consumers, sampled RTP counters. */
@@ -106,13 +106,14 @@ export class Metrics {
     });
     this.webhookDeliveries = new Counter({
       name: 'switchboard_webhook_deliveries_total',
-      help: 'Webhook delivery attempts, by what became of the delivery (delivered, retrying, failed, interrupted)',
+      help: 'Webhook delivery attempts, by what became of the delivery (delivered, retried, failed, interrupted)',
       labelNames: ['status'],
       registers,
     });
     this.webhookDuration = new Histogram({
       name: 'switchboard_webhook_delivery_duration_seconds',
-      help: "Webhook request to the receiver's answer (or the error), per attempt",
+      help: "Webhook request to the receiver's answer (or the error), per attempt, by what became of the delivery",
+      labelNames: ['status'],
       buckets: WEBHOOK_BUCKETS,
       registers,
     });
@@ -144,7 +145,7 @@ export class Metrics {
   /** One webhook attempt (status: WebhookAttemptStatus of server/webhooks/dispatcher.ts). */
   webhookAttempt(status: string, seconds: number): void {
     this.webhookDeliveries.inc({ status });
-    this.webhookDuration.observe(seconds);
+    this.webhookDuration.observe({ status }, seconds);
   }
 
   uploadCompleted(sizeBytes: number): void {

@@ -28,6 +28,12 @@ export const ERRORS = {
     rest: 'a body, query or path parameter does not match the schema: wrong type, missing field, **unknown field**, value out of range',
     signaling: "the payload does not match the event's schema (exact: no unknown fields)",
   },
+  INVALID_TEXT: {
+    status: 400,
+    message: 'a string is not well-formed Unicode (a lone UTF-16 surrogate such as \\ud800)',
+    rest: 'a string (or key) of the body holds a lone UTF-16 surrogate (`"x\\ud800y"`): legal JSON, but it has no UTF-8 form and cannot be stored; the message names the field',
+    signaling: 'as in REST',
+  },
   INVALID_JSON: { status: 400, message: 'the body is not valid JSON', rest: 'the body is not valid JSON, or is empty with `content-type: application/json`' },
   INVALID_CURSOR: {
     status: 400,

@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import Ajv, { type ValidateFunction } from 'ajv';
 import { AppError } from '../errors';
+import { findIllFormedText } from '../lib/text';
 import { CLIENT_EVENT_SPECS, MAX_CAPABILITIES_BYTES, type ClientEvent } from '../protocol';
 
 /**
@@ -29,6 +30,9 @@ export function compileValidators(limits: { maxSdpBytes: number }): PayloadValid
             : (e?.message ?? 'is invalid');
         throw new AppError('VALIDATION_FAILED', `${event} payload: ${where}${message}${extra}`);
       }
+      // Legal JSON, but no UTF-8 form: never stored, never relayed (server/lib/text.ts).
+      const illFormed = findIllFormedText(payload);
+      if (illFormed) throw new AppError('INVALID_TEXT', `${event} payload: ${illFormed} is not well-formed Unicode (a lone UTF-16 surrogate)`);
       // The limits are in bytes (UTF-8 may need 4 per character); the schemas cannot say so.
       const p = payload as { sdp?: string; capabilities?: object };
       if (p.sdp !== undefined && p.sdp.length > limits.maxSdpBytes / 3 && Buffer.byteLength(p.sdp) > limits.maxSdpBytes) {

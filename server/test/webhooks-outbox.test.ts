@@ -62,7 +62,7 @@ describe('webhooks: a server restart while the receiver is down (PostgreSQL)', (
     await receiver.start(); // the same port
     const events = await receiver.waitForEvents(callId, 4);
     expect(events.map((e) => e.type)).toEqual(['call.started', 'participant.joined', 'call.ended', 'participant.left']);
-    expect(events.map((e) => e.id)).toEqual(rows.map((r) => r.eventId));
+    expect(events.map((e) => e.webhookId)).toEqual(rows.map((r) => `msg_${r.eventId}`));
     expect(receiver.requests.every((r) => r.valid)).toBe(true);
     const done = await deliveredRows(second, callId, 4);
     expect(done.find((d) => d.event_type === 'call.started')!.attempts).toBeGreaterThan(1);

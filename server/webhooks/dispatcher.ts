@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { PrismaClient } from '../generated/prisma/client';
-import { webhookHeaders } from './signature';
+import { storableText } from '../lib/text';
+import { webhookHeaders, webhookId } from './signature';
 import type { WebhookPayload } from './outbox';
 
 /**
@@ -20,8 +21,13 @@ import type { WebhookPayload } from './outbox';
  * Ordering: a pending row is eligible only when no older pending row of the same
  * (endpoint, call_id) exists. The head of each group is therefore the only
  * candidate, later rows wait until it is delivered or failed for good, and
- * different calls and endpoints proceed in parallel (up to `concurrency`).
- * Rows without a call_id are not ordered among themselves.
+ * different calls and endpoints proceed in parallel. Rows without a call_id are
+ * not ordered among themselves.
+ *
+ * Isolation: each endpoint has its own budget of requests in flight on this node
+ * (WEBHOOK_CONCURRENCY_PER_ENDPOINT); one claim takes, per endpoint with due rows,
+ * at most what that endpoint has left. A receiver that never answers holds its own
+ * slots for WEBHOOK_TIMEOUT_MS each, never another endpoint's.
  *
  * Wake-ups: start(), every insert (WebhookOutbox.onInserted), the end of every
  * delivery (the next row of its group may now be due), a timer at the earliest
@@ -32,13 +38,14 @@ import type { WebhookPayload } from './outbox';
 export interface WebhookDispatcherOptions {
   prisma: PrismaClient;
   log: FastifyBaseLogger;
-  secret: string;
+  /** The signing keys (WEBHOOK_SECRET): one v1 signature each. */
+  keys: readonly Buffer[];
   /** WEBHOOK_MAX_ATTEMPTS: after this many attempts a row is `failed`. */
   maxAttempts: number;
   /** WEBHOOK_TIMEOUT_MS: per request, headers and body. */
   timeoutMs: number;
-  /** Parallel requests (default 8). */
-  concurrency?: number;
+  /** WEBHOOK_CONCURRENCY_PER_ENDPOINT: parallel requests per endpoint (default 8). */
+  concurrencyPerEndpoint?: number;
   /** First retry delay; doubles each attempt (default 1000). */
   backoffBaseMs?: number;
   /** Longest retry delay (default 5 min). */
@@ -57,12 +64,12 @@ export interface WebhookDispatcherOptions {
 }
 
 /** What became of a delivery after one attempt: interrupted is a request cut by shutdown (given back, not counted). */
-export type WebhookAttemptStatus = 'delivered' | 'retrying' | 'failed' | 'interrupted';
+export type WebhookAttemptStatus = 'delivered' | 'retried' | 'failed' | 'interrupted';
 
 /** The backoff options a test (or an embedding application) may tune. */
 export type WebhookTuning = Pick<
   WebhookDispatcherOptions,
-  'concurrency' | 'backoffBaseMs' | 'backoffMaxMs' | 'pollIntervalMs' | 'leaseMs' | 'retentionDays' | 'pruneIntervalMs' | 'random'
+  'concurrencyPerEndpoint' | 'backoffBaseMs' | 'backoffMaxMs' | 'pollIntervalMs' | 'leaseMs' | 'retentionDays' | 'pruneIntervalMs' | 'random'
 >;
 
 interface ClaimedRow {
@@ -105,8 +112,8 @@ function describeError(err: unknown, timeoutMs: number): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError') return `timed out after ${timeoutMs} ms`;
   const cause = e?.cause;
-  if (cause && (cause.code || cause.message)) return [cause.code, cause.message].filter(Boolean).join(': ').slice(0, ERROR_SNIPPET);
-  return String(e?.message ?? err).slice(0, ERROR_SNIPPET);
+  if (cause && (cause.code || cause.message)) return storableText([cause.code, cause.message].filter(Boolean).join(': ').slice(0, ERROR_SNIPPET));
+  return storableText(String(e?.message ?? err).slice(0, ERROR_SNIPPET));
 }
 
 export class WebhookDispatcher {
@@ -121,10 +128,12 @@ export class WebhookDispatcher {
   private failingSince = 0;
   private stopController = new AbortController();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Requests in flight per endpoint. */
+  private readonly busy = new Map<string, number>();
 
   constructor(opts: WebhookDispatcherOptions) {
     this.o = {
-      concurrency: 8,
+      concurrencyPerEndpoint: 8,
       backoffBaseMs: 1000,
       backoffMaxMs: 5 * 60_000,
       pollIntervalMs: 1000,
@@ -179,9 +188,8 @@ export class WebhookDispatcher {
       this.again = false;
       try {
         await this.maybePrune();
-        const free = this.o.concurrency - this.inFlight.size;
-        if (free <= 0) return;
-        const rows = await this.claim(free);
+        const busy = Object.fromEntries(this.busy);
+        const rows = await this.claim(busy);
         if (this.failingSince) {
           this.o.log.info('webhook dispatcher: the database answers again');
           this.failingSince = 0;
@@ -190,8 +198,13 @@ export class WebhookDispatcher {
           await Promise.all(rows.map((r) => this.release(r)));
           return;
         }
-        for (const row of rows) this.track(row);
-        if (rows.length === free) this.again = true;
+        const claimed = new Map<string, number>();
+        for (const row of rows) {
+          this.track(row);
+          claimed.set(row.endpoint, (claimed.get(row.endpoint) ?? 0) + 1);
+        }
+        // An endpoint that got all it had room for may have more due.
+        for (const [endpoint, n] of claimed) if (n >= this.o.concurrencyPerEndpoint - (busy[endpoint] ?? 0)) this.again = true;
       } catch (err) {
         if (!this.failingSince) {
           this.failingSince = Date.now();
@@ -204,32 +217,45 @@ export class WebhookDispatcher {
 
   private track(row: ClaimedRow): void {
     const key = row.id.toString();
+    this.busy.set(row.endpoint, (this.busy.get(row.endpoint) ?? 0) + 1);
     const p = this.deliver(row)
       .catch((err: unknown) => this.o.log.error({ err, delivery: key }, 'webhook dispatcher: recording a delivery attempt failed'))
       .finally(() => {
         this.inFlight.delete(key);
+        const n = (this.busy.get(row.endpoint) ?? 1) - 1;
+        if (n > 0) this.busy.set(row.endpoint, n);
+        else this.busy.delete(row.endpoint);
         this.wake();
       });
     this.inFlight.set(key, p);
   }
 
-  private async claim(limit: number): Promise<ClaimedRow[]> {
+  /** Leases due rows: per endpoint with due rows, up to what it has left of its budget (`busy`: its requests in flight). */
+  private async claim(busy: Record<string, number>): Promise<ClaimedRow[]> {
     const leaseSeconds = this.o.leaseMs / 1000;
     return this.o.prisma.$queryRaw<ClaimedRow[]>`
       UPDATE webhook_deliveries w
       SET attempts = w.attempts + 1,
           next_attempt_at = timezone('UTC', now()) + make_interval(secs => ${leaseSeconds}::float8)
       WHERE w.id IN (
-        SELECT d.id FROM webhook_deliveries d
-        WHERE d.status = 'pending'
-          AND d.next_attempt_at <= timezone('UTC', now())
-          AND NOT EXISTS (
-            SELECT 1 FROM webhook_deliveries e
-            WHERE e.endpoint = d.endpoint AND e.call_id = d.call_id AND e.status = 'pending' AND e.id < d.id
-          )
-        ORDER BY d.id
-        LIMIT ${limit}::int
-        FOR UPDATE OF d SKIP LOCKED
+        SELECT c.id
+        FROM (
+          SELECT DISTINCT p.endpoint FROM webhook_deliveries p
+          WHERE p.status = 'pending' AND p.next_attempt_at <= timezone('UTC', now())
+        ) ep
+        CROSS JOIN LATERAL (
+          SELECT d.id FROM webhook_deliveries d
+          WHERE d.endpoint = ep.endpoint
+            AND d.status = 'pending'
+            AND d.next_attempt_at <= timezone('UTC', now())
+            AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+              WHERE e.endpoint = d.endpoint AND e.call_id = d.call_id AND e.status = 'pending' AND e.id < d.id
+            )
+          ORDER BY d.id
+          LIMIT GREATEST(0, ${this.o.concurrencyPerEndpoint}::int - COALESCE((${JSON.stringify(busy)}::jsonb ->> ep.endpoint)::int, 0))
+          FOR UPDATE OF d SKIP LOCKED
+        ) c
       )
         AND w.status = 'pending'
         AND w.next_attempt_at <= timezone('UTC', now())
@@ -245,11 +271,11 @@ export class WebhookDispatcher {
   }
 
   private async deliver(row: ClaimedRow): Promise<void> {
-    const sentAt = performance.now();
+    const started = performance.now();
     const outcome = await this.send(row);
-    const status = outcome.ok ? 'delivered' : outcome.aborted && !this.running ? 'interrupted' : row.attempts >= this.o.maxAttempts ? 'failed' : 'retrying';
-    this.o.onAttempt?.(status, (performance.now() - sentAt) / 1000);
+    const seconds = (performance.now() - started) / 1000;
     if (outcome.ok) {
+      this.o.onAttempt?.('delivered', seconds);
       await this.o.prisma.$executeRaw`
         UPDATE webhook_deliveries
         SET status = 'delivered', delivered_at = timezone('UTC', now()), last_status = ${outcome.status}::int, last_error = NULL
@@ -257,10 +283,12 @@ export class WebhookDispatcher {
       return;
     }
     if (outcome.aborted && !this.running) {
+      this.o.onAttempt?.('interrupted', seconds);
       await this.release(row, 'interrupted: the server shut down during the request');
       return;
     }
     const failed = row.attempts >= this.o.maxAttempts;
+    this.o.onAttempt?.(failed ? 'failed' : 'retried', seconds);
     const delayMs = failed ? 0 : backoffDelay(row.attempts, this.o.backoffBaseMs, this.o.backoffMaxMs, this.o.random);
     await this.o.prisma.$executeRaw`
       UPDATE webhook_deliveries
@@ -283,15 +311,19 @@ export class WebhookDispatcher {
     }
   }
 
-  /** One POST. The body is rebuilt from the stored payload in a fixed key order, the same bytes on every attempt. */
+  /**
+   * One POST. The body is rebuilt from the stored payload in the envelope's key
+   * order, the same bytes on every attempt (rows stored before the Standard
+   * Webhooks envelope had `created_at`: it becomes `timestamp`).
+   */
   private async send(row: ClaimedRow): Promise<Outcome> {
-    const p = row.payload;
-    const body = JSON.stringify({ id: p.id, type: p.type, created_at: p.created_at, data: p.data });
+    const p = row.payload as WebhookPayload & { created_at?: string };
+    const body = JSON.stringify({ type: p.type, timestamp: p.timestamp ?? p.created_at, data: p.data });
     const signal = AbortSignal.any([AbortSignal.timeout(this.o.timeoutMs), this.stopController.signal]);
     try {
       const res = await fetch(row.endpoint, {
         method: 'POST',
-        headers: webhookHeaders(this.o.secret, row.event_id, body),
+        headers: webhookHeaders(this.o.keys, webhookId(row.event_id), body),
         body,
         signal,
         redirect: 'manual',
@@ -300,7 +332,7 @@ export class WebhookDispatcher {
         await res.body?.cancel().catch(() => undefined);
         return { ok: true, status: res.status };
       }
-      const snippet = await readSnippet(res, ERROR_SNIPPET).catch(() => '');
+      const snippet = storableText(await readSnippet(res, ERROR_SNIPPET).catch(() => ''));
       return { ok: false, status: res.status, error: `HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`, aborted: false };
     } catch (err) {
       const aborted = this.stopController.signal.aborted;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { DOMAIN_EVENTS, type DomainEventMap, type DomainEventName, type DomainEvents } from '../events';
 import { Prisma, type PrismaClient } from '../generated/prisma/client';
+import { storableText } from '../lib/text';
 
 /**
  * The webhook outbox: every domain event becomes one webhook_deliveries row per
@@ -18,11 +19,19 @@ import { Prisma, type PrismaClient } from '../generated/prisma/client';
  * lost (the process dying in those few milliseconds). While the database is
  * unavailable the buffer is kept in memory and retried (bounded: past
  * MAX_BUFFERED rows the oldest are dropped and logged).
+ *
+ * A poison row never blocks the others: when a batch fails while the database
+ * answers, its rows are stored one by one and a row the database refuses (or
+ * one that could not be serialised) is stored `failed` instead, with `data: null`
+ * and the error in last_error, visible in GET /admin/webhooks/deliveries. Strings
+ * are made well-formed (lone surrogates become U+FFFD) and NULs removed before
+ * that, so the edges' checks (INVALID_TEXT) have a second line behind them.
  */
+/** The stored payload and the request body: the Standard Webhooks envelope. */
 export interface WebhookPayload {
-  id: string;
   type: DomainEventName;
-  created_at: string;
+  /** ISO 8601: when the event happened. */
+  timestamp: string;
   data: unknown;
 }
 
@@ -31,8 +40,12 @@ interface PendingRow {
   eventId: string;
   eventType: DomainEventName;
   callId: string | null;
-  /** The payload as JSON text (bigints and NUL characters already made safe for jsonb). */
+  /** When the event happened (the payload's `timestamp`). */
+  timestamp: string;
+  /** The payload as JSON text (bigints, NULs and lone surrogates already made safe for jsonb). */
   json: string;
+  /** Set aside: stored `failed` with this error, never sent. */
+  error?: string;
 }
 
 export interface WebhookOutboxOptions {
@@ -48,13 +61,30 @@ const MAX_BUFFERED = 50_000;
 const MAX_BATCH = 500;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** JSON text PostgreSQL's jsonb accepts: bigints become numbers, NUL characters are removed. */
+const ERROR_MAX = 2000;
+
+/** JSON text PostgreSQL's jsonb accepts: bigints become numbers; strings and keys storable. */
 export function toJsonText(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === 'bigint') return Number(v);
-    if (typeof v === 'string' && v.includes('\u0000')) return v.replaceAll('\u0000', '');
+    if (typeof v === 'string') return storableText(v);
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).some((k) => storableText(k) !== k))
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [storableText(k), x as unknown]));
     return v;
   });
+}
+
+/** The row stored instead of one that cannot be: `failed`, its data dropped, the error and the start of its JSON kept. */
+function setAside(row: Omit<PendingRow, 'json'> & { json?: string }, err: unknown): PendingRow {
+  // Prisma's messages start with a multi-line preamble: one line, the database's words.
+  const message = String((err as Error)?.message ?? err)
+    .replace(/\s+/g, ' ')
+    .replace(/^ ?Invalid `prisma[^`]*` invocation: ?/, '')
+    .trim();
+  const reason = storableText(message).slice(0, ERROR_MAX / 2);
+  const start = row.json === undefined ? '' : `; payload began: ${storableText(row.json).slice(0, ERROR_MAX / 2)}`;
+  const payload: WebhookPayload = { type: row.eventType, timestamp: row.timestamp, data: null };
+  return { ...row, json: JSON.stringify(payload), error: `not stored: ${reason}${start}` };
 }
 
 export class WebhookOutbox {
@@ -77,15 +107,25 @@ export class WebhookOutbox {
     }
   }
 
-  /** Queues one row per endpoint for this event; returns the event id. */
+  /** Queues one row per endpoint for this event; returns the event id. Never throws (it runs inside the emitter of the event). */
   record(type: DomainEventName, data: unknown): string {
     const id = randomUUID();
     if (this.closed || this.opts.endpoints.length === 0) return id;
-    const payload: WebhookPayload = { id, type, created_at: new Date().toISOString(), data };
-    const json = toJsonText(payload);
+    const timestamp = new Date().toISOString();
     const rawCallId = (data as { call_id?: unknown } | null)?.call_id;
     const callId = typeof rawCallId === 'string' && UUID_RE.test(rawCallId) ? rawCallId : null;
-    for (const endpoint of this.opts.endpoints) this.buffer.push({ endpoint, eventId: id, eventType: type, callId, json });
+    let json: string | undefined;
+    let error: unknown;
+    try {
+      json = toJsonText({ type, timestamp, data } satisfies WebhookPayload);
+    } catch (err) {
+      error = err; // e.g. a cycle: set aside, never sent
+      this.opts.log.error({ err, event: type, call: callId }, 'webhook outbox: an event could not be serialised; stored as failed');
+    }
+    for (const endpoint of this.opts.endpoints) {
+      const row = { endpoint, eventId: id, eventType: type, callId, timestamp };
+      this.buffer.push(json === undefined ? setAside(row, error) : { ...row, json });
+    }
     if (this.buffer.length > MAX_BUFFERED) {
       const dropped = this.buffer.splice(0, this.buffer.length - MAX_BUFFERED);
       this.opts.log.error({ dropped: dropped.length }, 'webhook outbox buffer is full (the database is unavailable): dropping the oldest events');
@@ -133,7 +173,15 @@ export class WebhookOutbox {
         if (failures > 0) this.opts.log.info({ failures }, 'webhook outbox: storing events works again');
         failures = 0;
         this.opts.onInserted?.();
+        continue;
       } catch (err) {
+        // The database answers, so a row of the batch is refused: one by one, setting aside what it refuses.
+        if (await this.databaseAnswers()) {
+          const stored = await this.insertOneByOne(batch);
+          this.buffer.splice(0, stored);
+          if (stored > 0) this.opts.onInserted?.();
+          if (stored === batch.length) continue;
+        }
         failures++;
         if (failures === 1 || failures % 20 === 0)
           this.opts.log.error({ err, buffered: this.buffer.length, failures }, 'webhook outbox: storing events failed; retrying');
@@ -141,6 +189,43 @@ export class WebhookOutbox {
         if (this.stopping) return;
         await this.sleep(Math.min(5000, 100 * 2 ** Math.min(failures, 6)));
       }
+    }
+  }
+
+  /**
+   * Stores the rows one at a time, in order; a row the database refuses while it
+   * answers is stored set aside instead (or, if even that is refused, dropped and
+   * logged). Returns how many rows were dealt with: fewer than all when the
+   * database stopped answering (the rest stay buffered).
+   */
+  private async insertOneByOne(rows: PendingRow[]): Promise<number> {
+    let done = 0;
+    for (const row of rows) {
+      try {
+        await this.insert([row]);
+      } catch (err) {
+        if (!(await this.databaseAnswers())) return done;
+        const dead = setAside(row, err);
+        const where = { event: row.eventType, eventId: row.eventId, call: row.callId, endpoint: row.endpoint };
+        try {
+          await this.insert([dead]);
+          this.opts.log.error({ err, ...where }, 'webhook outbox: the database refused an event; stored as failed (see last_error)');
+        } catch (err2) {
+          if (!(await this.databaseAnswers())) return done;
+          this.opts.log.error({ err: err2, ...where }, 'webhook outbox: the database refused an event, even set aside; it is dropped');
+        }
+      }
+      done++;
+    }
+    return done;
+  }
+
+  private async databaseAnswers(): Promise<boolean> {
+    try {
+      await this.opts.prisma.$queryRaw`SELECT 1`;
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -163,10 +248,10 @@ export class WebhookOutbox {
     // Explicit UTC times: the columns are `timestamp` (without time zone) holding UTC, as Prisma writes them.
     const values = rows.map(
       (r) =>
-        Prisma.sql`(${r.endpoint}, ${r.eventId}::uuid, ${r.eventType}, ${r.callId}::uuid, ${r.json}::jsonb, timezone('UTC', now()), timezone('UTC', now()))`,
+        Prisma.sql`(${r.endpoint}, ${r.eventId}::uuid, ${r.eventType}, ${r.callId}::uuid, ${r.json}::jsonb, ${r.error === undefined ? 'pending' : 'failed'}, ${r.error ?? null}::text, timezone('UTC', now()), timezone('UTC', now()))`,
     );
     await this.opts.prisma.$executeRaw`
-      INSERT INTO webhook_deliveries (endpoint, event_id, event_type, call_id, payload, created_at, next_attempt_at)
+      INSERT INTO webhook_deliveries (endpoint, event_id, event_type, call_id, payload, status, last_error, created_at, next_attempt_at)
       VALUES ${Prisma.join(values)}`;
   }
 }

@@ -15,7 +15,8 @@ export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
 const Status = Type.Union(
   DELIVERY_STATUSES.map((s) => Type.Literal(s)),
   {
-    description: 'pending: waiting or being retried; delivered: a 2xx was received; failed: WEBHOOK_MAX_ATTEMPTS attempts failed',
+    description:
+      'pending: waiting or being retried; delivered: a 2xx was received; failed: WEBHOOK_MAX_ATTEMPTS attempts failed, or the row was set aside (the database refused it; data null, see last_error)',
   },
 );
 const EventType = Type.Union(DOMAIN_EVENTS.map((e) => Type.Literal(e)));
@@ -27,7 +28,7 @@ const DeliveryOut = Type.Object(
   {
     id: DeliveryId,
     endpoint: Type.String(),
-    event_id: Type.String({ format: 'uuid', description: 'The webhook-id header and the payload id: the same on every attempt' }),
+    event_id: Type.String({ format: 'uuid', description: 'The event: the webhook-id header is msg_<event_id>, the same on every attempt' }),
     event_type: Type.String(),
     call_id: Type.Union([Uuid, Type.Null()]),
     status: Status,

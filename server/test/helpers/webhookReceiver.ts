@@ -1,48 +1,73 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { admin, type TestApp } from './app';
 import { sleep, until } from './wait';
 
 /**
- * A webhook receiver for tests, on 127.0.0.1: it checks every signature
- * itself, records each request and answers as a test tells it to.
+ * A webhook receiver for tests, on 127.0.0.1: every request is verified by the
+ * Standard Webhooks libraries receivers use (`standardwebhooks` and `svix`, never
+ * code of ours), recorded, and answered as a test tells it to.
  */
-export const SECRET = 'whsec-test-0123456789abcdef0123456789abcdef';
+/** A secret in the spec's form: whsec_ + base64 of 32 bytes. */
+export const SECRET = `whsec_${Buffer.from('switchboard-test-webhook-key-32b').toString('base64')}`;
 /** Backoffs and polls short enough for a test to see several attempts. */
 export const FAST = { backoffBaseMs: 50, backoffMaxMs: 400, pollIntervalMs: 100 };
 
+/** The Standard Webhooks envelope. */
 export interface Body {
-  id: string;
   type: string;
-  created_at: string;
+  timestamp: string;
   data: { call_id: string; reason?: string; participant_id?: string; user_id?: string; seq?: number; [k: string]: unknown };
 }
+/** A delivered event: its body and its webhook-id. */
+export type Event = Body & { webhookId: string };
 export interface Received {
   webhookId: string;
   timestamp: string;
+  /** Both libraries accepted it. */
   valid: boolean;
+  /** Each library's verdict: undefined when it accepted, else its error message. */
+  rejectedBy: { standardwebhooks?: string; svix?: string };
   status: number;
   raw: string;
   body: Body;
   headers: IncomingMessage['headers'];
+  /** Date.now() when the request had arrived (before the answer). */
+  at: number;
 }
 
+const headerRecord = (h: IncomingMessage['headers']): Record<string, string> =>
+  Object.fromEntries(Object.entries(h).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v]] : Array.isArray(v) ? [[k, v.join(', ')]] : [])));
+
+/** svix ships only as an ES module: imported once, dynamically. */
+let svix: Promise<typeof import('svix', { with: { 'resolution-mode': 'import' } })> | undefined;
+const loadSvix = () => (svix ??= import('svix'));
+
 /**
- * What a receiver does (written here from the documentation, not with the
- * server's own helper): HMAC-SHA256 over "<timestamp>.<raw body>", compared in
- * constant time, timestamp within 5 minutes.
+ * What the README's receiver does: `standardwebhooks` verifies (signature over the
+ * raw body, timestamp within 5 minutes); `svix` must agree. Returns each one's
+ * error, nothing when both accept.
  */
-export function receiverVerifies(secret: string, headers: Record<string, string | string[] | undefined>, raw: string, nowMs = Date.now()): boolean {
-  const id = headers['webhook-id'];
-  const ts = headers['webhook-timestamp'];
-  const sig = headers['webhook-signature'];
-  if (typeof id !== 'string' || typeof ts !== 'string' || typeof sig !== 'string') return false;
-  if (!/^\d+$/.test(ts) || Math.abs(nowMs / 1000 - Number(ts)) > 300) return false;
-  const expected = Buffer.from(`v1=${createHmac('sha256', secret).update(`${ts}.${raw}`).digest('hex')}`);
-  return sig.split(' ').some((s) => {
-    const given = Buffer.from(s);
-    return given.length === expected.length && timingSafeEqual(given, expected);
-  });
+export async function libraryVerdicts(
+  secret: string,
+  headers: IncomingMessage['headers'] | Record<string, string>,
+  raw: string,
+  opts?: { format: 'raw' },
+): Promise<Received['rejectedBy']> {
+  const SvixWebhook = (await loadSvix()).Webhook;
+  const h = headerRecord(headers);
+  const out: Received['rejectedBy'] = {};
+  try {
+    new StandardWebhook(secret, opts).verify(raw, h);
+  } catch (err) {
+    out.standardwebhooks = (err as Error).message;
+  }
+  try {
+    new SvixWebhook(secret, opts).verify(raw, h);
+  } catch (err) {
+    out.svix = (err as Error).message;
+  }
+  return out;
 }
 
 /** A webhook endpoint on 127.0.0.1 that verifies, records and answers as told. */
@@ -56,7 +81,11 @@ export class Receiver {
   answer: (b: Body) => number | null | Promise<number | null> = () => null;
   delayMs = 0;
 
-  constructor(private readonly secret: string) {}
+  constructor(
+    private readonly secret: string,
+    /** `raw`: a legacy plain secret. */
+    private readonly format?: { format: 'raw' },
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/hook`;
@@ -84,12 +113,14 @@ export class Receiver {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
-    const valid = req.method === 'POST' && receiverVerifies(this.secret, req.headers, raw);
+    const at = Date.now();
+    const rejectedBy = await libraryVerdicts(this.secret, req.headers, raw, this.format);
+    const valid = req.method === 'POST' && !rejectedBy.standardwebhooks && !rejectedBy.svix;
     let body: Body;
     try {
       body = JSON.parse(raw) as Body;
     } catch {
-      body = { id: '', type: 'unparseable', created_at: '', data: { call_id: '' } };
+      body = { type: 'unparseable', timestamp: '', data: { call_id: '' } };
     }
     if (this.delayMs) await sleep(Math.random() * this.delayMs);
     let status = 200;
@@ -102,10 +133,12 @@ export class Receiver {
       webhookId: String(req.headers['webhook-id']),
       timestamp: String(req.headers['webhook-timestamp']),
       valid,
+      rejectedBy,
       status,
       raw,
       body,
       headers: req.headers,
+      at,
     });
     res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : `nope ${status}`);
   }
@@ -117,7 +150,7 @@ export class Receiver {
   }
 
   /** Waits until exactly `count` events of the call were delivered (or at least `count`), and returns them. */
-  waitForEvents(callId: string, count: number, { atLeast = false } = {}): Promise<Body[]> {
+  waitForEvents(callId: string, count: number, { atLeast = false } = {}): Promise<Event[]> {
     return until(
       `${atLeast ? 'at least ' : ''}${count} events of call ${callId}`,
       () => {
@@ -128,10 +161,10 @@ export class Receiver {
     );
   }
 
-  eventsFor(callId: string): Body[] {
+  eventsFor(callId: string): Event[] {
     return this.delivered()
       .filter((r) => r.body.data.call_id === callId)
-      .map((r) => r.body);
+      .map((r) => ({ ...r.body, webhookId: r.webhookId }));
   }
 }
 
