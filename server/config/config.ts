@@ -178,6 +178,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxBytes: r.int('UPLOAD_MAX_BYTES', 2 * 1024 ** 3, 1, 2 ** 40),
       chunkMaxBytes: r.int('UPLOAD_CHUNK_MAX_BYTES', 64 * 1024 ** 2, 1024, 1024 ** 3),
       types: uploadTypes(r),
+      quotaBytes: r.int('UPLOAD_QUOTA_BYTES', 20 * 1024 ** 3, 1, 2 ** 50),
+      diskReserveBytes: r.int('UPLOAD_DISK_RESERVE_BYTES', 1024 ** 3, 0, 2 ** 50),
     },
     signaling: {
       maxConnections: r.int('MAX_CONNECTIONS', 10_000, 1, 1_000_000),
