@@ -132,6 +132,13 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     });
     const text = res.status === 204 || request.method === 'HEAD' ? '' : await res.text();
     if (res.status < 400) return reply.send(text === '' ? undefined : text);
+    if (res.status === 409 && c.uploadId !== undefined) {
+      // Where to resume from (tus's own answer does not say).
+      const offset = (await tus.server.datastore.getUpload(c.uploadId)).offset;
+      void reply.header('upload-offset', String(offset));
+      const given = String(request.headers['upload-offset']);
+      return reply.send(new AppError('UPLOAD_OFFSET_MISMATCH', `Upload-Offset ${given} is not the current offset ${offset}; resume from ${offset}`).toJSON());
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -280,6 +287,8 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
   app.head(
     '/uploads/:id',
     {
+      // A tus request of its own: in the OpenAPI document (derived HEADs are not).
+      config: { swagger: { exposeHeadRoute: true } },
       schema: {
         tags: ['recordings'],
         summary: 'tus: the offset to resume an upload from',
