@@ -9,7 +9,8 @@
 #      download where it works, else an offline build cached by its inputs.
 #   5. The Prisma client (prisma generate), when the schema changed.
 #   6. The TypeScript build (dist/).
-# Environment: SWITCHBOARD_SKIP_APT=1 skips step 1; SWITCHBOARD_NO_BROWSER=1 leaves out
+# Environment: SWITCHBOARD_SKIP_APT=1 skips step 1; SWITCHBOARD_NO_NGINX=1 leaves out nginx;
+# SWITCHBOARD_NO_BROWSER=1 leaves out
 # Chromium (only the browser test uses it; the Docker build sets it);
 # SWITCHBOARD_CACHE_DIR moves the build cache (default ~/.cache/switchboard).
 set -euo pipefail
@@ -26,6 +27,9 @@ APT_PKGS=(ffmpeg pkg-config ninja-build meson g++ make python3 libssl-dev libuv1
   libusrsctp-dev libabsl-dev libflatbuffers-dev flatbuffers-compiler ca-certificates)
 # Debian's Chromium: the web client's browser test drives it (playwright-core).
 [ "${SWITCHBOARD_NO_BROWSER:-0}" = 1 ] || APT_PKGS+=(chromium)
+# Debian's nginx (nginx-light: the binary alone, ~1 MB): a test proxies upload chunks through
+# deploy/nginx/switchboard.conf (skipped without it). SWITCHBOARD_NO_NGINX=1 leaves it out.
+[ "${SWITCHBOARD_NO_NGINX:-0}" = 1 ] || APT_PKGS+=(nginx-light)
 NODE_MIN_MAJOR=22
 NODE_INSTALL=node@24
 
