@@ -14,7 +14,7 @@ COPY prisma ./prisma
 COPY scripts ./scripts
 COPY server ./server
 COPY client ./client
-RUN SWITCHBOARD_NO_BROWSER=1 SWITCHBOARD_NO_PROMTOOL=1 bash scripts/setup.sh \
+RUN SWITCHBOARD_NO_BROWSER=1 SWITCHBOARD_NO_PROMTOOL=1 SWITCHBOARD_NO_NGINX=1 bash scripts/setup.sh \
  && npm prune --omit=dev --no-audit --no-fund \
  && rm -rf server/generated node_modules/.cache
 

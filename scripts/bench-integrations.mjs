@@ -262,19 +262,26 @@ async function uploadSwitchboard(sb, file, sha256) {
   let last;
   for (let off = 0; off < file.length; off += opts.chunkMb * MB) {
     const chunk = file.subarray(off, Math.min(file.length, off + opts.chunkMb * MB));
-    // 204 with the new Upload-Offset for a chunk, 200 with the recording for the last one.
     last = expectStatus(
       await call(sb.port, 'PATCH', `/uploads/${id}`, {
-        headers: { 'x-api-key': API_KEY, 'content-type': OCTET, 'upload-offset': String(off), 'content-length': String(chunk.length) },
+        headers: {
+          'x-api-key': API_KEY,
+          'tus-resumable': '1.0.0',
+          'content-type': OCTET,
+          'upload-offset': String(off),
+          'content-length': String(chunk.length),
+        },
         body: chunk,
       }),
-      off + chunk.length < file.length ? 204 : 200,
+      204,
       'PATCH /uploads/:id',
     );
   }
   const ms = performance.now() - t0;
   clearInterval(sampler);
-  if (last?.json.status !== 'completed') throw new Error(`upload not completed: ${last?.text}`);
+  // tus: 204 for every chunk, the last one included; the upload then says it is completed.
+  const done = await call(sb.port, 'GET', `/uploads/${id}`, { headers: { 'x-api-key': API_KEY } });
+  if (done.json?.status !== 'completed') throw new Error(`upload not completed: ${last?.text} ${done.text}`);
   return { ms, rssGrowthMb: round((rssPeak - rssBefore) / 1024, 1) };
 }
 

@@ -9,7 +9,8 @@
 #      download where it works, else an offline build cached by its inputs.
 #   5. The Prisma client (prisma generate), when the schema changed.
 #   6. The TypeScript build (dist/).
-# Environment: SWITCHBOARD_SKIP_APT=1 skips step 1; SWITCHBOARD_NO_BROWSER=1 leaves out
+# Environment: SWITCHBOARD_SKIP_APT=1 skips step 1; SWITCHBOARD_NO_NGINX=1 leaves out nginx;
+# SWITCHBOARD_NO_BROWSER=1 leaves out
 # Chromium (only the browser test uses it; the Docker build sets it); SWITCHBOARD_NO_PROMTOOL=1
 # leaves out Debian's prometheus (promtool; only the metrics test uses it; start.sh sets it);
 # SWITCHBOARD_CACHE_DIR moves the build cache (default ~/.cache/switchboard).
@@ -32,6 +33,9 @@ APT_PKGS+=(curl jq openssl)
 # Debian's Prometheus, for its promtool: the metrics test checks /metrics with it. The package
 # also installs a Prometheus service (started where systemd runs): start.sh and Docker leave it out.
 [ "${SWITCHBOARD_NO_PROMTOOL:-0}" = 1 ] || APT_PKGS+=(prometheus)
+# Debian's nginx (nginx-light: the binary alone, ~1 MB): a test proxies upload chunks through
+# deploy/nginx/switchboard.conf (skipped without it). SWITCHBOARD_NO_NGINX=1 leaves it out.
+[ "${SWITCHBOARD_NO_NGINX:-0}" = 1 ] || APT_PKGS+=(nginx-light)
 NODE_MIN_MAJOR=22
 NODE_INSTALL=node@24
 

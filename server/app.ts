@@ -140,9 +140,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (config.corsOrigins === '*' || config.corsOrigins.length > 0) {
     await app.register(fastifyCors, {
       origin: config.corsOrigins === '*' ? true : config.corsOrigins,
-      // PATCH and the upload-* headers: browser uploads of recordings (server/uploads).
-      methods: ['GET', 'HEAD', 'POST', 'PATCH'],
-      exposedHeaders: ['upload-offset', 'upload-length', 'location'],
+      // PATCH, DELETE and the tus headers: browser uploads of recordings (server/uploads).
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+      exposedHeaders: [
+        'location',
+        'tus-resumable',
+        'tus-version',
+        'tus-extension',
+        'tus-max-size',
+        'tus-checksum-algorithm',
+        'upload-offset',
+        'upload-length',
+        'upload-defer-length',
+        'upload-metadata',
+        'upload-expires',
+        'recording-id',
+      ],
     });
   }
 

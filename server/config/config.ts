@@ -24,6 +24,9 @@ function firstHostAddress(): string {
   return '127.0.0.1';
 }
 
+/** UPLOAD_CHUNK_MAX_BYTES's default; deploy/nginx and deploy/kubernetes carry chunks of this size (a test compares). */
+export const DEFAULT_UPLOAD_CHUNK_MAX_BYTES = 64 * 1024 ** 2;
+
 export const DEFAULT_UPLOAD_TYPES = ['video/webm', 'audio/webm', 'video/mp4', 'audio/ogg', 'audio/mp4'];
 
 /** UPLOAD_TYPES: comma-separated `type/subtype`, no parameters (a client's `;codecs=…` is always allowed). */
@@ -188,8 +191,10 @@ export function loadConfig(env: Env = process.env): Config {
     },
     uploads: {
       maxBytes: r.int('UPLOAD_MAX_BYTES', 2 * 1024 ** 3, 1, 2 ** 40),
-      chunkMaxBytes: r.int('UPLOAD_CHUNK_MAX_BYTES', 64 * 1024 ** 2, 1024, 1024 ** 3),
+      chunkMaxBytes: r.int('UPLOAD_CHUNK_MAX_BYTES', DEFAULT_UPLOAD_CHUNK_MAX_BYTES, 1024, 1024 ** 3),
       types: uploadTypes(r),
+      quotaBytes: r.int('UPLOAD_QUOTA_BYTES', 20 * 1024 ** 3, 1, 2 ** 50),
+      diskReserveBytes: r.int('UPLOAD_DISK_RESERVE_BYTES', 1024 ** 3, 0, 2 ** 50),
     },
     signaling: {
       maxConnections: r.int('MAX_CONNECTIONS', 10_000, 1, 1_000_000),

@@ -74,6 +74,10 @@ export interface Config {
     chunkMaxBytes: number;
     /** UPLOAD_TYPES: accepted mime types, without parameters (lower case). */
     types: string[];
+    /** UPLOAD_QUOTA_BYTES: total bytes of one call's uploads (uploading or completed). */
+    quotaBytes: number;
+    /** UPLOAD_DISK_RESERVE_BYTES: free space on RECORDINGS_DIR that uploads never take. */
+    diskReserveBytes: number;
   };
   signaling: SignalingConfig;
   cluster: ClusterConfig;

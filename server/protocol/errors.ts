@@ -43,7 +43,7 @@ export const ERRORS = {
   BODY_TOO_LARGE: {
     status: 413,
     message: 'the body is too large',
-    rest: 'the body exceeds `BODY_LIMIT_BYTES`; for an upload chunk (`PATCH /uploads/:id`), `UPLOAD_CHUNK_MAX_BYTES`',
+    rest: 'the body exceeds `BODY_LIMIT_BYTES`; for an upload request (`PATCH /uploads/:id`, a tus `POST`), `UPLOAD_CHUNK_MAX_BYTES`',
   },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'the payload is too large', signaling: 'SDP over `MAX_SDP_BYTES`, or `capabilities` over 4 KiB of JSON' },
   UNSUPPORTED_MEDIA_TYPE: {
@@ -261,22 +261,47 @@ export const ERRORS = {
   UPLOAD_BUSY: {
     status: 409,
     message: 'another request is writing a chunk of this upload; retry when it has ended',
-    rest: 'another request is still writing a chunk of this upload; retry when it has ended (HEAD for the offset)',
+    rest: 'no longer answered: a new tus `PATCH` takes an upload over from one still in flight',
   },
   UPLOAD_CLOSED: {
     status: 409,
     message: 'this upload is closed',
-    rest: 'a chunk for an upload that is `completed` or `failed` (checksum mismatch, or abandoned for 24 h); GET it for its status and `recording_id`',
+    rest: 'a `PATCH` or `DELETE` for an upload that is `completed` (it is a recording now); GET it for its `recording_id`',
   },
   UPLOAD_TOO_LARGE: {
     status: 413,
     message: 'the upload is too large',
-    rest: '`size_bytes` exceeds `UPLOAD_MAX_BYTES`, or a chunk goes beyond the declared `size_bytes`',
+    rest: 'the length (`Upload-Length`, `size_bytes`) exceeds `UPLOAD_MAX_BYTES`, or a chunk goes beyond the declared length',
   },
   CHECKSUM_MISMATCH: {
     status: 422,
     message: "the file's SHA-256 is not the declared one; the upload failed",
     rest: "the uploaded file's SHA-256 is not the declared `sha256`; the upload failed and its bytes were deleted",
+  },
+  UPLOAD_CHECKSUM_MISMATCH: {
+    status: 460,
+    message: 'the chunk does not match its Upload-Checksum; nothing of it was kept',
+    rest: "tus checksum extension: a `PATCH`'s bytes do not match its `Upload-Checksum`; none of them were stored (the offset did not move): send the chunk again",
+  },
+  UPLOAD_GONE: {
+    status: 410,
+    message: 'this upload no longer exists; start a new one',
+    rest: 'the upload was terminated (`DELETE`), failed (checksum) or expired (24 h after creation, `Upload-Expires`); tus clients then start a new upload',
+  },
+  UPLOAD_QUOTA_EXCEEDED: {
+    status: 413,
+    message: "the call's uploads would exceed UPLOAD_QUOTA_BYTES",
+    rest: "creating (or declaring the length of, or sending a chunk of a deferred) upload would bring the call's uploads past `UPLOAD_QUOTA_BYTES`",
+  },
+  INSUFFICIENT_STORAGE: {
+    status: 507,
+    message: 'not enough free disk space for this upload',
+    rest: "the upload's length (plus what uploads in progress were promised) would leave less than `UPLOAD_DISK_RESERVE_BYTES` free on `RECORDINGS_DIR`; a server condition that may pass (tus clients retry)",
+  },
+  TUS_VERSION_UNSUPPORTED: {
+    status: 412,
+    message: 'Tus-Resumable must be 1.0.0',
+    rest: 'a tus request (`HEAD`, `PATCH`, `DELETE /uploads/:id`, a tus `POST /calls/:id/uploads`) without `Tus-Resumable: 1.0.0`; the answer carries `Tus-Version: 1.0.0`',
   },
 
   // ---- webhooks admin REST ---------------------------------------------------------------

@@ -39,7 +39,7 @@ describe('client-side recording uploads refused (postgres)', () => {
     expect(over.status).toBe(413);
     expect(over.body.error.code).toBe('UPLOAD_TOO_LARGE');
     expect((await head(id, u.alice)).offset).toBe(0);
-    expect((await patch(id, u.alice, 0, file)).status).toBe(200);
+    expect((await patch(id, u.alice, 0, file)).status).toBe(204);
   });
 
   it('refuses mime types outside UPLOAD_TYPES with 415, and chunks of another content type', async () => {
@@ -69,7 +69,7 @@ describe('client-side recording uploads refused (postgres)', () => {
     const id = await create(u.callA, u.alice, file, { file_name: '../../etc/pass<wd>\u0000 "x".webm' });
     const r = await row(id);
     expect(r.fileName).toBe('pass_wd_ _x_.webm');
-    expect(r.filePath).toBe(`${u.callA}/client-${id}.webm.part`);
+    expect(r.filePath).toBe(`.uploads/${id}`);
     expect(existsSync(absOf(r.filePath))).toBe(true);
   });
 
@@ -109,7 +109,7 @@ describe('client-side recording uploads refused (postgres)', () => {
     expect(p.body.error.code).toBe('TOKEN_EXPIRED');
     expect((await head(id, expired)).status).toBe(401);
     // A fresh token of the same user carries on.
-    expect((await patch(id, await issueToken(u.t, { user_id: 'alice', room: 'up-a' }), 0, file)).status).toBe(200);
+    expect((await patch(id, await issueToken(u.t, { user_id: 'alice', room: 'up-a' }), 0, file)).status).toBe(204);
   });
 
   it('fails an upload whose SHA-256 differs with 422 and leaves no file', async () => {
@@ -121,12 +121,13 @@ describe('client-side recording uploads refused (postgres)', () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('CHECKSUM_MISMATCH');
     expect(existsSync(partAbs)).toBe(false);
-    expect(existsSync(partAbs.replace(/\.part$/, ''))).toBe(false);
+    expect(existsSync(`${partAbs}.json`)).toBe(false);
+    expect(existsSync(absOf(`${u.callA}/client-${id}.webm`))).toBe(false);
     expect(await row(id)).toMatchObject({ status: 'failed', recordingId: null });
     expect(await u.t.db.prisma.recording.count({ where: { sessionId: id } })).toBe(0);
     const again = await patch(id, u.alice, 0, file.subarray(0, 10));
-    expect(again.status).toBe(409);
-    expect(again.body.error.code).toBe('UPLOAD_CLOSED');
+    expect(again.status).toBe(410);
+    expect(again.body.error.code).toBe('UPLOAD_GONE');
   });
 
   it("hides another user's upload (404), while the API key sees every upload", async () => {
@@ -152,12 +153,22 @@ describe('client-side recording uploads refused (postgres)', () => {
     const doc = (await api('GET', '/docs/json')).body;
     for (const [p, m] of [
       ['/calls/{id}/uploads', 'post'],
+      ['/calls/{id}/uploads', 'options'],
       ['/uploads/{id}', 'get'],
+      ['/uploads/{id}', 'head'],
       ['/uploads/{id}', 'patch'],
+      ['/uploads/{id}', 'delete'],
+      ['/uploads/{id}', 'options'],
     ] as const) {
       expect(doc.paths[p]?.[m]?.tags).toEqual(['recordings']);
     }
-    expect(Object.keys(doc.paths['/uploads/{id}'].patch.responses)).toEqual(expect.arrayContaining(['200', '204', '409', '413', '422']));
+    const patch = doc.paths['/uploads/{id}'].patch;
+    expect(Object.keys(patch.responses)).toEqual(expect.arrayContaining(['204', '409', '412', '413', '422', '460']));
+    expect(patch.parameters.filter((x: { in: string }) => x.in === 'header').map((x: { name: string }) => x.name)).toEqual(
+      expect.arrayContaining(['tus-resumable', 'upload-offset', 'upload-checksum']),
+    );
+    expect(Object.keys(patch.requestBody.content)).toEqual(['application/offset+octet-stream']);
+    expect(Object.keys(patch.responses['204'].headers)).toContain('upload-offset');
     expect(JSON.stringify(doc.components.schemas.Recording.properties.kind)).toContain('"client"');
   });
 });

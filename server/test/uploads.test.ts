@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { admin, bearer, issueToken } from './helpers/app';
 import { Client } from './helpers/signaling';
-import { MB, OCTET, sha, useUploadsApp } from './helpers/uploads';
+import { MB, OCTET, sha, TUS, useUploadsApp } from './helpers/uploads';
 import { until } from './helpers/wait';
 
 /** Client-side recording uploads that go through: whole, resumed, one chunk at a time, by the API key, late, swept, and streamed. */
@@ -41,9 +41,10 @@ describe('client-side recording uploads (postgres)', () => {
       expect(status.headers.get('upload-offset')).toBe('0');
 
       const done = await sendAll(id, token, file, 0);
-      expect(done.status).toBe(200);
-      expect(done.body).toEqual({ upload_id: id, offset: file.length, status: 'completed', recording_id: expect.any(String) });
-      const recordingId = done.body.recording_id as string;
+      expect(done.status).toBe(204);
+      expect(done.headers.get('upload-offset')).toBe(String(file.length));
+      const recordingId = done.headers.get('recording-id')!;
+      expect(recordingId).toEqual(expect.any(String));
 
       const rec = await u.t.db.prisma.recording.findUniqueOrThrow({ where: { id: recordingId } });
       expect(rec).toMatchObject({
@@ -59,7 +60,7 @@ describe('client-side recording uploads (postgres)', () => {
       expect(rec.filePath).toBe(`${callId}/client-${id}.webm`);
       const stored = readFileSync(absOf(rec.filePath));
       expect(sha(stored)).toBe(sha(file));
-      expect(existsSync(absOf(`${rec.filePath}.part`))).toBe(false);
+      expect(existsSync(absOf(`.uploads/${id}`))).toBe(false);
       expect(await row(id)).toMatchObject({
         status: 'completed',
         recordingId,
@@ -110,6 +111,7 @@ describe('client-side recording uploads (postgres)', () => {
       expect(await head(id, token)).toEqual({ status: 200, offset: file.length });
       const more = await patch(id, token, file.length, Buffer.from('x'));
       expect(more.status).toBe(409);
+      expect(more.headers.get('tus-resumable')).toBe('1.0.0');
       expect(more.body.error.code).toBe('UPLOAD_CLOSED');
     } finally {
       c.close();
@@ -128,7 +130,7 @@ describe('client-side recording uploads (postgres)', () => {
     const half = MB / 2;
     const req = http.request(`${u.base}/uploads/${id}`, {
       method: 'PATCH',
-      headers: { ...bearer(u.alice), 'content-type': OCTET, 'upload-offset': String(previous), 'content-length': String(MB) },
+      headers: { ...bearer(u.alice), ...TUS, 'content-type': OCTET, 'upload-offset': String(previous), 'content-length': String(MB) },
     });
     req.on('error', () => undefined);
     req.write(file.subarray(previous, previous + half));
@@ -145,47 +147,21 @@ describe('client-side recording uploads (postgres)', () => {
     expect(resumed.offset).toBe(previous + half);
 
     const done = await sendAll(id, u.alice, file, resumed.offset);
-    expect(done.status).toBe(200);
-    expect(done.body.status).toBe('completed');
-    const rec = await u.t.db.prisma.recording.findUniqueOrThrow({ where: { id: done.body.recording_id } });
+    expect(done.status).toBe(204);
+    expect((await row(id)).status).toBe('completed');
+    const rec = await u.t.db.prisma.recording.findUniqueOrThrow({ where: { id: done.headers.get('recording-id')! } });
     expect(rec.participantId).toBe(u.aliceP);
     expect(sha(readFileSync(absOf(rec.filePath)))).toBe(sha(file));
     const list = await api('GET', `/recordings?call_id=${u.callA}`, { headers: admin });
     expect(list.body.items.map((r: { id: string }) => r.id)).toContain(rec.id);
   });
 
-  it('takes one chunk at a time per upload (409 UPLOAD_BUSY for a second one meanwhile)', async () => {
-    const file = randomBytes(MB);
-    const id = await create(u.callA, u.alice, file);
-    const partAbs = absOf((await row(id)).filePath);
-    const first = new Promise<number>((resolve, reject) => {
-      const req = http.request(
-        `${u.base}/uploads/${id}`,
-        { method: 'PATCH', headers: { ...bearer(u.alice), 'content-type': OCTET, 'upload-offset': '0', 'content-length': String(MB) } },
-        (r) => {
-          r.resume();
-          r.on('end', () => resolve(r.statusCode ?? 0));
-        },
-      );
-      req.on('error', reject);
-      req.write(file.subarray(0, 1000));
-      void until('the first bytes', () => statSync(partAbs).size >= 1000).then(async () => {
-        const second = await patch(id, u.alice, 0, file.subarray(0, 10));
-        expect(second.status).toBe(409);
-        expect(second.body.error.code).toBe('UPLOAD_BUSY');
-        req.end(file.subarray(1000));
-      }, reject);
-    });
-    expect(await first).toBe(200);
-    expect(sha(readFileSync(partAbs.replace(/\.part$/, '')))).toBe(sha(file));
-  });
-
   it('takes uploads with the API key (no participant)', async () => {
     const file = randomBytes(300_000);
     const id = await create(u.callA, null, file, { mime_type: 'audio/ogg', file_name: 'mix.ogg' });
     const done = await sendAll(id, null, file, 0, 100_000);
-    expect(done.status).toBe(200);
-    const rec = await u.t.db.prisma.recording.findUniqueOrThrow({ where: { id: done.body.recording_id } });
+    expect(done.status).toBe(204);
+    const rec = await u.t.db.prisma.recording.findUniqueOrThrow({ where: { id: done.headers.get('recording-id')! } });
     expect(rec).toMatchObject({ participantId: null, kind: 'client', mimeType: 'audio/ogg', filePath: `${u.callA}/client-${id}.ogg` });
     // Not the users' upload.
     expect((await head(id, u.alice)).status).toBe(404);
@@ -201,7 +177,7 @@ describe('client-side recording uploads (postgres)', () => {
     const erin = await issueToken(u.t, { user_id: 'erin', room: 'up-ended' });
     await u.t.db.prisma.call.update({ where: { id: call }, data: { status: 'ended', endedAt: new Date(Date.now() - 10 * 60_000) } });
     const id = await create(call, erin, file);
-    expect((await patch(id, erin, 0, file)).status).toBe(200);
+    expect((await patch(id, erin, 0, file)).status).toBe(204);
     await u.t.db.prisma.call.update({ where: { id: call }, data: { endedAt: new Date(Date.now() - 61 * 60_000) } });
     const late = await declare(call, erin, file);
     expect(late.status).toBe(409);
@@ -223,8 +199,8 @@ describe('client-side recording uploads (postgres)', () => {
     expect((await row(fresh)).status).toBe('uploading');
     expect(existsSync(absOf((await row(fresh)).filePath))).toBe(true);
     const res = await patch(stale, u.alice, 500, file.subarray(500));
-    expect(res.status).toBe(409);
-    expect(res.body.error.code).toBe('UPLOAD_CLOSED');
+    expect(res.status).toBe(410);
+    expect(res.body.error.code).toBe('UPLOAD_GONE');
   });
 
   it('streams a 64 MB chunk to disk without holding it in memory', async () => {
@@ -261,7 +237,7 @@ describe('client-side recording uploads (postgres)', () => {
       res = await new Promise((resolve, reject) => {
         const req = http.request(
           `${u.base}/uploads/${id}`,
-          { method: 'PATCH', headers: { ...bearer(u.alice), 'content-type': OCTET, 'upload-offset': '0', 'content-length': String(size) } },
+          { method: 'PATCH', headers: { ...bearer(u.alice), ...TUS, 'content-type': OCTET, 'upload-offset': '0', 'content-length': String(size) } },
           (r) => {
             let body = '';
             r.setEncoding('utf8');
@@ -286,8 +262,8 @@ describe('client-side recording uploads (postgres)', () => {
     } finally {
       clearTimeout(sampler);
     }
-    expect(res.status).toBe(200);
-    expect(JSON.parse(res.body).status).toBe('completed');
+    expect(res.status).toBe(204);
+    expect((await row(id)).status).toBe('completed');
     // Buffering the chunk keeps 64 MB live at once (measured: +63 MB); streaming about +16 MB at most.
     expect((peak - before) / MB).toBeLessThan(40);
     const rec = await u.t.db.prisma.recording.findFirstOrThrow({ where: { sessionId: id } });

@@ -1,40 +1,42 @@
-import { constants, createReadStream, promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { createReadStream, promises as fsp } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '../auth/roles';
 import { AppError } from '../errors';
 import type { ClientUpload, PrismaClient } from '../generated/prisma/client';
 import { removeRecordingFile, resolveRecordingPath } from '../recording/files';
-import { ChunkInterrupted, ChunkSink, extensionFor, IdleTimer, isCode, parseMimeType, sanitizeFileName } from './files';
+import { extensionFor, parseMimeType, sanitizeFileName } from './files';
 
-export { ChunkInterrupted, extensionFor, parseMimeType, sanitizeFileName, type ParsedMime } from './files';
+export { extensionFor, parseMimeType, sanitizeFileName, type ParsedMime } from './files';
 
 /**
- * Uploads of recordings made in the browser (MediaRecorder), tus-like:
- * POST declares the file (size, type, SHA-256), PATCH appends chunks at the
- * stored offset, HEAD/GET tell the offset to resume from. The bytes go to
- * RECORDINGS_DIR/<call>/client-<upload>.<ext>.part, streamed (never held whole in
- * memory); when the last byte arrives the file is hashed, renamed without .part
- * and becomes a `recordings` row of kind 'client'.
+ * Uploads of recordings made in the browser (MediaRecorder), over tus 1.0
+ * (tus.ts speaks the protocol with @tus/server; this is the domain behind it):
+ * who may upload to which call, what is accepted, the quota and the free
+ * space, and what a finished upload becomes.
  *
- * The database's received_bytes is the truth about the offset: a PATCH starts by
- * truncating the file to it, and when a chunk ends early (the client went away)
- * what reached the disk is kept (fsync) and becomes the new offset.
+ * While it is uploading, an upload's bytes are tus's file store:
+ * RECORDINGS_DIR/.uploads/<id> (and tus's record of it, <id>.json). The
+ * `client_uploads` row says whose it is, of which call, and its status. When
+ * the last byte arrives the file is checked against the declared SHA-256 (if
+ * one was declared), moved to RECORDINGS_DIR/<call>/client-<id>.<ext> and
+ * becomes a `recordings` row of kind 'client'.
  *
- * One PATCH at a time per upload, enforced in this process (UPLOAD_BUSY). With
- * several nodes, a client must keep talking to the same node while a chunk is
- * in flight (a load balancer with sticky sessions); the offset check still
- * refuses most misuse.
+ * One request at a time per upload is tus's lock (in this process): a new PATCH
+ * takes the upload over from one still hanging. With several nodes, keep a
+ * client's requests on one node (sticky sessions), as before.
  */
 export interface UploadLimits {
   maxBytes: number;
   chunkMaxBytes: number;
   /** Mime types without parameters, lower case. */
   types: string[];
+  /** Total bytes of the uploads of one call (uploading or completed). */
+  quotaBytes: number;
+  /** Free space to keep on RECORDINGS_DIR's file system: a creation that would eat into it is refused. */
+  diskReserveBytes: number;
 }
 
 export interface UploadServiceOptions {
@@ -45,12 +47,12 @@ export interface UploadServiceOptions {
   log: FastifyBaseLogger;
   /** Uploads to an ended call are accepted this long after its end (default 1 h). */
   afterEndMs?: number;
-  /** Uploads still `uploading` this long after creation are failed and deleted (default 24 h). */
+  /** Uploads still `uploading` this long after creation are failed and deleted (default 24 h; tus's Upload-Expires). */
   staleAfterMs?: number;
   /** How often the sweep runs (default 10 min). */
   sweepIntervalMs?: number;
-  /** A PATCH whose body sends nothing for this long is cut off (default 60 s). */
-  idleTimeoutMs?: number;
+  /** Free bytes of RECORDINGS_DIR's file system (tests replace it). */
+  freeBytes?: (dir: string) => Promise<number>;
   /** Called once an upload became a recording (for the recording.finished event). */
   onCompleted?: (done: CompletedUpload) => void;
 }
@@ -66,52 +68,68 @@ export interface CompletedUpload {
   mimeType: string;
   filePath: string;
   sizeBytes: number;
-  sha256: string;
+  sha256: string | null;
   startedAt: Date;
   endedAt: Date;
 }
 
-export interface CreateUploadInput {
+export interface NewUpload {
+  id: string;
   fileName: string;
   mimeType: string;
-  sizeBytes: number;
-  sha256: string;
+  /** null: deferred (tus Upload-Defer-Length), declared by a later PATCH. */
+  sizeBytes: number | null;
+  /** Hex SHA-256 of the whole file, checked when the last byte arrives; null: none declared. */
+  sha256: string | null;
 }
-
-export type ChunkResult = { done: false; offset: number } | { done: true; offset: number; recordingId: string };
 
 /** user_id of uploads made with the API key: never a token's sub (tokens need a non-empty sub). */
 export const API_KEY_UPLOADER = '';
+/** tus's file store, under RECORDINGS_DIR (a dot directory: never a call id). */
+export const TUS_DIR = '.uploads';
 
 const HOUR = 3600_000;
 
+async function statfsFree(dir: string): Promise<number> {
+  const s = await fsp.statfs(dir);
+  return Number(s.bavail) * Number(s.bsize);
+}
+
 export class UploadService {
-  private readonly busy = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
-  private readonly afterEndMs: number;
-  private readonly staleAfterMs: number;
+  readonly afterEndMs: number;
+  readonly staleAfterMs: number;
   private readonly sweepIntervalMs: number;
-  private readonly idleTimeoutMs: number;
+  /** Creations and length declarations, one at a time per call, so two cannot both fit in the last of a quota. */
+  private readonly reserving = new Map<string, Promise<unknown>>();
+  private readonly finishing = new Map<string, Promise<string>>();
+  /** Uploads being written right now (the sweep leaves them alone). */
+  readonly active = new Set<string>();
 
   constructor(private readonly opts: UploadServiceOptions) {
     this.afterEndMs = opts.afterEndMs ?? HOUR;
     this.staleAfterMs = opts.staleAfterMs ?? 24 * HOUR;
     this.sweepIntervalMs = opts.sweepIntervalMs ?? 10 * 60_000;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
   }
 
   get limits(): UploadLimits {
     return this.opts.limits;
   }
 
+  /** Where tus keeps the bytes of uploads in progress. */
+  get storeDir(): string {
+    return path.join(this.opts.recordingsDir, TUS_DIR);
+  }
+
   // ---- creating ----
 
   /**
-   * Declares an upload for `callId`. A user token must be scoped to the call's
-   * room and its user must be (or have been) a participant of the call; the API
-   * key may always. Ended calls take uploads for afterEndMs after their end.
+   * Declares upload `input.id` for `callId`. A user token must be scoped to the
+   * call's room and its user must be (or have been) a participant of the call;
+   * the API key may always. Ended calls take uploads for afterEndMs after their end.
+   * Then the type, the size, the call's quota and the free space are checked.
    */
-  async create(principal: Principal, callId: string, input: CreateUploadInput): Promise<ClientUpload> {
+  async register(principal: Principal, callId: string, input: NewUpload): Promise<ClientUpload> {
     const { prisma, limits } = this.opts;
     const call = await prisma.call.findUnique({ where: { id: callId }, select: { id: true, roomId: true, status: true, endedAt: true, createdAt: true } });
     if (!call) throw new AppError('CALL_NOT_FOUND', `no call ${callId}`);
@@ -140,42 +158,102 @@ export class UploadService {
       }
     }
 
-    if (input.sizeBytes > limits.maxBytes) {
-      throw new AppError('UPLOAD_TOO_LARGE', `size_bytes ${input.sizeBytes} exceeds the limit of ${limits.maxBytes} bytes`);
+    if (input.sizeBytes !== null && input.sizeBytes > limits.maxBytes) {
+      throw new AppError('UPLOAD_TOO_LARGE', `the upload's length ${input.sizeBytes} exceeds the limit of ${limits.maxBytes} bytes (UPLOAD_MAX_BYTES)`);
     }
     const mime = parseMimeType(input.mimeType);
     if (!mime || !limits.types.includes(mime.essence)) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `mime_type ${JSON.stringify(input.mimeType)} is not accepted; accepted: ${limits.types.join(', ')}`);
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `file type ${JSON.stringify(input.mimeType)} is not accepted; accepted: ${limits.types.join(', ')}`);
+    }
+    if (input.sha256 !== null && !/^[0-9a-f]{64}$/i.test(input.sha256)) {
+      throw new AppError('VALIDATION_FAILED', 'sha256 must be the hex SHA-256 of the whole file (64 hex digits)');
     }
 
-    const id = randomUUID();
-    const filePath = `${callId}/client-${id}.${extensionFor(mime.essence)}.part`;
-    const abs = this.abs(filePath);
-    await fsp.mkdir(path.dirname(abs), { recursive: true });
-    // O_EXCL | O_NOFOLLOW: a fresh empty file, never one (or a link) already there.
-    const fh = await fsp.open(abs, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o640);
-    await fh.close();
-    try {
-      return await prisma.clientUpload.create({
+    await fsp.mkdir(this.storeDir, { recursive: true });
+    return this.serially(callId, async () => {
+      await this.checkRoom(callId, input.sizeBytes ?? 0);
+      return prisma.clientUpload.create({
         data: {
-          id,
+          id: input.id,
           callId,
           participantId,
           userId,
           fileName: sanitizeFileName(input.fileName),
           mimeType: input.mimeType.trim(),
-          sizeBytes: BigInt(input.sizeBytes),
-          sha256: input.sha256.toLowerCase(),
+          sizeBytes: input.sizeBytes === null ? null : BigInt(input.sizeBytes),
+          sha256: input.sha256?.toLowerCase() ?? null,
           status: 'uploading',
-          filePath,
+          filePath: `${TUS_DIR}/${input.id}`,
           // Set here (not by the database clock) so the sweep compares like with like.
           createdAt: new Date(),
         },
       });
-    } catch (err) {
-      await fsp.rm(abs, { force: true }).catch(() => undefined);
-      throw err;
+    });
+  }
+
+  private async serially<T>(callId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.reserving.get(callId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.reserving.set(callId, tail);
+    void tail.then(() => {
+      if (this.reserving.get(callId) === tail) this.reserving.delete(callId);
+    });
+    return run;
+  }
+
+  /**
+   * Refuses `bytes` more for `callId` when they would pass UPLOAD_QUOTA_BYTES
+   * (413 UPLOAD_QUOTA_EXCEEDED: the client asked for too much), or would leave
+   * less than UPLOAD_DISK_RESERVE_BYTES free once every upload in progress has
+   * its declared bytes (507 INSUFFICIENT_STORAGE: the server's condition, which
+   * may pass; tus clients retry 5xx).
+   */
+  async checkRoom(callId: string, bytes: number, excluding?: string): Promise<void> {
+    const { prisma, limits } = this.opts;
+    const others = excluding === undefined ? {} : { id: { not: excluding } };
+    const [declared, deferred] = await Promise.all([
+      prisma.clientUpload.aggregate({
+        where: { callId, status: { in: ['uploading', 'completed'] }, sizeBytes: { not: null }, ...others },
+        _sum: { sizeBytes: true },
+      }),
+      prisma.clientUpload.aggregate({ where: { callId, status: 'uploading', sizeBytes: null, ...others }, _sum: { receivedBytes: true } }),
+    ]);
+    const used = Number(declared._sum.sizeBytes ?? 0n) + Number(deferred._sum.receivedBytes ?? 0n);
+    if (used + bytes > limits.quotaBytes) {
+      throw new AppError(
+        'UPLOAD_QUOTA_EXCEEDED',
+        `call ${callId} has ${used} bytes of uploads; ${bytes} more would pass UPLOAD_QUOTA_BYTES (${limits.quotaBytes})`,
+      );
     }
+    const pending = await prisma.clientUpload.aggregate({
+      where: { status: 'uploading', sizeBytes: { not: null }, ...others },
+      _sum: { sizeBytes: true, receivedBytes: true },
+    });
+    const outstanding = Number(pending._sum.sizeBytes ?? 0n) - Number(pending._sum.receivedBytes ?? 0n);
+    const free = await (this.opts.freeBytes ?? statfsFree)(this.opts.recordingsDir);
+    if (bytes + outstanding > free - limits.diskReserveBytes) {
+      throw new AppError(
+        'INSUFFICIENT_STORAGE',
+        `not enough free space for ${bytes} bytes: ${free} free, ${outstanding} promised to uploads in progress, ${limits.diskReserveBytes} kept in reserve`,
+      );
+    }
+  }
+
+  /** A deferred upload's length is declared (a PATCH with Upload-Length). */
+  async declareLength(id: string, size: number): Promise<void> {
+    const row = await this.opts.prisma.clientUpload.findUniqueOrThrow({ where: { id } });
+    if (size > this.opts.limits.maxBytes)
+      throw new AppError('UPLOAD_TOO_LARGE', `Upload-Length ${size} exceeds UPLOAD_MAX_BYTES (${this.opts.limits.maxBytes})`);
+    await this.serially(row.callId, async () => {
+      await this.checkRoom(row.callId, size - Number(row.receivedBytes), undefined);
+      await this.opts.prisma.clientUpload.updateMany({ where: { id, status: 'uploading' }, data: { sizeBytes: BigInt(size) } });
+    });
+  }
+
+  /** A deferred upload's next chunk of `bytes`: within the quota and the free space. */
+  async admitChunk(upload: ClientUpload, bytes: number): Promise<void> {
+    if (upload.sizeBytes === null) await this.checkRoom(upload.callId, bytes);
   }
 
   // ---- reading ----
@@ -192,131 +270,61 @@ export class UploadService {
     return upload.userId !== API_KEY_UPLOADER && upload.userId === principal.userId;
   }
 
+  /** The length of a completed upload; null for any other. */
+  async completedSize(id: string): Promise<number | null> {
+    const row = await this.opts.prisma.clientUpload.findUnique({ where: { id }, select: { status: true, sizeBytes: true } });
+    return row?.status === 'completed' && row.sizeBytes !== null ? Number(row.sizeBytes) : null;
+  }
+
   // ---- writing ----
 
-  /**
-   * Appends `body` at `offset`. Throws UPLOAD_OFFSET_MISMATCH (with the stored
-   * offset on `err.details.offset`) unless offset is the stored one; 413 for
-   * bytes beyond size_bytes or a body above chunkMaxBytes. When the file is
-   * complete it is verified and becomes a recording (or CHECKSUM_MISMATCH).
-   */
-  async writeChunk(principal: Principal, id: string, offset: number, body: Readable, contentLength: number | undefined): Promise<ChunkResult> {
-    await this.get(principal, id); // 404 before anything else
-    if (this.busy.has(id)) throw new AppError('UPLOAD_BUSY', `another request is writing to upload ${id}; retry when it has ended (HEAD for the offset)`);
-    this.busy.add(id);
-    try {
-      // Re-read under the lock: the offset may have moved while we waited for the first read.
-      const upload = await this.opts.prisma.clientUpload.findUniqueOrThrow({ where: { id } });
-      if (upload.status !== 'uploading') {
-        throw new AppError('UPLOAD_CLOSED', `upload ${id} is ${upload.status}; it takes no more bytes`);
-      }
-      const received = Number(upload.receivedBytes);
-      const size = Number(upload.sizeBytes);
-      if (offset !== received) {
-        throw new AppError('UPLOAD_OFFSET_MISMATCH', `upload-offset ${offset} is not the current offset ${received}; resume from ${received}`, {
-          offset: received,
-        });
-      }
-      const room = size - received;
-      if (contentLength !== undefined && contentLength > room) {
+  /** The bytes stored so far (tus's offset, which is the file's size), for GET and the quota. */
+  async progress(id: string, offset: number): Promise<void> {
+    await this.opts.prisma.clientUpload.updateMany({ where: { id, status: 'uploading' }, data: { receivedBytes: BigInt(offset) } });
+  }
+
+  /** All bytes are there: verify the SHA-256, then make it a recording (or fail it and delete the file). Idempotent. */
+  finish(id: string): Promise<string> {
+    const running = this.finishing.get(id);
+    if (running) return running;
+    const p = this.doFinish(id).finally(() => this.finishing.delete(id));
+    this.finishing.set(id, p);
+    return p;
+  }
+
+  private async doFinish(id: string): Promise<string> {
+    const { prisma } = this.opts;
+    const upload = await prisma.clientUpload.findUniqueOrThrow({ where: { id } });
+    if (upload.status === 'completed' && upload.recordingId) return upload.recordingId;
+    if (upload.status !== 'uploading') throw new AppError('UPLOAD_CLOSED', `upload ${id} is ${upload.status}`);
+    const partAbs = this.abs(upload.filePath);
+    const size = (await fsp.stat(partAbs)).size;
+    if (upload.sha256 !== null) {
+      const hash = createHash('sha256');
+      await pipeline(createReadStream(partAbs), hash);
+      const digest = hash.digest('hex');
+      if (digest !== upload.sha256) {
+        await this.fail(upload, 'failed', 'checksum mismatch');
         throw new AppError(
-          'UPLOAD_TOO_LARGE',
-          `the chunk (${contentLength} bytes) goes beyond size_bytes ${size}; ${room} bytes remain from offset ${received}`,
-          { offset: received },
+          'CHECKSUM_MISMATCH',
+          `the file's SHA-256 is ${digest}, not the declared ${upload.sha256}; the upload failed and its bytes were deleted`,
         );
       }
-      if (contentLength !== undefined && contentLength > this.opts.limits.chunkMaxBytes) {
-        throw new AppError('BODY_TOO_LARGE', `a chunk may be at most ${this.opts.limits.chunkMaxBytes} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset: received });
-      }
-
-      const newOffset = await this.append(upload, received, body);
-      if (newOffset < size) return { done: false, offset: newOffset };
-      const recordingId = await this.finish(upload);
-      return { done: true, offset: newOffset, recordingId };
-    } finally {
-      this.busy.delete(id);
-    }
-  }
-
-  /** Streams `body` into the file at `offset` and returns the new offset. When the stream fails, what reached the disk is kept and becomes the offset, then it throws. */
-  private async append(upload: ClientUpload, offset: number, body: Readable): Promise<number> {
-    const size = Number(upload.sizeBytes);
-    const limit = Math.min(size - offset, this.opts.limits.chunkMaxBytes);
-    let fh: FileHandle;
-    try {
-      fh = await fsp.open(this.abs(upload.filePath), constants.O_RDWR | constants.O_NOFOLLOW);
-    } catch (err) {
-      if (!isCode(err, 'ENOENT')) throw err;
-      await this.fail(upload, 'the partial file is missing');
-      throw new AppError('FILE_MISSING', `the partial file of upload ${upload.id} is gone; start a new upload`);
     }
 
-    let failure: unknown;
-    let written: number;
-    try {
-      // The database's offset is the truth: drop anything written past it (a crash after a write, before its update).
-      if ((await fh.stat()).size !== offset) await fh.truncate(offset);
-      const sink = new ChunkSink(fh, offset, limit, () => this.tooMuch(upload, offset, limit));
-      const idle = new IdleTimer(this.idleTimeoutMs, () => body.destroy(new Error('upload chunk idle timeout')));
-      sink.on('progress', () => idle.touch());
-      try {
-        await pipeline(body, sink);
-      } catch (err) {
-        failure = err;
-      } finally {
-        idle.stop();
-        // A write may still be in flight when the pipeline fails: let it land before measuring.
-        await sink.settled();
-      }
-      // Durable before it is promised: only then does the offset move.
-      await fh.sync();
-      written = (await fh.stat()).size;
-    } finally {
-      await fh.close().catch(() => undefined);
-    }
-    await this.opts.prisma.clientUpload.updateMany({ where: { id: upload.id, status: 'uploading' }, data: { receivedBytes: BigInt(written) } });
-    if (failure !== undefined) {
-      if (failure instanceof AppError) throw new AppError(failure.code, failure.message, { offset: written });
-      this.opts.log.info({ uploadId: upload.id, offset: written, err: (failure as Error).message }, 'upload chunk interrupted; kept what arrived');
-      throw new ChunkInterrupted(written, failure);
-    }
-    return written;
-  }
-
-  /** A chunk's body went past `limit` bytes: past size_bytes, or past UPLOAD_CHUNK_MAX_BYTES (whichever `limit` is). */
-  private tooMuch(upload: ClientUpload, offset: number, limit: number): AppError {
-    return Number(upload.sizeBytes) - offset <= limit
-      ? new AppError('UPLOAD_TOO_LARGE', `the chunk goes beyond size_bytes ${upload.sizeBytes}`, { offset })
-      : new AppError('BODY_TOO_LARGE', `a chunk may be at most ${limit} bytes (UPLOAD_CHUNK_MAX_BYTES)`, { offset });
-  }
-
-  /** All bytes are there: verify the SHA-256, then make it a recording (or fail it and delete the file). */
-  private async finish(upload: ClientUpload): Promise<string> {
-    const { prisma } = this.opts;
-    const partAbs = this.abs(upload.filePath);
-    const hash = createHash('sha256');
-    await pipeline(createReadStream(partAbs), hash);
-    const digest = hash.digest('hex');
-    if (digest !== upload.sha256) {
-      await this.fail(upload, 'checksum mismatch');
-      throw new AppError(
-        'CHECKSUM_MISMATCH',
-        `the file's SHA-256 is ${digest}, not the declared ${upload.sha256}; the upload failed and its bytes were deleted`,
-      );
-    }
-
-    const finalPath = upload.filePath.replace(/\.part$/, '');
-    const finalAbs = this.abs(finalPath);
-    await fsp.rename(partAbs, finalAbs);
     const mime = parseMimeType(upload.mimeType);
     const essence = mime?.essence ?? 'application/octet-stream';
+    const finalPath = `${upload.callId}/client-${upload.id}.${extensionFor(essence)}`;
+    const finalAbs = this.abs(finalPath);
+    await fsp.mkdir(path.dirname(finalAbs), { recursive: true });
+    await fsp.rename(partAbs, finalAbs);
     const recordingId = randomUUID();
     const now = new Date();
     try {
       await prisma.$transaction(async (tx) => {
         const { count } = await tx.clientUpload.updateMany({
           where: { id: upload.id, status: 'uploading' },
-          data: { status: 'completed', completedAt: now, recordingId, filePath: finalPath, receivedBytes: upload.sizeBytes },
+          data: { status: 'completed', completedAt: now, recordingId, filePath: finalPath, receivedBytes: BigInt(size), sizeBytes: BigInt(size) },
         });
         if (count === 0) throw new AppError('UPLOAD_CLOSED', `upload ${upload.id} was closed meanwhile`);
         await tx.recording.create({
@@ -330,7 +338,7 @@ export class UploadService {
             mimeType: essence.slice(0, 50),
             codec: mime?.codecs?.slice(0, 50) ?? null,
             filePath: finalPath,
-            sizeBytes: upload.sizeBytes,
+            sizeBytes: BigInt(size),
             status: 'completed',
             startedAt: upload.createdAt,
             endedAt: now,
@@ -342,6 +350,8 @@ export class UploadService {
       await fsp.rename(finalAbs, partAbs).catch(() => undefined);
       throw err;
     }
+    // tus's record of it: the upload is a recording now.
+    await fsp.rm(`${partAbs}.json`, { force: true }).catch(() => undefined);
     try {
       this.opts.onCompleted?.({
         uploadId: upload.id,
@@ -352,7 +362,7 @@ export class UploadService {
         fileName: upload.fileName,
         mimeType: essence,
         filePath: finalPath,
-        sizeBytes: Number(upload.sizeBytes),
+        sizeBytes: size,
         sha256: upload.sha256,
         startedAt: upload.createdAt,
         endedAt: now,
@@ -363,18 +373,24 @@ export class UploadService {
     return recordingId;
   }
 
-  /** Marks an upload failed (if still uploading) and deletes its file. */
-  private async fail(upload: Pick<ClientUpload, 'id' | 'filePath'>, why: string): Promise<boolean> {
+  /** tus terminated it (DELETE): its files are gone already. */
+  async terminated(id: string): Promise<void> {
+    await this.opts.prisma.clientUpload.updateMany({ where: { id, status: 'uploading' }, data: { status: 'terminated', completedAt: new Date() } });
+  }
+
+  /** Marks an upload failed or terminated (if still uploading) and deletes its files (the bytes and tus's record). */
+  private async fail(upload: Pick<ClientUpload, 'id' | 'filePath'>, status: 'failed' | 'terminated', why: string): Promise<boolean> {
     const { count } = await this.opts.prisma.clientUpload.updateMany({
       where: { id: upload.id, status: 'uploading' },
-      data: { status: 'failed', completedAt: new Date() },
+      data: { status, completedAt: new Date() },
     });
     try {
       await removeRecordingFile(this.opts.recordingsDir, upload.filePath);
+      await fsp.rm(`${this.abs(upload.filePath)}.json`, { force: true });
     } catch (err) {
       this.opts.log.warn({ uploadId: upload.id, err: (err as Error).message }, 'could not delete the file of a failed upload');
     }
-    if (count > 0) this.opts.log.info({ uploadId: upload.id, why }, 'upload failed');
+    if (count > 0) this.opts.log.info({ uploadId: upload.id, why }, `upload ${status}`);
     return count > 0;
   }
 
@@ -390,20 +406,14 @@ export class UploadService {
     let swept = 0;
     for (;;) {
       const stale = await this.opts.prisma.clientUpload.findMany({
-        where: { status: 'uploading', createdAt: { lt: cutoff }, ...(this.busy.size > 0 ? { id: { notIn: [...this.busy] } } : {}) },
+        where: { status: 'uploading', createdAt: { lt: cutoff }, ...(this.active.size > 0 ? { id: { notIn: [...this.active] } } : {}) },
         select: { id: true, filePath: true },
         orderBy: { createdAt: 'asc' },
         take: 100,
       });
       for (const u of stale) {
-        // Taken like a PATCH takes it, so no chunk starts on a file being deleted.
-        if (this.busy.has(u.id)) continue;
-        this.busy.add(u.id);
-        try {
-          if (await this.fail(u, 'abandoned')) swept++;
-        } finally {
-          this.busy.delete(u.id);
-        }
+        if (this.active.has(u.id)) continue;
+        if (await this.fail(u, 'failed', 'abandoned')) swept++;
       }
       if (stale.length < 100) return swept;
     }
