@@ -53,6 +53,9 @@ export function loadConfig(env: Env = process.env): Config {
     r.fail('JWT_PRIVATE_KEY', 'is required in production (or JWT_PRIVATE_KEY_FILE); development keys are never generated when NODE_ENV=production');
   }
 
+  // Checked as keys (RSA, size) by loadSigningKeys, like JWT_PRIVATE_KEY.
+  const previousPublicKeyPems = r.publicKeyBundle('JWT_PREVIOUS_PUBLIC_KEYS');
+
   const defaultTtl = r.int('TOKEN_TTL_SECONDS', 3600, 10, 31 * 24 * 3600);
   const maxTtl = r.int('TOKEN_MAX_TTL_SECONDS', 24 * 3600, 10, 31 * 24 * 3600);
   if (defaultTtl > maxTtl) r.fail('TOKEN_TTL_SECONDS', `must not exceed TOKEN_MAX_TTL_SECONDS (${maxTtl})`, String(defaultTtl));
@@ -135,6 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwt: {
       privateKeyPem,
       publicKeyPem,
+      previousPublicKeyPems,
       issuer: r.string('JWT_ISSUER', 'switchboard'),
       audience: r.string('JWT_AUDIENCE', 'switchboard'),
       defaultTtlSeconds: defaultTtl,
