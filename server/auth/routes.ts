@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses, RoomId } from '../http/schemas';
+import { SECURITY } from '../http/openapi';
 import { verificationKeys, type SigningKeys } from './keys';
 import { RoleSchema, withDefault } from '../protocol';
 
@@ -38,8 +39,9 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = asyn
       schema: {
         tags: ['auth'],
         summary: 'Issue a token for one of your users',
+        operationId: 'issueToken',
         description: 'Called by your backend after it has authenticated its user. Needs the API key. Host and moderator tokens must name a room.',
-        security: [{ apiKey: [] }],
+        security: SECURITY.apiKey,
         body: TokenRequest,
         response: { 201: TokenResponse, ...errorResponses(400, 401, 403, 413, 415) },
       },
@@ -67,7 +69,15 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = asyn
 
   app.get(
     '/.well-known/jwks.json',
-    { schema: { tags: ['auth'], summary: 'Public keys that verify our tokens (JWKS)', response: { 200: Jwks } } },
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Public keys that verify our tokens (JWKS)',
+        operationId: 'getJwks',
+        security: SECURITY.none,
+        response: { 200: Jwks },
+      },
+    },
     async (_request, reply) => {
       void reply.header('cache-control', 'public, max-age=300');
       return { keys: jwks };

@@ -9,6 +9,8 @@ export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
   host: string;
+  /** PUBLIC_URL: the address clients reach this server at (the OpenAPI document's server); unset: relative ("/"). */
+  publicUrl: string | undefined;
   databaseUrl: string | undefined;
   dataDir: string;
   jwt: {

@@ -146,6 +146,14 @@ describe('configuration', () => {
     }
   });
 
+  it('reads PUBLIC_URL (the OpenAPI server) and refuses anything but a plain http(s) URL', () => {
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({ PUBLIC_URL: 'https://calls.example.com/' }).publicUrl).toBe('https://calls.example.com');
+    expect(loadConfig({ PUBLIC_URL: 'https://example.com/switchboard' }).publicUrl).toBe('https://example.com/switchboard');
+    for (const bad of ['calls.example.com', 'ftp://x.example.com', 'https://u:p@x.example.com', 'https://x.example.com/?a=1'])
+      expect(problemsOf({ PUBLIC_URL: bad })[0]).toMatch(/^PUBLIC_URL: /);
+  });
+
   it('generates development keys once and reuses them', () => {
     const tmp = tempDir();
     try {

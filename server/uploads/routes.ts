@@ -101,6 +101,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         tags: ['recordings'],
         summary: 'Start uploading a recording made in the browser',
+        operationId: 'createUpload',
         description:
           "A token of a participant of the call (scoped to the call's room; the user must be or have been in the call), or the API key. " +
           'An ended call takes uploads for 1 h after its end. Then PATCH the bytes to upload_url (see the README, "Client-side recordings").',
@@ -135,6 +136,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         tags: ['recordings'],
         summary: 'The offset to resume an upload from (HEAD: header upload-offset only)',
+        operationId: 'getUploadOffset',
         description: 'Only the uploader (the same user) or the API key; anyone else gets 404.',
         security,
         params: UploadParams,
@@ -155,6 +157,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         tags: ['recordings'],
         summary: 'Append a chunk to an upload',
+        operationId: 'appendUploadChunk',
         description:
           `Body: the bytes, \`content-type: ${OFFSET_OCTET_STREAM}\`, header \`upload-offset\` = the current offset (409 otherwise, with the current one). ` +
           'At most UPLOAD_CHUNK_MAX_BYTES per request. 204 with the new upload-offset; after the last byte the file is checked against sha256: ' +
