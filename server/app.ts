@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import fastifyCors from '@fastify/cors';
 import fastifyRateLimit from '@fastify/rate-limit';
-import fastifySwagger from '@fastify/swagger';
-import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ApiKeys } from './auth/apiKeys';
@@ -20,6 +18,7 @@ import { AppError } from './errors';
 import { DomainEvents } from './events';
 import { healthRoutes } from './health/routes';
 import { registerErrorHandling, registerRequestLog } from './http/errors';
+import { registerOpenApi, SECURITY } from './http/openapi';
 import { ErrorResponse } from './http/schemas';
 import { fastifyTrustProxy } from './http/trustProxy';
 import { buildValidator, registerTextCheck } from './http/validation';
@@ -159,24 +158,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     });
   }
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Switchboard API',
-        version: '0.1.0',
-        description: 'WebRTC call backend: tokens, calls, recordings. Errors are { "error": { "code", "message" } }.',
-      },
-      components: {
-        securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'Your backend: admin rights' },
-          bearerToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A token from POST /auth/token' },
-        },
-      },
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-  });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: {}, staticCSP: false });
+  await registerOpenApi(app, { publicUrl: config.publicUrl, rateLimited: config.rateLimit.max > 0 });
 
   await app.register(authPlugin, {
     keys: deps.keys,
@@ -309,10 +291,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await webhooks.stop();
     await metrics.media.stop();
   });
-  app.get('/metrics', { config: { rateLimit: false }, logLevel: 'warn', schema: { tags: ['health'], summary: 'Prometheus metrics' } }, async (_req, reply) => {
-    void reply.type(metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+  app.get(
+    '/metrics',
+    {
+      config: { rateLimit: false },
+      logLevel: 'warn',
+      schema: {
+        tags: ['health'],
+        summary: 'Prometheus metrics',
+        operationId: 'getMetrics',
+        security: SECURITY.none,
+        response: { 200: { description: 'The metrics in the Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    async (_req, reply) => {
+      void reply.type(metrics.registry.contentType);
+      return metrics.registry.metrics();
+    },
+  );
 
   return {
     app,

@@ -34,7 +34,15 @@ async function main(): Promise<void> {
 
   const log = createLogger(config);
 
-  const keys = loadSigningKeys({ privateKeyPem: config.jwt.privateKeyPem, publicKeyPem: config.jwt.publicKeyPem, dataDir: config.dataDir });
+  const keys = loadSigningKeys({
+    privateKeyPem: config.jwt.privateKeyPem,
+    publicKeyPem: config.jwt.publicKeyPem,
+    previousPublicKeyPems: config.jwt.previousPublicKeyPems,
+    dataDir: config.dataDir,
+  });
+  if (keys.previous.length > 0) {
+    log.info({ kid: keys.kid, previous: keys.previous.map((k) => k.kid) }, 'tokens signed with JWT_PREVIOUS_PUBLIC_KEYS are still accepted (key rotation)');
+  }
   if (!config.jwt.privateKeyPem) {
     log.warn(
       { dir: config.dataDir, generated: keys.generated },

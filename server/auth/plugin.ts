@@ -1,4 +1,3 @@
-import fastifyJwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -31,17 +30,7 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 export const authPlugin = fp<AuthOptions>(
   async (app: FastifyInstance, opts) => {
-    await app.register(fastifyJwt, {
-      secret: { private: opts.keys.privateKeyPem, public: opts.keys.publicKeyPem },
-      sign: { algorithm: 'RS256', iss: opts.issuer, aud: opts.audience, kid: opts.keys.kid },
-      verify: {
-        algorithms: ['RS256'],
-        allowedIss: opts.issuer,
-        allowedAud: opts.audience,
-        requiredClaims: ['sub', 'role', 'iat', 'exp', 'jti', 'iss', 'aud'],
-      },
-    });
-    const tokens = new TokenService(app, { ...opts, kid: opts.keys.kid });
+    const tokens = new TokenService(opts);
     app.decorate('tokens', tokens);
 
     const authenticate = (request: FastifyRequest): Principal => {

@@ -1,7 +1,8 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { errorResponses, RoomId } from '../http/schemas';
-import type { SigningKeys } from './keys';
+import { SECURITY } from '../http/openapi';
+import { verificationKeys, type SigningKeys } from './keys';
 import { RoleSchema, withDefault } from '../protocol';
 
 const TokenRequest = Type.Object(
@@ -24,19 +25,23 @@ const TokenResponse = Type.Object({
   jti: Type.String(),
 });
 
+const Jwk = Type.Object({ kty: Type.String(), n: Type.String(), e: Type.String(), kid: Type.String(), use: Type.String(), alg: Type.String() });
 const Jwks = Type.Object({
-  keys: Type.Array(Type.Object({ kty: Type.String(), n: Type.String(), e: Type.String(), kid: Type.String(), use: Type.String(), alg: Type.String() })),
+  keys: Type.Array(Jwk, { description: 'The current signing key first, then the previous keys still accepted (JWT_PREVIOUS_PUBLIC_KEYS)' }),
 });
 
 export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = async (app, opts) => {
+  // The current key first, then JWT_PREVIOUS_PUBLIC_KEYS: a verifier picks one by the token's kid.
+  const jwks = verificationKeys(opts.keys).map((k) => k.jwk as Static<typeof Jwk>);
   app.post(
     '/auth/token',
     {
       schema: {
         tags: ['auth'],
         summary: 'Issue a token for one of your users',
+        operationId: 'issueToken',
         description: 'Called by your backend after it has authenticated its user. Needs the API key. Host and moderator tokens must name a room.',
-        security: [{ apiKey: [] }],
+        security: SECURITY.apiKey,
         body: TokenRequest,
         response: { 201: TokenResponse, ...errorResponses(400, 401, 403, 413, 415) },
       },
@@ -64,10 +69,18 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ keys: SigningKeys }> = asyn
 
   app.get(
     '/.well-known/jwks.json',
-    { schema: { tags: ['auth'], summary: 'Public key that verifies our tokens (JWKS)', response: { 200: Jwks } } },
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Public keys that verify our tokens (JWKS)',
+        operationId: 'getJwks',
+        security: SECURITY.none,
+        response: { 200: Jwks },
+      },
+    },
     async (_request, reply) => {
       void reply.header('cache-control', 'public, max-age=300');
-      return { keys: [opts.keys.jwk as { kty: string; n: string; e: string; kid: string; use: string; alg: string }] };
+      return { keys: jwks };
     },
   );
 };

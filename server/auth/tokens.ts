@@ -1,12 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import { createSigner, createVerifier } from 'fast-jwt';
 import { AppError, type ErrorCode } from '../errors';
+import { verificationKeys, type SigningKeys } from './keys';
 import { isRole, type Principal, type Role } from './roles';
 
 /**
- * Issues and verifies the RS256 tokens end users hold. Built on @fastify/jwt
- * (registered in auth/plugin.ts with RS256 as the only algorithm, the issuer and
- * the audience), so REST and signaling verify tokens the same way.
+ * Issues and verifies the RS256 tokens end users hold, with fast-jwt (what
+ * @fastify/jwt is built on), so REST and signaling verify tokens the same way.
+ * Tokens are signed with the current key and carry its `kid`; verification picks
+ * the key by the header's `kid`: the current key or one of JWT_PREVIOUS_PUBLIC_KEYS
+ * (key rotation), each with RS256 as the only algorithm, the issuer and the
+ * audience. An unknown `kid` is refused (TOKEN_KEY_UNKNOWN); a token without one
+ * is checked against the current key.
  */
 export interface TokenClaims {
   sub: string;
@@ -48,11 +53,50 @@ const VERIFY_ERRORS: Record<string, [ErrorCode, string]> = {
   FAST_JWT_MISSING_REQUIRED_CLAIM: ['TOKEN_CLAIM_INVALID', 'token lacks a required claim'],
 };
 
+export interface TokenOptions {
+  keys: SigningKeys;
+  issuer: string;
+  audience: string;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+}
+
+type Verify = (token: string) => unknown;
+
+/** The `kid` of a compact JWT's header; undefined when there is none (or no readable header: the verifier says why). */
+function headerKid(token: string): { kid?: unknown } {
+  const dot = token.indexOf('.');
+  if (dot <= 0) return {};
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8'));
+    return typeof header === 'object' && header !== null && 'kid' in header ? { kid: header.kid } : {};
+  } catch {
+    return {};
+  }
+}
+
 export class TokenService {
-  constructor(
-    private readonly app: FastifyInstance,
-    private readonly opts: { issuer: string; audience: string; defaultTtlSeconds: number; maxTtlSeconds: number; kid: string },
-  ) {}
+  private readonly sign: (claims: TokenClaims) => string;
+  /** One verifier per key, built once: kid → verifier. */
+  private readonly verifiers = new Map<string, Verify>();
+  private readonly current: Verify;
+
+  constructor(private readonly opts: TokenOptions) {
+    this.sign = createSigner({ key: opts.keys.privateKeyPem, algorithm: 'RS256', kid: opts.keys.kid });
+    for (const key of verificationKeys(opts.keys)) {
+      this.verifiers.set(
+        key.kid,
+        createVerifier({
+          key: key.publicKeyPem,
+          algorithms: ['RS256'],
+          allowedIss: opts.issuer,
+          allowedAud: opts.audience,
+          requiredClaims: ['sub', 'role', 'iat', 'exp', 'jti', 'iss', 'aud'],
+        }),
+      );
+    }
+    this.current = this.verifiers.get(opts.keys.kid)!;
+  }
 
   issue(req: IssueRequest): IssuedToken {
     const ttl = req.ttlSeconds ?? this.opts.defaultTtlSeconds;
@@ -76,15 +120,18 @@ export class TokenService {
       iss: this.opts.issuer,
       aud: this.opts.audience,
     };
-    const token = this.app.jwt.sign(claims, { kid: this.opts.kid, algorithm: 'RS256' });
+    const token = this.sign(claims);
     return { token, claims };
   }
 
-  /** Verifies signature (RS256 only), issuer, audience, time and claim shapes. */
+  /** Verifies the key (by `kid`), signature (RS256 only), issuer, audience, time and claim shapes. */
   verify(token: string): TokenClaims {
+    const { kid } = headerKid(token);
+    const verify = kid === undefined ? this.current : typeof kid === 'string' ? this.verifiers.get(kid) : undefined;
+    if (!verify) throw new AppError('TOKEN_KEY_UNKNOWN', 'the token was signed by a key this server does not know (its kid is not in the JWKS)');
     let payload: unknown;
     try {
-      payload = this.app.jwt.verify(token);
+      payload = verify(token);
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       const mapped = VERIFY_ERRORS[code];

@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Principal } from '../auth/roles';
-import { errorResponses, RoomId, Uuid } from '../http/schemas';
+import { errorResponses, PAGE_LIMIT_DEFAULT, PageLimit, RoomId, Uuid } from '../http/schemas';
+import { SECURITY } from '../http/openapi';
 import { CallModeSchema, CallStatusSchema, withDefault } from '../protocol';
 import type { CallAccess } from './access';
 import type { CallService, CallWithCount, CallWithParticipants } from './service';
@@ -49,7 +50,7 @@ const ListQuery = Type.Object(
   {
     status: Type.Optional(Status),
     room_id: Type.Optional(RoomId),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    limit: PageLimit,
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -96,7 +97,7 @@ function summaryJson(call: CallWithCount): Static<typeof CallSummaryOut> {
   };
 }
 
-const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
+const security = SECURITY.apiKeyOrToken;
 
 export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access: CallAccess }> = async (app, { calls, access }) => {
   app.addSchema(CallOut);
@@ -107,6 +108,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access:
       schema: {
         tags: ['calls'],
         summary: 'Create a call room',
+        operationId: 'createCall',
         description: "API key, or a host token of that room (room_id defaults to the token's room). 409 if the room already has a call that has not ended.",
         security,
         body: CreateCallBody,
@@ -128,6 +130,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access:
       schema: {
         tags: ['calls'],
         summary: 'List calls, newest first',
+        operationId: 'listCalls',
         description: 'API key: all calls. A room-scoped token: the calls of its room. Paginate with next_cursor.',
         security,
         querystring: ListQuery,
@@ -142,7 +145,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access:
       const q = request.query;
       await access.authorize(principal, 'list', q.room_id ?? (principal.kind === 'user' ? principal.room : undefined));
       const roomId = principal.kind === 'user' ? principal.room : q.room_id;
-      const page = await calls.list({ status: q.status, roomId, limit: q.limit, cursor: q.cursor });
+      const page = await calls.list({ status: q.status, roomId, limit: q.limit ?? PAGE_LIMIT_DEFAULT, cursor: q.cursor });
       return { items: page.items.map(summaryJson), next_cursor: page.nextCursor };
     },
   );
@@ -153,6 +156,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access:
       schema: {
         tags: ['calls'],
         summary: 'Get a call with its participants',
+        operationId: 'getCall',
         security,
         params: CallParams,
         response: { 200: Type.Ref('Call'), ...errorResponses(400, 401, 403, 404, 503) },
@@ -172,6 +176,7 @@ export const callRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access:
       schema: {
         tags: ['calls'],
         summary: 'End a call for everyone',
+        operationId: 'endCall',
         description: "API key, or a host or moderator token of the call's room. 409 if it has already ended.",
         security,
         params: CallParams,

@@ -58,6 +58,21 @@ export function loadConfig(env: Env = process.env): Config {
     r.fail('JWT_PRIVATE_KEY', 'is required in production (or JWT_PRIVATE_KEY_FILE); development keys are never generated when NODE_ENV=production');
   }
 
+  // Checked as keys (RSA, size) by loadSigningKeys, like JWT_PRIVATE_KEY.
+  const previousPublicKeyPems = r.publicKeyBundle('JWT_PREVIOUS_PUBLIC_KEYS');
+
+  const publicUrl = r.raw('PUBLIC_URL');
+  if (publicUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(publicUrl);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash)
+      r.fail('PUBLIC_URL', 'must be an http:// or https:// URL without credentials, query or fragment, like https://calls.example.com', publicUrl);
+  }
+
   const defaultTtl = r.int('TOKEN_TTL_SECONDS', 3600, 10, 31 * 24 * 3600);
   const maxTtl = r.int('TOKEN_MAX_TTL_SECONDS', 24 * 3600, 10, 31 * 24 * 3600);
   if (defaultTtl > maxTtl) r.fail('TOKEN_TTL_SECONDS', `must not exceed TOKEN_MAX_TTL_SECONDS (${maxTtl})`, String(defaultTtl));
@@ -142,11 +157,13 @@ export function loadConfig(env: Env = process.env): Config {
     env: nodeEnv,
     port: r.int('PORT', 8080, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
+    publicUrl: publicUrl?.replace(/\/+$/, ''),
     databaseUrl,
     dataDir,
     jwt: {
       privateKeyPem,
       publicKeyPem,
+      previousPublicKeyPems,
       issuer: r.string('JWT_ISSUER', 'switchboard'),
       audience: r.string('JWT_AUDIENCE', 'switchboard'),
       defaultTtlSeconds: defaultTtl,

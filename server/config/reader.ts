@@ -141,6 +141,24 @@ export class Reader {
     return config;
   }
 
+  /**
+   * Several PEM public keys, inline (NAME) or as a file (NAME_FILE), concatenated like a
+   * certificate bundle: each -----BEGIN … PUBLIC KEY----- … -----END … PUBLIC KEY----- block is
+   * one key (whitespace or newlines between blocks; nothing else). Unset: none.
+   */
+  publicKeyBundle(name: string): string[] {
+    const pem = this.pem(name, 'PUBLIC KEY');
+    if (pem === undefined) return [];
+    const where = this.raw(`${name}_FILE`) ? `${name}_FILE` : name;
+    const block = /-----BEGIN (RSA )?PUBLIC KEY-----[\s\S]*?-----END (RSA )?PUBLIC KEY-----/g;
+    const blocks = pem.match(block) ?? [];
+    if (blocks.length === 0 || pem.replace(block, '').trim() !== '') {
+      this.fail(where, 'must be one or more PEM public keys (-----BEGIN PUBLIC KEY----- … -----END PUBLIC KEY-----), concatenated, nothing between them');
+      return [];
+    }
+    return blocks.map((b) => `${b}\n`);
+  }
+
   /** A PEM given inline (NAME) or as a file (NAME_FILE); both set is an error. */
   pem(name: string, label: 'PRIVATE KEY' | 'PUBLIC KEY'): string | undefined {
     const inline = this.raw(name);

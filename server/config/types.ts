@@ -10,12 +10,20 @@ export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
   host: string;
+  /** PUBLIC_URL: the address clients reach this server at (the OpenAPI document's server); unset: relative ("/"). */
+  publicUrl: string | undefined;
   databaseUrl: string | undefined;
   dataDir: string;
   jwt: {
     /** PEM, from JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE; undefined = development keys in DATA_DIR. */
     privateKeyPem: string | undefined;
     publicKeyPem: string | undefined;
+    /**
+     * JWT_PREVIOUS_PUBLIC_KEYS(_FILE): public keys (PEM blocks, concatenated) that still verify
+     * tokens and are published in the JWKS next to the current key, each under its own `kid`
+     * (key rotation: the old key until its last token expires, or the next key before it signs).
+     */
+    previousPublicKeyPems: string[];
     issuer: string;
     audience: string;
     defaultTtlSeconds: number;

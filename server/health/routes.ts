@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { SECURITY } from '../http/openapi';
 import type { Database } from '../db/database';
 import type { WorkerPool } from '../media/workerPool';
 import type { FfmpegBinaries } from '../recording/ffmpeg';
@@ -32,7 +33,13 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
     {
       logLevel: 'warn',
       config: { rateLimit: false },
-      schema: { tags: ['health'], summary: 'Liveness: the process is up', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+      schema: {
+        tags: ['health'],
+        summary: 'Liveness: the process is up',
+        operationId: 'getHealth',
+        security: SECURITY.none,
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
     },
     async () => ({ status: 'ok' as const }),
   );
@@ -45,6 +52,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['health'],
         summary: 'Readiness: the database answers and the media workers are alive (503 otherwise)',
+        operationId: 'getReadiness',
+        security: SECURITY.none,
         response: { 200: Ready, 503: Ready },
       },
     },

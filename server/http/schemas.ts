@@ -27,3 +27,7 @@ export const RoomId = Type.String({
 });
 
 export const Uuid = Type.String({ format: 'uuid' });
+
+export const PAGE_LIMIT_DEFAULT = 20;
+/** `limit` of a list endpoint: optional (the validator fills in the default), 1–100. */
+export const PageLimit = Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: PAGE_LIMIT_DEFAULT, description: 'Items per page' }));

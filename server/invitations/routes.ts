@@ -5,6 +5,7 @@ import { callJson } from '../calls/routes';
 import type { CallService } from '../calls/service';
 import { AppError } from '../errors';
 import { errorResponses, Uuid } from '../http/schemas';
+import { SECURITY } from '../http/openapi';
 import { InviteOk, UserId } from '../protocol';
 import type { Invitations, InvitationStore } from './index';
 
@@ -14,7 +15,7 @@ import type { Invitations, InvitationStore } from './index';
  * your backend into a user's inbox, through the same service as signaling's
  * invite (index.ts), which rings on whichever node holds the devices.
  */
-const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
+const security = SECURITY.apiKeyOrToken;
 export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access: CallAccess; invitations: Invitations; store: InvitationStore }> = async (
   app,
   { calls, access, invitations, store },
@@ -25,6 +26,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; a
       schema: {
         tags: ['calls'],
         summary: 'Ring users into a call in progress',
+        operationId: 'inviteToCall',
         description:
           'Every connected device of each user gets incoming-call; a user with no connected device gets a missed-call in its inbox (status offline); a user in the call already is not rung (in-call). API key, or a host or moderator token of the room.',
         security,
@@ -53,6 +55,7 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; a
       schema: {
         tags: ['calls'],
         summary: "A call's history: participants, events (DTMF, moderation), chat messages, invitations",
+        operationId: 'getCallHistory',
         description: 'Private messages are listed for the API key only. API key, or any token of the room.',
         security,
         params: Type.Object({ id: Uuid }, { additionalProperties: false }),
@@ -74,7 +77,8 @@ export const invitationRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; a
       schema: {
         tags: ['calls'],
         summary: "Put a message in a user's inbox (delivered now to its connected devices, or when it connects; until acknowledged)",
-        security: [{ apiKey: [] }],
+        operationId: 'sendUserMessage',
+        security: SECURITY.apiKey,
         params: Type.Object({ user_id: UserId }, { additionalProperties: false }),
         body: Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }), call_id: Type.Optional(Uuid) }, { additionalProperties: false }),
         response: { 201: Type.Object({ id: Type.String() }), ...errorResponses(400, 401, 403, 503) },

@@ -77,6 +77,12 @@ export const ERRORS = {
     signaling: 'as in REST',
   },
   TOKEN_INVALID_SIGNATURE: { status: 401, message: 'the token signature is not valid', rest: 'tampered, or signed by another key', signaling: 'as in REST' },
+  TOKEN_KEY_UNKNOWN: {
+    status: 401,
+    message: 'the token was signed by a key this server does not know',
+    rest: 'the `kid` in the token header is neither the current key nor one of `JWT_PREVIOUS_PUBLIC_KEYS` (a retired key, or another issuer)',
+    signaling: 'as in REST',
+  },
   TOKEN_EXPIRED: { status: 401, message: 'the token has expired', rest: '`exp` has passed', signaling: 'as in REST' },
   TOKEN_NOT_YET_VALID: { status: 401, message: 'the token is not valid yet', rest: '`nbf` is in the future', signaling: 'as in REST' },
   TOKEN_CLAIM_INVALID: {
@@ -327,6 +333,7 @@ export const TOKEN_ERRORS = [
   'TOKEN_MALFORMED',
   'TOKEN_ALGORITHM_NOT_ALLOWED',
   'TOKEN_INVALID_SIGNATURE',
+  'TOKEN_KEY_UNKNOWN',
   'TOKEN_EXPIRED',
   'TOKEN_NOT_YET_VALID',
   'TOKEN_CLAIM_INVALID',

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { CallAccess } from '../calls/access';
 import type { CallService } from '../calls/service';
 import { errorResponses, Uuid } from '../http/schemas';
+import { SECURITY } from '../http/openapi';
 import { RecordingModeSchema, type RecordingMode } from '../protocol';
 import type { FinishedRecording } from './recorder';
 
@@ -23,7 +24,7 @@ export interface RecordingControl {
  * The recording itself is described in recorder.ts; files are served by routes.ts.
  */
 const Params = Type.Object({ id: Uuid }, { additionalProperties: false });
-const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
+const security = SECURITY.apiKeyOrToken;
 
 export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallService; access: CallAccess; recorder: RecordingControl }> = async (
   app,
@@ -39,6 +40,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
       schema: {
         tags: ['recordings'],
         summary: "Start recording a call in progress (each participant's audio and video into WebM)",
+        operationId: 'startRecording',
         security,
         params: Params,
         body: Type.Object(
@@ -65,6 +67,7 @@ export const recordingControlRoutes: FastifyPluginAsyncTypebox<{ calls: CallServ
       schema: {
         tags: ['recordings'],
         summary: 'Stop recording a call; harmless when it is not being recorded (stopped: false)',
+        operationId: 'stopRecording',
         security,
         params: Params,
         response: {

@@ -8,7 +8,8 @@ import type { CallAccess } from '../calls/access';
 import { AppError } from '../errors';
 import { RECORDING_FILE_STATUSES } from '../protocol';
 import { Prisma, type PrismaClient, type Recording } from '../generated/prisma/client';
-import { errorResponses, RoomId, Uuid } from '../http/schemas';
+import { errorResponses, PAGE_LIMIT_DEFAULT, PageLimit, RoomId, Uuid } from '../http/schemas';
+import { SECURITY } from '../http/openapi';
 import { fileEtag, ifRangeAllows, openRecordingFile, parseRange, removeRecordingFile, UnsafePathError } from './files';
 
 /**
@@ -70,7 +71,7 @@ const ListQuery = Type.Object(
     status: Type.Optional(Status),
     from: Type.Optional(Type.String({ format: 'date-time', description: 'started_at at or after this instant' })),
     to: Type.Optional(Type.String({ format: 'date-time', description: 'started_at before this instant' })),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    limit: PageLimit,
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -82,7 +83,7 @@ const fileResponse = (description: string) => ({
   content: Object.fromEntries(['video/webm', 'audio/webm', 'video/mp4', 'audio/mp4', 'audio/ogg'].map((t) => [t, { schema: FileSchema }])),
 });
 
-const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearerToken: [] }];
+const security = SECURITY.apiKeyOrToken;
 
 /** Throws a 403 unless `principal` may manage the recordings of a call in `roomId` (undefined: any room it may see). */
 export function authorizeRecording(principal: Principal, roomId: string | undefined): void {
@@ -221,6 +222,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
       schema: {
         tags: ['recordings'],
         summary: 'List recorded files, newest first',
+        operationId: 'listRecordings',
         description:
           'API key: all recordings. A host token: the recordings of calls in its room. Filters combine; `from` is inclusive, `to` exclusive, both on started_at. Paginate with next_cursor.',
         security,
@@ -244,7 +246,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
         status: q.status,
         from: q.from,
         to: q.to,
-        limit: q.limit,
+        limit: q.limit ?? PAGE_LIMIT_DEFAULT,
         cursor: q.cursor,
       });
       return { items: page.items.map(recordingJson), next_cursor: page.nextCursor };
@@ -257,6 +259,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
       schema: {
         tags: ['recordings'],
         summary: 'Get one recorded file',
+        operationId: 'getRecording',
         security,
         params: RecordingParams,
         response: { 200: Type.Ref('Recording'), ...errorResponses(400, 401, 403, 404, 503) },
@@ -271,6 +274,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
       schema: {
         tags: ['recordings'],
         summary: 'Download a recorded file',
+        operationId: 'downloadRecording',
         description:
           'The file, with its mime_type as content-type. Supports one byte range (`Range: bytes=a-b`, `bytes=a-`, `bytes=-n`) with 206, and If-Range against the ETag or Last-Modified; several ranges get the whole file. 409 while the file is still being written; 410 when the file is gone.',
         security,
@@ -334,6 +338,7 @@ export const recordingRoutes: FastifyPluginAsyncTypebox<RecordingRoutesOptions> 
       schema: {
         tags: ['recordings'],
         summary: 'Delete a recorded file and its row',
+        operationId: 'deleteRecording',
         description:
           '409 while the file is still being written. A file already gone is not an error. A stored path outside RECORDINGS_DIR is never touched: only the row is deleted.',
         security,

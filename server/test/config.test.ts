@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config/config';
@@ -116,6 +116,51 @@ describe('configuration', () => {
     } finally {
       tmp.remove();
     }
+  });
+
+  it('reads JWT_PREVIOUS_PUBLIC_KEYS as concatenated PEM blocks (inline or a file) and checks each key', () => {
+    const tmp = tempDir();
+    try {
+      const spki = (k: { publicKey: KeyObject }) => k.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      const current = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      const [a, b] = [generateKeyPairSync('rsa', { modulusLength: 2048 }), generateKeyPairSync('rsa', { modulusLength: 2048 })];
+      const bundle = `${spki(a)}\n${spki(b)}`;
+      const file = path.join(tmp.dir, 'previous.pem');
+      writeFileSync(file, bundle);
+      expect(loadConfig({}).jwt.previousPublicKeyPems).toEqual([]);
+      expect(loadConfig({ JWT_PREVIOUS_PUBLIC_KEYS_FILE: file }).jwt.previousPublicKeyPems).toHaveLength(2);
+      const pems = loadConfig({ JWT_PREVIOUS_PUBLIC_KEYS: bundle.replace(/\n/g, '\\n') }).jwt.previousPublicKeyPems;
+      expect(pems).toHaveLength(2);
+      expect(problemsOf({ JWT_PREVIOUS_PUBLIC_KEYS: `${spki(a)} junk ${spki(b)}` })[0]).toMatch(
+        /^JWT_PREVIOUS_PUBLIC_KEYS: must be one or more PEM public keys/,
+      );
+      expect(problemsOf({ JWT_PREVIOUS_PUBLIC_KEYS_FILE: '/nonexistent.pem' })[0]).toMatch(/^JWT_PREVIOUS_PUBLIC_KEYS_FILE: cannot read/);
+
+      // Each becomes a verification key under its own kid; the current key (or a repeat) is dropped.
+      const privateKeyPem = current.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+      const keys = loadSigningKeys({ privateKeyPem, previousPublicKeyPems: [...pems, spki(current), pems[0]!], dataDir: tmp.dir });
+      expect(keys.previous.map((k) => k.jwk.n)).toEqual([a, b].map((k) => k.publicKey.export({ format: 'jwk' }).n));
+      expect(new Set([keys.kid, ...keys.previous.map((k) => k.kid)]).size).toBe(3);
+      // Not RSA, or too small: refused, naming the variable and the key.
+      const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      const small = spki(generateKeyPairSync('rsa', { modulusLength: 1024 }));
+      expect(() => loadSigningKeys({ privateKeyPem, previousPublicKeyPems: [pems[0]!, ec], dataDir: tmp.dir })).toThrow(
+        /JWT_PREVIOUS_PUBLIC_KEYS: key 2 must be an RSA key/,
+      );
+      expect(() => loadSigningKeys({ privateKeyPem, previousPublicKeyPems: [small], dataDir: tmp.dir })).toThrow(
+        /JWT_PREVIOUS_PUBLIC_KEYS: key 1: RSA key must have at least 2048 bits/,
+      );
+    } finally {
+      tmp.remove();
+    }
+  });
+
+  it('reads PUBLIC_URL (the OpenAPI server) and refuses anything but a plain http(s) URL', () => {
+    expect(loadConfig({}).publicUrl).toBeUndefined();
+    expect(loadConfig({ PUBLIC_URL: 'https://calls.example.com/' }).publicUrl).toBe('https://calls.example.com');
+    expect(loadConfig({ PUBLIC_URL: 'https://example.com/switchboard' }).publicUrl).toBe('https://example.com/switchboard');
+    for (const bad of ['calls.example.com', 'ftp://x.example.com', 'https://u:p@x.example.com', 'https://x.example.com/?a=1'])
+      expect(problemsOf({ PUBLIC_URL: bad })[0]).toMatch(/^PUBLIC_URL: /);
   });
 
   it('generates development keys once and reuses them', () => {

@@ -219,6 +219,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         tags: ['recordings'],
         summary: 'Create an upload of a recording made in the browser (tus creation, or a JSON declaration)',
+        operationId: 'createUpload',
         description:
           "A token of a participant of the call (scoped to the call's room; the user must be or have been in the call), or the API key. " +
           'An ended call takes uploads for 1 h after its end. **tus** (with `Tus-Resumable: 1.0.0`): `Upload-Length` (or `Upload-Defer-Length: 1`), ' +
@@ -272,6 +273,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['recordings'],
         summary: 'An upload as JSON: offset, status, the recording it became',
         description: 'Only the uploader (the same user) or the API key; anyone else gets 404. Not part of tus (HEAD is).',
+        operationId: 'getUploadOffset',
         security,
         params: UploadParams,
         response: { 200: UploadOut, ...errorResponses(400, 401, 404, 503) },
@@ -329,6 +331,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         tags: ['recordings'],
         summary: 'tus: append a chunk to an upload',
+        operationId: 'appendUploadChunk',
         description:
           `Body: the bytes, \`content-type: ${OFFSET_OCTET_STREAM}\`, at most UPLOAD_CHUNK_MAX_BYTES. \`Upload-Offset\` must be the current offset (409 otherwise; HEAD for it). ` +
           '`Upload-Checksum: <algorithm> <base64 digest>` (checksum extension): a mismatch answers 460 and keeps nothing of this chunk. ' +

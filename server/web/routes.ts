@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RoleSchema, withDefault } from '../protocol';
 import { AppError } from '../errors';
 import { errorResponses, RoomId } from '../http/schemas';
+import { SECURITY } from '../http/openapi';
 
 /**
  * The web client: the call page (/), the recordings admin page (/admin) and their
@@ -175,13 +176,15 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
       return send(reply, name, typeof inm === 'string' ? inm : undefined);
     };
 
-    const pageSchema = (summary: string) => ({
+    const pageSchema = (summary: string, operationId: string) => ({
       tags: ['web'],
       summary,
+      operationId,
+      security: SECURITY.none,
       response: { 200: { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } }, ...errorResponses(503) },
     });
-    app.get('/', { schema: pageSchema('The call page') }, page('index.html'));
-    app.get('/admin', { schema: pageSchema('The recordings admin page') }, page('admin.html'));
+    app.get('/', { schema: pageSchema('The call page', 'getCallPage') }, page('index.html'));
+    app.get('/admin', { schema: pageSchema('The recordings admin page', 'getAdminPage') }, page('admin.html'));
 
     app.get(
       '/web/config.json',
@@ -189,6 +192,8 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
         schema: {
           tags: ['web'],
           summary: "The web client's settings",
+          operationId: 'getWebConfig',
+          security: SECURITY.none,
           response: { 200: Type.Object({ devTokens: Type.Boolean({ description: 'POST /dev/token exists' }) }) },
         },
       },
@@ -204,6 +209,8 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
         schema: {
           tags: ['web'],
           summary: 'A script, style sheet or other file of the web client',
+          operationId: 'getWebFile',
+          security: SECURITY.none,
           params: Type.Object({ file: Type.String({ maxLength: 128 }) }),
           response: { 200: { description: 'The file', content: { '*/*': { schema: { type: 'string' } } } }, ...errorResponses(404) },
         },
@@ -226,6 +233,8 @@ export const webRoutes: FastifyPluginAsyncTypebox<WebRoutesOptions> = async (app
         schema: {
           tags: ['web'],
           summary: 'Development only: a token for anyone (DEV_TOKENS)',
+          operationId: 'issueDevToken',
+          security: SECURITY.none,
           description:
             'Mints a token for a made-up user, so that the web client works without a backend of your own. Exists only when DEV_TOKENS is on (never in production); otherwise 404.',
           body: DevTokenRequest,

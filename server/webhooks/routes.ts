@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 
 import { DOMAIN_EVENTS } from '../events';
 import type { PrismaClient, WebhookDelivery } from '../generated/prisma/client';
-import { errorResponses, Uuid } from '../http/schemas';
+import { errorResponses, PAGE_LIMIT_DEFAULT, PageLimit, Uuid } from '../http/schemas';
+import { SECURITY } from '../http/openapi';
 import { AppError } from '../errors';
 
 /**
@@ -47,7 +48,7 @@ const ListQuery = Type.Object(
     status: Type.Optional(Status),
     event_type: Type.Optional(EventType),
     call_id: Type.Optional(Uuid),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    limit: PageLimit,
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -85,7 +86,7 @@ export interface WebhookRoutesOptions {
   onRequeued?: () => void;
 }
 
-const security: Array<Record<string, string[]>> = [{ apiKey: [] }];
+const security = SECURITY.apiKey;
 
 export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (app, { prisma, onRequeued }) => {
   app.addSchema(DeliveryOut);
@@ -96,6 +97,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
       schema: {
         tags: ['webhooks'],
         summary: 'List webhook deliveries, newest first',
+        operationId: 'listWebhookDeliveries',
         description: 'One row per event and endpoint. Filters combine. Paginate with next_cursor.',
         security,
         querystring: ListQuery,
@@ -108,6 +110,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
     async (request) => {
       app.requireAdmin(request);
       const q = request.query;
+      const limit = q.limit ?? PAGE_LIMIT_DEFAULT;
       const rows = await prisma.webhookDelivery.findMany({
         where: {
           ...(q.status ? { status: q.status } : {}),
@@ -116,11 +119,11 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
           ...(q.cursor ? { id: { lt: decodeCursor(q.cursor) } } : {}),
         },
         orderBy: { id: 'desc' },
-        take: q.limit + 1,
+        take: limit + 1,
       });
-      const page = rows.slice(0, q.limit);
+      const page = rows.slice(0, limit);
       const last = page[page.length - 1];
-      return { items: page.map(deliveryJson), next_cursor: rows.length > q.limit && last ? encodeCursor(last.id) : null };
+      return { items: page.map(deliveryJson), next_cursor: rows.length > limit && last ? encodeCursor(last.id) : null };
     },
   );
 
@@ -130,6 +133,7 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
       schema: {
         tags: ['webhooks'],
         summary: 'Re-queue a failed delivery',
+        operationId: 'retryWebhookDelivery',
         description:
           'A `failed` delivery becomes `pending` again with its attempts reset to 0 and is sent at once, with the same webhook-id. It is the oldest pending row of its call again, so later events of that call wait for it. 409 unless the delivery is `failed`.',
         security,

@@ -51,7 +51,7 @@ export async function startTestApp(backend: Backend, env: Record<string, string>
     webRtc: { listenIp: config.mediasoup.listenIp, announcedAddress: config.mediasoup.announcedAddress, basePort: config.mediasoup.webRtcBasePort },
   });
   await workers.start();
-  const keys = loadSigningKeys({ dataDir: config.dataDir, privateKeyPem: config.jwt.privateKeyPem });
+  const keys = loadSigningKeys({ dataDir: config.dataDir, privateKeyPem: config.jwt.privateKeyPem, previousPublicKeyPems: config.jwt.previousPublicKeyPems });
   const built = await buildApp({ ...deps, config, db, workers, keys, apiKeys: new ApiKeys(config.apiKeys), logger });
   await built.app.ready();
   let dbClosed = false;
