@@ -55,6 +55,15 @@ export async function registerOpenApi(app: FastifyInstance, { publicUrl, rateLim
       },
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    // @fastify/swagger names a HEAD route's operation `<operationId>-head`; ours are camelCase and unique already.
+    transformObject: (document) => {
+      const doc = 'openapiObject' in document ? document.openapiObject : document.swaggerObject;
+      for (const item of Object.values(doc.paths ?? {})) {
+        const head = (item as { head?: { operationId?: string } } | undefined)?.head;
+        if (head?.operationId?.endsWith('-head')) head.operationId = head.operationId.slice(0, -'-head'.length);
+      }
+      return doc;
+    },
     // Routes under the REST rate limit (all but those with config.rateLimit = false) can answer 429.
     transform: ({ schema, url, route }) => {
       const exempt = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit === false;

@@ -178,8 +178,9 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     return { principal, uploadId: upload.id, upload };
   }
 
-  const tusOptions = (summary: string, description: string) => ({
+  const tusOptions = (operationId: string, summary: string, description: string) => ({
     tags: ['recordings'],
+    operationId,
     summary,
     description,
     params: UploadParams,
@@ -196,8 +197,16 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
     void reply.header('tus-checksum-algorithm', CHECKSUM_ALGORITHMS.join(','));
     return serveTus(request, reply, { principal: { kind: 'admin' } });
   };
-  app.options('/calls/:id/uploads', { schema: { ...tusOptions('tus: what this server supports', 'No credentials needed.'), security: [] } }, options);
-  app.options('/uploads/:id', { schema: { ...tusOptions('tus: what this server supports', 'No credentials needed.'), security: [] } }, options);
+  app.options(
+    '/calls/:id/uploads',
+    { schema: { ...tusOptions('getCallUploadOptions', 'tus: what this server supports', 'No credentials needed.'), security: [] } },
+    options,
+  );
+  app.options(
+    '/uploads/:id',
+    { schema: { ...tusOptions('getUploadOptions', 'tus: what this server supports', 'No credentials needed.'), security: [] } },
+    options,
+  );
 
   app.post(
     '/calls/:id/uploads',
@@ -273,7 +282,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
         tags: ['recordings'],
         summary: 'An upload as JSON: offset, status, the recording it became',
         description: 'Only the uploader (the same user) or the API key; anyone else gets 404. Not part of tus (HEAD is).',
-        operationId: 'getUploadOffset',
+        operationId: 'getUpload',
         security,
         params: UploadParams,
         response: { 200: UploadOut, ...errorResponses(400, 401, 404, 503) },
@@ -294,6 +303,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         tags: ['recordings'],
         summary: 'tus: the offset to resume an upload from',
+        operationId: 'getUploadOffset',
         description:
           'Only the uploader (the same user) or the API key; anyone else gets 404. A completed upload answers its length as offset and `Recording-Id`; ' +
           'a terminated, failed or expired one 410.',
@@ -392,6 +402,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<UploadRoutesOptions> = asyn
       schema: {
         tags: ['recordings'],
         summary: 'tus: terminate an upload (its bytes are deleted)',
+        operationId: 'terminateUpload',
         description: 'Only the uploader or the API key. A completed upload is a recording: 409 `UPLOAD_CLOSED` (DELETE /recordings/:id removes it).',
         security,
         params: UploadParams,
