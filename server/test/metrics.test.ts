@@ -68,7 +68,7 @@ describe('metrics', () => {
     const { upload_url } = (await created.json()) as { upload_url: string };
     const patched = await fetch(app.url + upload_url, {
       method: 'PATCH',
-      headers: { ...admin, 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
+      headers: { ...admin, 'tus-resumable': '1.0.0', 'content-type': 'application/offset+octet-stream', 'upload-offset': '0' },
       body: new Uint8Array(file),
     });
     expect(patched.status).toBeLessThan(300);
