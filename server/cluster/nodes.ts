@@ -98,8 +98,12 @@ export class NodeRegistry {
     return (await this.redis.set(`${this.prefix}node:${deadId}:reaper`, byId, 'PX', forMs, 'NX')) === 'OK';
   }
 
-  /** Forgets a node (cleaned up after, or left). */
+  /**
+   * Forgets a node (cleaned up after, or left), and its reaper claim with it:
+   * a claim outliving the clean-up would stop the next one (the same NODE_ID
+   * crashing again) for the claim's whole TTL.
+   */
   async remove(id: string): Promise<void> {
-    await this.redis.multi().zrem(this.seenKey, id).hdel(this.infoKey, id).exec();
+    await this.redis.multi().zrem(this.seenKey, id).hdel(this.infoKey, id).del(`${this.prefix}node:${id}:reaper`).exec();
   }
 }

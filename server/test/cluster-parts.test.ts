@@ -342,4 +342,16 @@ describe('NodeRegistry', () => {
     // Removing it again is harmless.
     await reg.remove('n1');
   });
+
+  it('drops the reaper claim with the node, so the same node dying again is claimed at once', async () => {
+    const prefix = freshPrefix();
+    const reg = new NodeRegistry(redis, prefix, 300);
+    await reg.heartbeat(info('n1'));
+    expect(await reg.claim('n1', 'n2', 60_000)).toBe(true);
+    await reg.remove('n1');
+    expect(await redis.exists(`${prefix}node:n1:reaper`)).toBe(0);
+    // n1 restarts with the same NODE_ID and crashes again: claimable now, not after 60 s.
+    await reg.heartbeat(info('n1'));
+    expect(await reg.claim('n1', 'n2', 60_000)).toBe(true);
+  });
 });
