@@ -36,12 +36,16 @@ export interface Session {
   stopping: boolean;
 }
 
-/** ffmpeg must bind its ports within this time after start. */
-export const FFMPEG_LISTEN_TIMEOUT_MS = 5000;
+/**
+ * ffmpeg must bind its ports within this time after start. It takes ~100 ms
+ * on an idle machine, but several seconds on a saturated one (seen at load 20
+ * on 2 cores), and a recording refused then is lost for good.
+ */
+export const FFMPEG_LISTEN_TIMEOUT_MS = 15_000;
 /** How long to wait for the first key frame to leave before resuming audio anyway (a muted camera sends none). */
 export const KEY_FRAME_WAIT_MS = 1500;
-/** After one SIGINT, ffmpeg finalises in ~35 ms; past this it is killed and the file marked failed. */
-export const FFMPEG_STOP_TIMEOUT_MS = 5000;
+/** After one SIGINT, ffmpeg finalises in ~35 ms (seconds on a saturated machine); past this it is killed and the file marked failed. */
+export const FFMPEG_STOP_TIMEOUT_MS = 10_000;
 /** Longest cluster (WebM/Matroska): what a killed ffmpeg can lose at most. */
 export const CLUSTER_MS = 1000;
 /** A run younger than this is not stopped before ffmpeg has started writing (see stopRun). */

@@ -75,9 +75,10 @@ describe('server-side recording', () => {
       recording_id: string;
       status: string;
       duration: number;
-      files: Array<{ id: string; participant_id: string; status: string; file_path: string; size_bytes: number; duration_ms: number }>;
+      files: Array<{ id: string; participant_id: string; status: string; file_path: string; size_bytes: number; duration_ms: number; error: string | null }>;
     };
-    expect(rec.status).toBe('completed');
+    // With the files' errors, so a failure says why.
+    expect({ status: rec.status, errors: rec.files.map((f) => f.error) }).toEqual({ status: 'completed', errors: [null, null] });
     expect(await P.waitEvent('recording-finished', 5000)).toMatchObject({ recording_id: started.recording_id, status: 'completed' });
     expect(rec.files.map((f) => f.participant_id).sort()).toEqual([h, p].sort());
 
@@ -287,7 +288,7 @@ describe('recording and server shutdown', () => {
     writeFileSync(path.join(data.dir, 'key.pem'), key);
     const port = await freePort();
     const media = await mediaPorts();
-    const proc = runServer({
+    const proc = await runServer({
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: data.dir,

@@ -13,7 +13,7 @@ describe('the server process', () => {
   it('starts on embedded defaults, serves, writes dev keys, keeps secrets out of its logs, and stops cleanly on SIGTERM', async () => {
     const data = tempDir();
     const port = await freePort();
-    const proc = runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' });
+    const proc = await runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' });
     try {
       const ready = await waitReadyOn(port, proc);
       expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('pglite');
@@ -55,7 +55,7 @@ describe('the server process', () => {
     const data = tempDir();
     const db = await createPostgresDatabase();
     const port = await freePort();
-    const proc = runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, DATABASE_URL: db.url, MEDIASOUP_WORKERS: '1' });
+    const proc = await runServer({ PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, DATABASE_URL: db.url, MEDIASOUP_WORKERS: '1' });
     try {
       const ready = await waitReadyOn(port, proc);
       expect(((await ready.json()) as { checks: { database: { detail: string } } }).checks.database.detail).toBe('postgres');
@@ -75,7 +75,7 @@ describe('the server process', () => {
     [{ JWT_PRIVATE_KEY_FILE: '/nonexistent.pem' }, /JWT_PRIVATE_KEY_FILE: cannot read file/],
   ])('refuses to start with %j and names the variable', async (env, message) => {
     const data = tempDir();
-    const proc = runServer({ DATA_DIR: data.dir, ...env });
+    const proc = await runServer({ DATA_DIR: data.dir, ...env });
     try {
       expect(await proc.exited).toBe(1);
       expect(proc.out()).toMatch(message);
@@ -87,7 +87,7 @@ describe('the server process', () => {
   it('exits with a clear message when PostgreSQL is unreachable', async () => {
     const data = tempDir();
     const port = await freePort();
-    const proc = runServer({
+    const proc = await runServer({
       DATA_DIR: data.dir,
       PORT: String(port),
       DATABASE_URL: `postgresql://postgres@127.0.0.1:${await freePort()}/nope`,

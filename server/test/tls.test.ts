@@ -159,7 +159,7 @@ describe('TLS served by the server process (TLS_CERT/TLS_KEY files)', () => {
     release = prod.release;
     base = `https://127.0.0.1:${port}`;
     // Production, to check that TLS silences the plain-HTTP warning.
-    proc = runServer({ ...prod.env, TLS_CERT: path.join(live, 'tls.crt'), TLS_KEY: path.join(live, 'tls.key') });
+    proc = await runServer({ ...prod.env, TLS_CERT: path.join(live, 'tls.crt'), TLS_KEY: path.join(live, 'tls.key') });
     await waitReady(proc, () => httpsRequest(`${base}/ready`, pair1.cert));
   });
 
@@ -309,7 +309,7 @@ describe('plain HTTP in production', () => {
   it('logs a loud warning when neither TLS nor TRUST_PROXY is configured', async () => {
     const dir = tempDir('sb-tls-prod-');
     const prod = await productionEnv(dir.dir);
-    const proc = runServer(prod.env);
+    const proc = await runServer(prod.env);
     try {
       await waitReady(proc, () => fetch(`http://127.0.0.1:${prod.port}/ready`));
       const line = proc

@@ -70,7 +70,7 @@ describe('the web client in Chromium', () => {
     release = ports.release;
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    server = runServer({
+    server = await runServer({
       NODE_ENV: 'development',
       PORT: String(port),
       HOST: '127.0.0.1',

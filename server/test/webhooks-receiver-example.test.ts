@@ -132,7 +132,7 @@ describe('webhooks: the development secret (main.ts)', () => {
       WEBHOOK_URLS: 'http://127.0.0.1:9/hook',
     };
     try {
-      const dev = runServer({ ...env, NODE_ENV: 'development' });
+      const dev = await runServer({ ...env, NODE_ENV: 'development' });
       try {
         await waitReady(dev, () => fetch(`http://127.0.0.1:${port}/ready`), { timeoutMs: 60_000 });
         const secret = readFileSync(path.join(data.dir, 'keys', 'webhook-secret'), 'utf8').trim();
@@ -146,7 +146,7 @@ describe('webhooks: the development secret (main.ts)', () => {
         dev.child.kill('SIGINT');
         await dev.exited;
       }
-      const prod = runServer({
+      const prod = await runServer({
         ...env,
         NODE_ENV: 'production',
         API_KEYS: 'k'.repeat(16),

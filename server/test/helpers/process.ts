@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { mediaPorts } from './env';
 import { until } from './wait';
 
 /**
@@ -20,12 +21,19 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-/** Starts the server with only PATH, HOME and `env` as its environment. */
-export function runServer(env: Record<string, string>): Proc {
+/**
+ * Starts the server with only PATH, HOME and `env` as its environment. Unless
+ * `env` names them, its media ports are a block of its own (mediaPorts), held
+ * until it exits: two servers of parallel test files on the default WebRTC
+ * port would fail with EADDRINUSE.
+ */
+export async function runServer(env: Record<string, string>): Promise<Proc> {
+  const media = env.MEDIASOUP_WEBRTC_PORT ? null : await mediaPorts();
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...media?.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  if (media) child.once('exit', () => void media.release());
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
