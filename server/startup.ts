@@ -1,4 +1,5 @@
 import type { Config } from './config/config';
+import { DataDirLockedError } from './db/dataDirLock';
 
 /**
  * Start-up failures an operator can fix, said as what to do and naming the
@@ -41,6 +42,7 @@ export function startupProblem(stage: 'database' | 'listen', err: unknown, confi
       return new StartupError('HOST', `HOST: ${config.host} is not an address of this machine; set HOST (0.0.0.0 for every interface)`);
     return err instanceof Error ? err : new Error(String(err));
   }
+  if (err instanceof DataDirLockedError) return new StartupError('DATA_DIR', err.message);
   const message = e instanceof Error ? e.message : String(err);
   if (config.databaseUrl) {
     const hint = UNREACHABLE.has(code ?? '')

@@ -5,6 +5,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client';
+import { lockDataDir } from './dataDirLock';
 import { migrate, type SqlExecutor } from './migrate';
 
 /**
@@ -101,10 +102,18 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 
   const dir = path.join(opts.dataDir, 'pglite');
   mkdirSync(dir, { recursive: true });
-  const pglite = await PGlite.create(dir);
-  if (shouldMigrate) {
-    const applied = await migrate(pgliteExecutor(pglite));
-    if (applied.length) log(`applied migrations to embedded database ${dir}: ${applied.join(', ')}`);
+  // Before opening: a second process on the same files would corrupt them.
+  const unlock = lockDataDir(path.join(opts.dataDir, 'pglite.lock'), opts.dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dir);
+    if (shouldMigrate) {
+      const applied = await migrate(pgliteExecutor(pglite));
+      if (applied.length) log(`applied migrations to embedded database ${dir}: ${applied.join(', ')}`);
+    }
+  } catch (err) {
+    unlock();
+    throw err;
   }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
   let closed = false;
@@ -120,6 +129,7 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       closed = true;
       await prisma.$disconnect();
       await pglite.close();
+      unlock();
     },
   };
 }

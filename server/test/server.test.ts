@@ -37,8 +37,15 @@ describe('the server process', () => {
       expect(existsSync(path.join(data.dir, 'keys', 'jwt-private.pem'))).toBe(true);
       expect(existsSync(path.join(data.dir, 'pglite'))).toBe(true);
 
+      // The embedded database is this process's: a second server on the same DATA_DIR refuses.
+      const second = await runServer({ PORT: String(await freePort()), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' });
+      expect(await second.exited).toBe(1);
+      expect(second.out()).toContain(`DATA_DIR ${data.dir} is in use by another Switchboard process (pid ${proc.child.pid} `);
+      expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
+
       proc.child.kill('SIGTERM');
       expect(await proc.exited).toBe(0);
+      expect(existsSync(path.join(data.dir, 'pglite.lock'))).toBe(false);
       const logs = proc.out();
       expect(logs).toContain('switchboard is ready');
       expect(logs).toContain('"msg":"stopped"');
@@ -47,6 +54,31 @@ describe('the server process', () => {
       expect(logs).not.toContain('PRIVATE KEY');
     } finally {
       proc.child.kill('SIGKILL');
+      data.remove();
+    }
+  });
+
+  it('takes over the DATA_DIR lock of a crashed server at once', async () => {
+    const data = tempDir();
+    const env = { HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '1' };
+    const port = await freePort();
+    const first = await runServer({ ...env, PORT: String(port) });
+    let next: Proc | undefined;
+    try {
+      await waitReadyOn(port, first);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      expect(existsSync(path.join(data.dir, 'pglite.lock'))).toBe(true);
+      const port2 = await freePort();
+      const started = Date.now();
+      next = await runServer({ ...env, PORT: String(port2) });
+      await waitReadyOn(port2, next);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(JSON.parse(readFileSync(path.join(data.dir, 'pglite.lock'), 'utf8'))).toMatchObject({ pid: next.child.pid });
+    } finally {
+      first.child.kill('SIGKILL');
+      next?.child.kill('SIGKILL');
+      await next?.exited;
       data.remove();
     }
   });
