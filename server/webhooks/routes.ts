@@ -144,11 +144,15 @@ export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = as
     async (request, reply) => {
       app.requireAdmin(request);
       const id = BigInt(request.params.id);
-      // The database's clock, as the dispatcher's (next_attempt_at holds UTC).
-      const count = await prisma.$executeRaw`
-        UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = timezone('UTC', now())
-        WHERE id = ${id} AND status = 'failed'`;
-      const row = await prisma.webhookDelivery.findUnique({ where: { id } });
+      // The database's clock, as the dispatcher's (next_attempt_at holds UTC). One
+      // transaction: the row stays locked until it is read back, so the dispatcher
+      // (FOR UPDATE SKIP LOCKED) cannot attempt it in between and the answer shows it re-queued.
+      const [count, row] = await prisma.$transaction(async (tx) => {
+        const n = await tx.$executeRaw`
+          UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = timezone('UTC', now())
+          WHERE id = ${id} AND status = 'failed'`;
+        return [n, await tx.webhookDelivery.findUnique({ where: { id } })] as const;
+      });
       if (!row) throw new AppError('WEBHOOK_DELIVERY_NOT_FOUND', `no webhook delivery ${id}`);
       if (count === 0) throw new AppError('WEBHOOK_DELIVERY_NOT_FAILED', `webhook delivery ${id} is ${row.status}; only a failed delivery can be retried`);
       onRequeued?.();
