@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import { isDatabaseOutage } from '../lib/dbOutage';
 import { AppError, type ErrorCode } from '../errors';
 
 /**
@@ -17,17 +18,8 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 /** Other 4xx errors of Fastify and its plugins, by status. */
 const BY_STATUS: Record<number, ErrorCode> = { 404: 'ROUTE_NOT_FOUND', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'RATE_LIMITED' };
 
-const DB_UNAVAILABLE = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|terminat|Connection|connect|closed|does not exist|timed out/i;
-
-function isDatabaseOutage(err: Error): boolean {
-  const name = err.name ?? '';
-  if (err.message === 'PGlite is closed') return true;
-  if (name === 'PrismaClientInitializationError') return true;
-  if (name.startsWith('PrismaClient') || name === 'DriverAdapterError' || (err as { code?: string }).code === 'ECONNREFUSED') {
-    return DB_UNAVAILABLE.test(err.message);
-  }
-  return false;
-}
+/** Seconds a client is told to wait after a 503: about what a database failover or a pod restart takes. */
+export const RETRY_AFTER_S = 5;
 
 type AjvIssue = NonNullable<FastifyError['validation']>[number];
 interface Detail {
@@ -103,6 +95,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     // A 4xx is told by the request's one log line (its code, below); a 5xx also logs the error itself.
     if (appErr.status >= 500) request.log.error({ err }, 'request failed');
     errorCodes.set(request, appErr.code);
+    // A 503 is temporary (database, media, draining): say when to come back (RFC 9110 §10.2.3).
+    if (appErr.status === 503 && !reply.hasHeader('retry-after')) void reply.header('retry-after', String(RETRY_AFTER_S));
     void reply.status(appErr.status).send(appErr.toJSON());
   });
   app.setNotFoundHandler((request, reply) => {

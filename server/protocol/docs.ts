@@ -14,7 +14,15 @@ import { ChatMessage, ConsumeOk, IceServer, ParticipantState, ProducerInfo, Reco
 type Section = ClientEventSpec['section'];
 const SECTIONS: readonly Section[] = ['call', 'media', 'recording', 'invitations'];
 /** Codes every client event can fail with; the tables leave them out. */
-export const COMMON_CODES: readonly ErrorCode[] = ['VALIDATION_FAILED', 'INVALID_TEXT', 'RATE_LIMITED', 'AUTH_REQUIRED', 'TOKEN_EXPIRED', 'INTERNAL_ERROR'];
+export const COMMON_CODES: readonly ErrorCode[] = [
+  'VALIDATION_FAILED',
+  'INVALID_TEXT',
+  'RATE_LIMITED',
+  'AUTH_REQUIRED',
+  'TOKEN_EXPIRED',
+  'DATABASE_UNAVAILABLE',
+  'INTERNAL_ERROR',
+];
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 const code = (s: string) => '`' + s + '`';

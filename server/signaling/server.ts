@@ -5,6 +5,7 @@ import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Principal } from '../auth/roles';
 import type { TokenService } from '../auth/tokens';
 import type { Config } from '../config/config';
+import { isDatabaseOutage } from '../lib/dbOutage';
 import { AppError } from '../errors';
 import { compileTrust, forwardedClientIp, unmapIp, type TrustFn } from '../http/trustProxy';
 import type { Invitations } from '../invitations';
@@ -260,7 +261,10 @@ export class SignalingServer implements Clients {
   private fail(socket: Sock, event: string, ack: unknown, err: unknown): void {
     let e: AppError;
     if (err instanceof AppError) e = err;
-    else {
+    else if (isDatabaseOutage(err)) {
+      this.deps.log.warn({ err, event }, 'signaling handler failed: the database is unavailable');
+      e = new AppError('DATABASE_UNAVAILABLE');
+    } else {
       this.deps.log.error({ err, event }, 'signaling handler failed');
       e = new AppError('INTERNAL_ERROR');
     }
