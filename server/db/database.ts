@@ -35,6 +35,17 @@ export interface DatabaseOptions {
 /** Advisory-lock key Prisma uses for migrations, so we and `prisma migrate` exclude each other. */
 const MIGRATION_LOCK_KEY = 72707369;
 const PG_POOL_MAX = 10;
+/**
+ * Every wait on PostgreSQL is bounded, so a stalled server (SIGSTOP, a network
+ * partition, a lock pile-up) turns into DATABASE_UNAVAILABLE instead of
+ * requests and joins hanging for the whole stall: a connection (or a free
+ * pool slot) within 5 s, a statement within 5 s on the server
+ * (statement_timeout, SQLSTATE 57014), and an answer within 8 s on the
+ * client (query_timeout: a server that answers nothing at all).
+ */
+const PG_CONNECT_TIMEOUT_MS = 5000;
+const PG_STATEMENT_TIMEOUT_MS = 5000;
+const PG_QUERY_TIMEOUT_MS = 8000;
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -88,7 +99,15 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
       const applied = await runPostgresMigrations(opts.databaseUrl);
       if (applied.length) log(`applied migrations: ${applied.join(', ')}`);
     }
-    const adapter = new PrismaPg({ connectionString: opts.databaseUrl, max: PG_POOL_MAX, connectionTimeoutMillis: 5000 });
+    const adapter = new PrismaPg({
+      connectionString: opts.databaseUrl,
+      max: PG_POOL_MAX,
+      connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+      statement_timeout: PG_STATEMENT_TIMEOUT_MS,
+      query_timeout: PG_QUERY_TIMEOUT_MS,
+      // Dead connections (a server restarted under us) are noticed by the OS, not only at the next query.
+      keepAlive: true,
+    });
     const prisma = new PrismaClient({ adapter });
     return {
       kind: 'postgres',
