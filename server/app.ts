@@ -252,7 +252,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await rooms.presence.removeAllOnNode();
     await signaling.close();
     await rooms.ctx.locks.idle();
-    await rooms.flushWrites();
+    // Bounded: with the database down, the writes left are logged, and the process still stops in time.
+    await rooms.flushWrites(deps.config.shutdownTimeoutMs / 2);
   });
 
   let draining = false;

@@ -26,6 +26,7 @@ export class Metrics {
   readonly messages: Counter<'type'>;
   readonly errors: Counter<'code'>;
   readonly dbWriteFailures: Counter;
+  readonly dbWriteBacklog: Gauge;
   readonly joinDuration: Histogram<'result'>;
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route'>;
@@ -61,7 +62,16 @@ export class Metrics {
       registers,
     });
     this.errors = new Counter({ name: 'switchboard_signaling_errors_total', help: 'Signaling errors answered, by code', labelNames: ['code'], registers });
-    this.dbWriteFailures = new Counter({ name: 'switchboard_db_write_failures_total', help: 'Database writes behind signaling that failed', registers });
+    this.dbWriteFailures = new Counter({
+      name: 'switchboard_db_write_failures_total',
+      help: 'Database writes behind signaling that failed for a reason other than an outage (not written)',
+      registers,
+    });
+    this.dbWriteBacklog = new Gauge({
+      name: 'switchboard_db_write_backlog',
+      help: 'Database writes behind signaling queued or being retried (grows while the database is down)',
+      registers,
+    });
     this.joinDuration = new Histogram({
       name: 'switchboard_join_duration_seconds',
       help: 'Socket join request to its acknowledgement, by result (ok or error)',

@@ -29,6 +29,8 @@ export class Admission {
   async join(session: Session, payload: Payload<'join'>): Promise<AckResult<'join'>> {
     const principal = this.ctx.user(session);
     if (this.ctx.node.draining) throw new AppError('SERVER_DRAINING');
+    // Past the write-behind bound (a long database outage) nobody new is seated: their rows could not be kept.
+    this.ctx.writes.assertAccepting();
     // One join at a time per connection: two in flight (to different rooms'
     // locks) would both pass the check below and seat the connection in both rooms.
     if (this.joining.has(session.id)) throw new AppError('ALREADY_JOINED', 'this connection is joining a room already');

@@ -42,7 +42,10 @@ export class RoomContext {
   readonly node: NodeState = { draining: false, handingOff: false, closing: false };
 
   constructor(readonly deps: RoomsDeps) {
-    this.writes = new WriteBehind(deps.log, () => deps.metrics.dbWriteFailures.inc());
+    this.writes = new WriteBehind(deps.log, {
+      onFailure: () => deps.metrics.dbWriteFailures.inc(),
+      onBacklog: (n) => deps.metrics.dbWriteBacklog.set(n),
+    });
   }
 
   get cfg(): SignalingConfig {

@@ -96,8 +96,18 @@ export class Rooms implements RoomRights {
     });
   }
 
-  /** Pending database writes (tests and shutdown wait for them). */
-  flushWrites(): Promise<void> {
-    return this.ctx.writes.flush();
+  /**
+   * Pending database writes (tests and shutdown wait for them). With a
+   * timeout (shutdown during an outage), false when some are left: they are
+   * then logged as not written, one by one, rather than dropped silently.
+   */
+  async flushWrites(timeoutMs?: number): Promise<boolean> {
+    const done = await this.ctx.writes.flush(timeoutMs);
+    if (!done) {
+      const left = this.ctx.writes.stop();
+      this.ctx.deps.log.error({ pending: left }, 'shutting down with database writes not written (the database is unavailable)');
+      await this.ctx.writes.flush(timeoutMs);
+    }
+    return done;
   }
 }

@@ -6,6 +6,9 @@ import { applyHold, applyMute, authorize, validateDtmf } from './policy';
 import type { Presence } from './presence';
 import type { ParticipantRecord, RoomRecord } from './store';
 
+/** How long ending a call waits for the call's queued rows before answering DATABASE_UNAVAILABLE. */
+const END_CALL_FLUSH_MS = 5000;
+
 type None = Record<string, never>;
 
 /**
@@ -92,7 +95,8 @@ export class Moderation {
     const actor = await this.ctx.current(room.room, me.id);
     authorize(actor.role, 'end-call');
     this.ctx.recordEvent(room.callId, me.id, 'end', {});
-    await this.ctx.writes.flush();
+    // The call's rows first; during an outage, say so rather than wait for the database.
+    if (!(await this.ctx.writes.flush(END_CALL_FLUSH_MS))) throw new AppError('DATABASE_UNAVAILABLE');
     await this.ctx.deps.calls.end(room.callId);
     await this.presence.endRoom(room.room, room.callId);
     return {};

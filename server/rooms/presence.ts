@@ -41,7 +41,9 @@ export class Presence {
       await media.participantLeaving(room.room, p.id).catch(warn);
       await media.closePeer(room.room, p.id).catch(warn);
     }
-    this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, new Date()));
+    // Stamped now: after a database outage the row says when they left, not when it was written.
+    const leftAt = new Date();
+    this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, leftAt));
     clients.send({ room: room.room }, 'peer-left', { call_id: room.callId, participant_id: p.id, reason }, p.socketId ? { connection: p.socketId } : undefined);
     deps.events.emit('participant.left', {
       call_id: room.callId,
@@ -174,7 +176,8 @@ export class Presence {
         at: new Date().toISOString(),
       });
       this.cancelGrace(p.id);
-      this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, new Date()));
+      const leftAt = new Date();
+      this.ctx.writes.enqueue(p.id, 'participant left', () => deps.calls.recordLeave(p.id, leftAt));
     }
     this.clearEmptyTimer(roomName);
     if (room.mediaNode)
