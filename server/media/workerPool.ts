@@ -42,6 +42,7 @@ export interface WorkerPoolEvents {
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   private readonly slots: Slot[];
   private closed = false;
+  private stopping = false;
   /** Worker deaths seen since start; exposed for /ready and metrics. */
   deaths = 0;
 
@@ -93,10 +94,16 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       router.observer.once('close', () => slot.routers--);
     });
     worker.on('died', (error) => {
-      this.deaths++;
-      this.opts.log.error({ workerPid: worker.pid, slot: slot.index, err: error }, 'mediasoup worker died; replacing it');
       slot.worker = undefined;
       slot.webRtcServer = undefined;
+      if (this.stopping) {
+        // A signal to the whole process group (systemd, docker stop of a shell entrypoint) reaches the
+        // workers too: while the server stops that is no death, and a replacement would outlive it.
+        this.opts.log.info({ workerPid: worker.pid, slot: slot.index }, 'mediasoup worker stopped while the server stops');
+        return;
+      }
+      this.deaths++;
+      this.opts.log.error({ workerPid: worker.pid, slot: slot.index, err: error }, 'mediasoup worker died; replacing it');
       this.emit('died', worker);
       if (this.closed) return;
       setTimeout(() => {
@@ -156,7 +163,14 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     }
   }
 
+  /** The server is stopping (called at the signal): a worker that dies from now on is not replaced. */
+  stopReplacing(): void {
+    this.stopping = true;
+  }
+
+  /** Last step of a shutdown: closes every worker (and so frees its ports). */
   close(): void {
+    this.stopping = true;
     this.closed = true;
     for (const s of this.slots) s.worker?.close();
   }

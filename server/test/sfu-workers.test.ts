@@ -87,3 +87,22 @@ describe('SFU and mediasoup workers', () => {
     }
   });
 });
+
+describe('the worker pool while the server stops', () => {
+  it('does not replace a worker that dies once stopping began (a signal to the whole process group)', async () => {
+    const t = await startTestApp('pglite', { MEDIASOUP_WORKERS: '1' });
+    try {
+      const pid = t.workers.workers()[0]!.pid;
+      let started = 0;
+      t.workers.on('started', () => started++);
+      t.workers.stopReplacing();
+      process.kill(pid, 'SIGKILL');
+      // Past the respawn delay (1 s): nothing came back.
+      await new Promise((r) => setTimeout(r, 1800));
+      expect(t.workers.alive).toBe(0);
+      expect(started).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
