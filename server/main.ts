@@ -138,15 +138,16 @@ async function main(): Promise<void> {
       stopping = true;
       log.info({ signal }, 'shutting down');
       tlsReloader?.close();
-      // SIGTERM (an orchestrator) drains: calls finish or move first. SIGINT (a developer) does not wait.
-      const drainMs = signal === 'SIGTERM' ? config.cluster.drainTimeoutMs : 0;
-      const force = setTimeout(
-        () => {
-          log.error('shutdown timed out; exiting');
-          process.exit(1);
-        },
-        drainMs + config.shutdownTimeoutMs + 2000,
-      );
+      // Workers that die from here on (the signal reached the whole process group) are not replaced.
+      workers?.stopReplacing();
+      // SIGTERM in a cluster (an orchestrator) drains: calls move to another node first. Alone, or on
+      // SIGINT, nothing waits: every client is told to come back (server-draining) and resumes once
+      // a server answers again, so the process stops within SHUTDOWN_TIMEOUT_MS.
+      const drainMs = signal === 'SIGTERM' && cluster ? config.cluster.drainTimeoutMs : 0;
+      const force = setTimeout(() => {
+        log.error('shutdown timed out; exiting');
+        process.exit(1);
+      }, drainMs + config.shutdownTimeoutMs);
       force.unref();
       drain(drainMs)
         .then(() => log.info('drained'))

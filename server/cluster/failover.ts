@@ -82,21 +82,22 @@ export class Failover {
    * move: the media this node carries is re-placed (media-reset), and every
    * connection here is told (server-draining) and closed, so its client
    * reconnects through the load balancer and resumes on another node within
-   * the grace period. Alone, the node lets its calls finish. Either way it
-   * waits until nobody is left on it, or the timeout.
+   * the grace period; it waits until nobody is left on it, or the timeout.
+   * Alone, it returns at once (see below).
    */
   async drain(timeoutMs: number): Promise<void> {
     const { node, store, nodeId, deps } = this.ctx;
     const { log } = deps;
     node.draining = true;
     const deadline = Date.now() + timeoutMs;
-    if (await deps.topology.peerAvailable()) {
-      node.handingOff = true;
-      for (const room of await store.roomsWithMediaOn(nodeId)) {
-        await this.moveMedia(room, nodeId, 'node-draining').catch((err: unknown) => log.error({ err, room }, 'moving media off this node failed'));
-      }
-      this.handOffConnections();
+    // Alone there is nowhere to move the calls to: stop now, and the clients, told to come back
+    // (server-draining at close), resume on this node's successor instead of waiting out the timeout.
+    if (!(await deps.topology.peerAvailable())) return;
+    node.handingOff = true;
+    for (const room of await store.roomsWithMediaOn(nodeId)) {
+      await this.moveMedia(room, nodeId, 'node-draining').catch((err: unknown) => log.error({ err, room }, 'moving media off this node failed'));
     }
+    this.handOffConnections();
     while (Date.now() < deadline && (await store.participantsOnNode(nodeId)).length > 0) {
       await new Promise((r) => setTimeout(r, 200));
     }

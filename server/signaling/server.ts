@@ -91,6 +91,9 @@ class SocketSession implements Session {
   }
 }
 
+/** How long open HTTP connections get to end by themselves once the server stops. */
+const CLOSE_GRACE_MS = 1000;
+
 export class SignalingServer implements Clients {
   readonly io: IO;
   private readonly cfg: Config['signaling'];
@@ -105,6 +108,8 @@ export class SignalingServer implements Clients {
   /** Connections per client address (MAX_CONNECTIONS_PER_IP). */
   private readonly perIp = new Map<string, number>();
   private draining = false;
+  /** Set by disconnectAll: from then on not even a transport is opened (see allowRequest). */
+  private closing = false;
 
   constructor(private readonly deps: SignalingDeps) {
     const { config } = deps;
@@ -115,6 +120,10 @@ export class SignalingServer implements Clients {
       serveClient: false,
       ...(deps.adapter ? { adapter: deps.adapter } : {}),
       maxHttpBufferSize: this.cfg.maxMessageBytes,
+      // Once the server stops, a reconnect is refused before engine.io opens its transport: one
+      // opened then (refused only at the handshake) would stay open and hold the HTTP server's
+      // close until the shutdown timeout. The client sees a transport error and keeps retrying.
+      allowRequest: (_req, cb) => cb(this.closing ? 'the server is stopping' : null, !this.closing),
       cors: config.corsOrigins === '*' ? { origin: true } : config.corsOrigins.length ? { origin: config.corsOrigins } : undefined,
     });
   }
@@ -322,16 +331,36 @@ export class SignalingServer implements Clients {
     }, 100).unref();
   }
 
-  /** Shutdown, step one: refuse new connections and close every connection of this node. */
+  /**
+   * Shutdown, step one: refuse new connections, tell every connection to come
+   * back (server-draining), and close its transport rather than the socket: a
+   * Socket.IO disconnect packet ('io server disconnect') stops any
+   * socket.io-client for good, while a closed transport makes every standard
+   * client reconnect by itself, with its backoff, until a server answers.
+   */
   disconnectAll(): void {
     this.draining = true;
+    this.closing = true;
     for (const t of this.authTimers.values()) clearTimeout(t);
-    this.io.local.disconnectSockets(true);
+    for (const socket of this.io.sockets.sockets.values()) {
+      socket.emit('server-draining', { reconnect: true });
+      socket.conn.close();
+    }
   }
 
   /** Shutdown, last step: the Socket.IO server (and its adapter) closes. */
   close(): Promise<void> {
-    return new Promise<void>((resolve) => void this.io.close(() => resolve()));
+    return new Promise<void>((resolve) => {
+      // io.close() closes the HTTP server too and waits for its every connection. Every client was
+      // told to come back; what is still open after a moment (a request in flight, a transport a
+      // reconnect opened as the server stopped) is cut, so the stop stays within SHUTDOWN_TIMEOUT_MS.
+      const cut = setTimeout(() => this.deps.httpServer.closeAllConnections(), CLOSE_GRACE_MS);
+      cut.unref();
+      void this.io.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+    });
   }
 
   get connectionCount(): number {

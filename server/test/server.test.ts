@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createPostgresDatabase, freePort, tempDir } from './helpers/env';
+import { createPostgresDatabase, freePort, mediaPorts, tempDir } from './helpers/env';
 import { requireBuiltMain, runServer, waitReady, type Proc } from './helpers/process';
 
 const waitReadyOn = (port: number, proc: Proc) => waitReady(proc, () => fetch(`http://127.0.0.1:${port}/ready`));
@@ -79,6 +80,41 @@ describe('the server process', () => {
       first.child.kill('SIGKILL');
       next?.child.kill('SIGKILL');
       await next?.exited;
+      data.remove();
+    }
+  });
+
+  it('stops within SHUTDOWN_TIMEOUT_MS on SIGTERM to its whole process group, without replacing workers, and frees its ports', async () => {
+    const data = tempDir();
+    const media = await mediaPorts();
+    const port = await freePort();
+    const env = { ...media.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: data.dir, MEDIASOUP_WORKERS: '2', SHUTDOWN_TIMEOUT_MS: '5000' };
+    const first = await runServer(env, { detached: true });
+    let again: Proc | undefined;
+    try {
+      await waitReadyOn(port, first);
+      const t0 = Date.now();
+      // As systemd or `docker stop` of a shell entrypoint do: the mediasoup workers get the signal too,
+      // and (as seen with SIGINT from a terminal) may be gone before the server has stopped them.
+      const workerPids = execFileSync('pgrep', ['-P', String(first.child.pid)])
+        .toString()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map(Number);
+      expect(workerPids).toHaveLength(2);
+      process.kill(-first.child.pid!, 'SIGTERM');
+      for (const pid of workerPids) process.kill(pid, 'SIGKILL');
+      expect(await first.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(first.out()).not.toMatch(/replacing it|could not replace|could not re-create/);
+      // The same ports at once: nothing of the first is left holding them.
+      again = await runServer(env);
+      await waitReadyOn(port, again);
+    } finally {
+      first.child.kill('SIGKILL');
+      again?.child.kill('SIGKILL');
+      await again?.exited;
+      await media.release();
       data.remove();
     }
   });

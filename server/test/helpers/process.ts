@@ -27,11 +27,13 @@ export interface Proc {
  * until it exits: two servers of parallel test files on the default WebRTC
  * port would fail with EADDRINUSE.
  */
-export async function runServer(env: Record<string, string>): Promise<Proc> {
+export async function runServer(env: Record<string, string>, opts: { detached?: boolean } = {}): Promise<Proc> {
   const media = env.MEDIASOUP_WEBRTC_PORT ? null : await mediaPorts();
   const child = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...media?.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // detached: a process group of its own, for signals sent to the group (systemd, docker stop).
+    detached: opts.detached ?? false,
   });
   if (media) child.once('exit', () => void media.release());
   let out = '';
