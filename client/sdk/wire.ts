@@ -45,13 +45,25 @@ export function wireServerEvents(c: CallState, h: WireHost): void {
     h.emit('participant-updated', p);
   };
 
+  // The server said it is stopping (server-draining): whatever ends the connection next, come back.
+  let drained = false;
+  let restoreBackoff: (() => void) | null = null;
   s.on('connect', () => {
+    drained = false;
+    restoreBackoff?.();
+    restoreBackoff = null;
     h.emit('connection', { state: 'connected' });
     if (c.room && c.participantId) h.rejoin();
   });
   s.on('disconnect', (reason) => {
     if (h.isClosed()) return;
-    // A server-side disconnect (removed, replaced) does not reconnect; a lost transport does.
+    // A server-side disconnect (removed, replaced) does not reconnect; a lost transport does, and so
+    // does a server that announced its stop (an older one closes with a disconnect packet).
+    if (reason === 'io server disconnect' && drained) {
+      h.emit('connection', { state: 'reconnecting', reason: 'server-draining' });
+      h.scheduleRetry(RETRY_DELAY_MS + Math.random() * RETRY_DELAY_MS * 2);
+      return;
+    }
     h.emit('connection', { state: reason === 'io server disconnect' ? 'closed' : 'reconnecting', reason });
   });
   s.on('connect_error', (err: Error & { data?: { code?: string; message?: string } }) => {
@@ -114,7 +126,16 @@ export function wireServerEvents(c: CallState, h: WireHost): void {
     c.recording = false;
     h.emit('recording-finished', e);
   });
-  s.on('server-draining', () => h.emit('connection', { state: 'reconnecting', reason: 'server-draining' }));
+  s.on('server-draining', () => {
+    drained = true;
+    // A restart takes seconds: retry at most 2 s apart (with socket.io-client's jitter) until it is back.
+    if (!restoreBackoff) {
+      const [delay, max] = [s.io.reconnectionDelay(), s.io.reconnectionDelayMax()];
+      restoreBackoff = () => s.io.reconnectionDelay(delay).reconnectionDelayMax(max);
+      s.io.reconnectionDelay(Math.min(delay, 500)).reconnectionDelayMax(Math.min(max, 2000));
+    }
+    h.emit('connection', { state: 'reconnecting', reason: 'server-draining' });
+  });
   s.on('offer', (e) => h.emit('offer', { from: e.from, sdp: e.sdp }));
   s.on('answer', (e) => h.emit('answer', { from: e.from, sdp: e.sdp }));
   s.on('ice-candidate', (e) => h.emit('ice-candidate', { from: e.from, candidate: e.candidate, sdpMid: e.sdpMid, sdpMLineIndex: e.sdpMLineIndex }));

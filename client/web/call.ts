@@ -715,7 +715,7 @@ function wire(c: SwitchboardClient): void {
     c.on('connection', ({ state, reason }) => {
       if (ending) return;
       if (state === 'reconnecting') {
-        setStatus(reason === 'SERVER_DRAINING' ? MESSAGES.SERVER_DRAINING! : 'Connection lost; reconnecting…');
+        setStatus(reason === 'SERVER_DRAINING' || reason === 'server-draining' ? MESSAGES.SERVER_DRAINING! : 'Connection lost; reconnecting…');
       } else if (state === 'connected') {
         inCallStatus();
       } else if (state === 'closed') {

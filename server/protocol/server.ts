@@ -94,7 +94,7 @@ export const SERVER_EVENT_SPECS = {
     section: 'call',
     payload: Type.Object({ reconnect: Type.Literal(true) }),
     to: 'every connection of a node shutting down',
-    doc: 'This node is shutting down and closes the connection next: connect again (socket.io-client does) and join the same room with the same token to resume.',
+    doc: 'This node is shutting down and closes the transport next: connect again (socket.io-client does, until a server answers) and join the same room with the same token: it resumes on another node, or is seated anew (`resumed: false`) after a single server restarted.',
   },
   'signaling-error': {
     section: 'call',
