@@ -200,6 +200,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ffmpeg,
     ports: new PortPairs(config.recording.minPort, config.recording.maxPort),
     log: deps.logger,
+    nodeId: config.cluster.nodeId,
   });
   const localMedia = new LocalMediaService(sfu, recorder);
   // Media metrics come from mediasoup's observers (every worker, replacements included) and the recorder's events.

@@ -60,6 +60,8 @@ export interface RecorderDeps {
   ffmpeg: FfmpegBinaries | undefined;
   ports: PortPairs;
   log: FastifyBaseLogger;
+  /** This node (NODE_ID), stamped on every file's row: crash recovery finds what a dead node left open. */
+  nodeId: string;
 }
 
 /** What the recorder tells (the room services announce it to the room and to webhooks). */
@@ -253,6 +255,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
           codec: consumers.map((c) => c.rtpParameters.codecs[0]!.mimeType.split('/')[1]).join('+'),
           status: 'recording',
           startedAt: new Date(),
+          nodeId: this.deps.nodeId,
         },
       });
       const proc = spawn(
