@@ -174,8 +174,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const events = new DomainEvents();
   calls.on('call-state-changed', (c) => {
     if (c.change !== 'status') return;
-    if (c.status === 'active') events.emit('call.started', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
-    else if (c.status === 'ended') events.emit('call.ended', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
+    if (c.status === 'active') events.emit('call.started', { call_id: c.id, room: c.roomId, at: c.at.toISOString() });
+    else if (c.status === 'ended') events.emit('call.ended', { call_id: c.id, room: c.roomId, at: c.at.toISOString() });
   });
   logLifecycle(events, deps.logger);
   // WEBHOOK_URLS set: every event is stored in the webhook outbox from now on.
