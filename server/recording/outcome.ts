@@ -2,8 +2,9 @@ import type { RecordingFile, RecordingFileStatus, RecordingFinished, RecordingMo
 
 /**
  * What a recording came to, from its rows: the files of a session and its
- * overall status (the recording-finished payload). Pure: the recorder
- * measures the files, these decide.
+ * overall status (the recording-finished payload), and what crash recovery
+ * makes of a file its ffmpeg left open. Pure: the recorder and the recovery
+ * measure the files, these decide.
  */
 export interface RecordingRow {
   id: string;
@@ -52,4 +53,53 @@ export function finishedRecording(
     reason,
     mode: session.mode,
   };
+}
+
+/** Why recovery closed a recording: after this node restarted, or after another node was found dead. */
+export type RecoveryReason = 'server-crashed' | 'node-lost';
+
+/** What crash recovery found of a file: absent, or its size and (ffprobe's) duration after the remux. */
+export type FileFacts = { exists: false } | { exists: true; size: number; durationMs: number | null };
+
+/**
+ * The row of a file whose ffmpeg died with its server: interrupted (repaired,
+ * playable) when it holds media, empty when it holds none (as a normal finish
+ * says of a file without duration), failed when the file is gone. The error
+ * says it was recovered and why.
+ */
+export function recoveredFile(
+  facts: FileFacts,
+  cause: { reason: RecoveryReason; nodeId: string | null },
+): { status: RecordingFileStatus; sizeBytes: bigint | null; durationMs: number | null; error: string } {
+  const who = cause.reason === 'node-lost' ? `node ${cause.nodeId ?? '?'} was lost` : 'the server stopped (crashed or was killed)';
+  if (!facts.exists)
+    return { status: 'failed', sizeBytes: null, durationMs: null, error: `recovered after a crash: ${who} while recording, and the file is missing` };
+  if (facts.size > 0 && facts.durationMs !== null && facts.durationMs > 0) {
+    return {
+      status: 'interrupted',
+      sizeBytes: BigInt(facts.size),
+      durationMs: facts.durationMs,
+      error: `recovered after a crash: ${who} while recording; the file holds what was written until then`,
+    };
+  }
+  return {
+    status: 'empty',
+    sizeBytes: facts.size > 0 ? BigInt(facts.size) : null,
+    durationMs: null,
+    error: `recovered after a crash: ${who} before any playable media was written`,
+  };
+}
+
+/**
+ * When a crashed call ended, for its ended_at and its participants' left_at:
+ * the last write of its recording files (ffmpeg flushes a cluster every second
+ * while media flows, so that is within about a second of the crash), never
+ * before a participant joined and never after now. Without a recording there
+ * is no trace of when the process died: the time of recovery, as ending a call
+ * by hand would record.
+ */
+export function crashTime(input: { now: Date; lastWrites: Date[]; notBefore: Date[] }): Date {
+  if (input.lastWrites.length === 0) return input.now;
+  const t = Math.max(...input.lastWrites.map((d) => d.getTime()), ...input.notBefore.map((d) => d.getTime()));
+  return new Date(Math.min(t, input.now.getTime()));
 }
