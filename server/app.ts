@@ -247,9 +247,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const recovery = new CrashRecovery(rooms.ctx, {
     recordings: new RecordingRecovery({ prisma: deps.db.prisma, recordingsDir: config.recordingsDir, ffmpeg, log: deps.logger }),
     clustered: Boolean(cluster),
-    knownNodes: async () => {
+    nodes: async () => {
       const nodes = await cluster?.registry.scan();
-      return nodes ? [...nodes.live.map((n) => n.id), ...nodes.dead] : [];
+      return { live: nodes?.live.map((n) => n.id) ?? [], dead: nodes?.dead ?? [] };
     },
     bootedAt,
   });

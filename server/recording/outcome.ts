@@ -91,15 +91,18 @@ export function recoveredFile(
 }
 
 /**
- * When a crashed call ended, for its ended_at and its participants' left_at:
- * the last write of its recording files (ffmpeg flushes a cluster every second
- * while media flows, so that is within about a second of the crash), never
- * before a participant joined and never after now. Without a recording there
- * is no trace of when the process died: the time of recovery, as ending a call
- * by hand would record.
+ * When a call its process left open ended, for its ended_at and its
+ * participants' left_at: the last write of its recording files (ffmpeg
+ * flushes a cluster every second while media flows, so that is within about
+ * a second of the crash), or, with nobody left in it, when the last
+ * participant left; never before anything known of the call (`seen`: its
+ * start, joins and leaves), never after now. With people in it and no
+ * recording, nothing tells when the process died: the time of recovery, as
+ * ending the call by hand would record.
  */
-export function crashTime(input: { now: Date; lastWrites: Date[]; notBefore: Date[] }): Date {
-  if (input.lastWrites.length === 0) return input.now;
-  const t = Math.max(...input.lastWrites.map((d) => d.getTime()), ...input.notBefore.map((d) => d.getTime()));
-  return new Date(Math.min(t, input.now.getTime()));
+export function crashTime(i: { now: Date; lastWrite: Date | null; seen: Date[]; someoneIn: boolean }): Date {
+  const latest = (ds: Date[]) => Math.max(...ds.map((d) => d.getTime()));
+  if (i.lastWrite) return new Date(Math.min(latest([i.lastWrite, ...i.seen]), i.now.getTime()));
+  if (!i.someoneIn && i.seen.length > 0) return new Date(Math.min(latest(i.seen), i.now.getTime()));
+  return i.now;
 }

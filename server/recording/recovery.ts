@@ -61,6 +61,11 @@ export function orphanedAtStartup(o: { clustered: boolean; self: string; bootedA
   return { OR: [{ nodeId: { not: null, notIn: [...new Set([o.self, ...o.known])] } }, ...(o.calls.length > 0 ? [{ callId: { in: o.calls } }] : [])] };
 }
 
+/** The rows of a call no live room holds, but those of a live node (it may still be writing them). */
+export function ofOrphanedCall(callId: string, live: string[]): Prisma.RecordingWhereInput {
+  return live.length === 0 ? { callId } : { callId, OR: [{ nodeId: null }, { nodeId: { notIn: live } }] };
+}
+
 /** The rows of a dead node (this node's own previous life: only rows from before this process started). */
 export function ofNode(nodeId: string, self: string, bootedAt: Date): Prisma.RecordingWhereInput {
   return nodeId === self ? { nodeId, startedAt: { lt: bootedAt } } : { nodeId };

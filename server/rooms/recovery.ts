@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import { crashTime, type RecoveryReason } from '../recording/outcome';
-import { ofNode, orphanedAtStartup, type RecordingRecovery, type RecoveredRecordings } from '../recording/recovery';
+import { ofNode, ofOrphanedCall, orphanedAtStartup, type RecordingRecovery, type RecoveredRecordings } from '../recording/recovery';
 import type { RoomContext } from './context';
 
 /**
@@ -15,8 +15,10 @@ import type { RoomContext } from './context';
  *   whose room Redis no longer has. Events as for a normal end: the recording's
  *   `recording.finished`, `call.ended`, and `participant.left` (reason
  *   `call-ended`) for everyone still in.
- * - Their time is the last write of the call's recording files, else now
- *   (see crashTime in recording/outcome.ts).
+ * - Their time is the last write of the call's recording files, else, with
+ *   nobody left in, the last leave, else now (crashTime, recording/outcome.ts).
+ *   A call ended here may also be one a clean shutdown left active (its
+ *   participants all gone, its recordings finalised): it ends at its last leave.
  * - Recording files no live process writes are repaired and closed
  *   (recording/recovery.ts), and announced: `recording.finished` with reason
  *   `server-crashed` (or `node-lost` for a reaped node), also to the room.
@@ -28,8 +30,8 @@ export interface CrashRecoveryDeps {
   recordings: RecordingRecovery;
   /** Room state shared with other nodes (REDIS_URL): only what no live node owns is recovered. */
   clustered: boolean;
-  /** Nodes the cluster knows (alive, or dead and to be reaped); one node: none. */
-  knownNodes(): Promise<string[]>;
+  /** The nodes the cluster knows: heartbeating, or dead and to be reaped (one node: none). */
+  nodes(): Promise<{ live: string[]; dead: string[] }>;
   /** When this process started: rows of this node from before are its previous life's. */
   bootedAt: Date;
 }
@@ -57,9 +59,11 @@ export class CrashRecovery {
       for (const k of ['interrupted', 'empty', 'failed'] as const) total.recordings[k] += r.files[k];
       total.orphanedFfmpeg += r.orphans;
     };
+    const { clustered, bootedAt } = this.deps;
+    const nodes = clustered ? await this.deps.nodes() : { live: [], dead: [] };
     const orphanCalls: string[] = [];
     for (const call of await this.ctx.deps.calls.activeCalls()) {
-      const ended = await this.endIfOrphaned(call).catch((err: unknown) => {
+      const ended = await this.endIfOrphaned(call, nodes.live).catch((err: unknown) => {
         log.error({ err, callId: call.id }, 'recovering a call after a crash failed');
         return null;
       });
@@ -69,12 +73,11 @@ export class CrashRecovery {
       total.calls++;
       total.participants += ended.participants;
     }
-    const { clustered, bootedAt } = this.deps;
-    const known = clustered ? await this.deps.knownNodes() : [];
+    const known = [...nodes.live, ...nodes.dead];
     add(await this.recordings(orphanedAtStartup({ clustered, self: this.ctx.nodeId, bootedAt, known, calls: orphanCalls }), 'server-crashed'));
     total.ms = Math.round(performance.now() - t0);
     const found = total.calls + total.recordings.interrupted + total.recordings.empty + total.recordings.failed > 0;
-    if (found) log.warn(total, 'recovered what a crashed server left open: calls ended, recordings repaired');
+    if (found) log.warn(total, 'crash recovery: closed what the previous run left open (calls ended, recordings repaired)');
     else log.info(total, 'crash recovery: nothing was left open');
     return total;
   }
@@ -86,22 +89,18 @@ export class CrashRecovery {
     return { recordings: r.files.interrupted + r.files.empty + r.files.failed, orphanedFfmpeg: r.orphans };
   }
 
-  /** Under the room's lock: ends the call if no live room holds it. */
-  private endIfOrphaned(call: { id: string; roomId: string }): Promise<{ recordings: RecoveredRecordings; participants: number } | null> {
+  /** Under the room's lock: ends the call if no live room holds it (`live`: nodes whose recordings are left alone). */
+  private endIfOrphaned(call: { id: string; roomId: string }, live: string[]): Promise<{ recordings: RecoveredRecordings; participants: number } | null> {
     const { store, locks, deps } = this.ctx;
     return locks.run(call.roomId, async () => {
       if ((await store.getRoom(call.roomId))?.callId === call.id) return null;
       // Its recording first: the call's end is then announced with its files playable.
-      const recordings = await this.recordings({ callId: call.id }, 'server-crashed');
+      const recordings = await this.recordings(ofOrphanedCall(call.id, live), 'server-crashed');
       const current = await deps.calls.get(call.id);
       if (current.status !== 'active') return null;
       const open = current.participants.filter((p) => p.leftAt === null);
-      const last = recordings.lastWrites.get(call.id);
-      const at = crashTime({
-        now: new Date(),
-        lastWrites: last ? [last] : [],
-        notBefore: [...(current.startedAt ? [current.startedAt] : []), ...open.map((p) => p.joinedAt)],
-      });
+      const seen = [current.startedAt, ...current.participants.flatMap((p) => [p.joinedAt, p.leftAt])].filter((d): d is Date => d !== null);
+      const at = crashTime({ now: new Date(), lastWrite: recordings.lastWrites.get(call.id) ?? null, seen, someoneIn: open.length > 0 });
       try {
         await deps.calls.end(call.id, at);
       } catch (err) {
