@@ -98,7 +98,7 @@ describe.each(BACKENDS)('crash recovery on %s', (backend) => {
       expect(readdirSync(path.join(recordings.dir, callId)).filter((f) => !f.endsWith('.webm'))).toEqual([]);
 
       // One log line says what was recovered.
-      const summary = logLine<{ recordings: object; ms: number }>(second.proc.out(), 'recovered what a crashed server left open');
+      const summary = logLine<{ recordings: object; ms: number }>(second.proc.out(), 'crash recovery: closed what the previous run left open');
       expect(summary).toMatchObject({ calls: 1, participants: 2, recordings: { interrupted: 2, empty: 0, failed: 0 }, orphanedFfmpeg: orphans.length });
       console.log(`${backend}: restart → ready ${readyMs} ms (recovery itself ${summary.ms} ms); recovered state read ${recoveredMs} ms after the restart`);
 

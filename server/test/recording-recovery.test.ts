@@ -6,15 +6,17 @@ import pino from 'pino';
 import { openDatabase, type Database } from '../db/database';
 import { resolveFfmpeg } from '../recording/ffmpeg';
 import { crashTime, recoveredFile, sessionStatus } from '../recording/outcome';
-import { ofNode, orphanedAtStartup, RecordingRecovery } from '../recording/recovery';
+import { ofNode, ofOrphanedCall, orphanedAtStartup, RecordingRecovery } from '../recording/recovery';
+import { startTestApp, type TestApp } from './helpers/app';
 import { probe } from './helpers/crash';
 import { createPostgresDatabase, tempDir } from './helpers/env';
 
 /**
  * The parts of crash recovery below the server (crash-recovery*.test.ts run
  * the whole): what a recovered file becomes, when a crashed call ended, which
- * rows are orphaned (against PostgreSQL, for its NULL rules), and the repair of
- * real files (a truncated WebM, an empty one, a missing one), once only.
+ * rows are orphaned (against PostgreSQL, for its NULL rules), the repair of
+ * real files (a truncated WebM, an empty one, a missing one), once only, and
+ * which calls an app's start-up recovery ends, when, with which events.
  */
 const at = (iso: string) => new Date(iso);
 
@@ -39,12 +41,19 @@ describe('what a recovered file becomes', () => {
     expect(sessionStatus([{ status: 'empty' }])).toBe('empty');
   });
 
-  it('a crashed call ends at its last recording write, never before someone joined nor after now; without one, now', () => {
+  it('a crashed call ends at its last recording write (or, empty, its last leave), never before what is known of it nor after now', () => {
     const now = at('2026-01-01T12:00:00Z');
-    expect(crashTime({ now, lastWrites: [], notBefore: [at('2026-01-01T11:00:00Z')] })).toEqual(now);
-    expect(crashTime({ now, lastWrites: [at('2026-01-01T11:30:00Z')], notBefore: [at('2026-01-01T11:00:00Z')] })).toEqual(at('2026-01-01T11:30:00Z'));
-    expect(crashTime({ now, lastWrites: [at('2026-01-01T11:30:00Z')], notBefore: [at('2026-01-01T11:40:00Z')] })).toEqual(at('2026-01-01T11:40:00Z'));
-    expect(crashTime({ now, lastWrites: [at('2026-01-01T12:30:00Z')], notBefore: [] })).toEqual(now);
+    const joined = at('2026-01-01T11:00:00Z');
+    // Someone in, no recording: nothing tells when the process died.
+    expect(crashTime({ now, lastWrite: null, seen: [joined], someoneIn: true })).toEqual(now);
+    expect(crashTime({ now, lastWrite: at('2026-01-01T11:30:00Z'), seen: [joined], someoneIn: true })).toEqual(at('2026-01-01T11:30:00Z'));
+    // Someone joined (or left) after the last write: the process lived until then at least.
+    expect(crashTime({ now, lastWrite: at('2026-01-01T11:30:00Z'), seen: [joined, at('2026-01-01T11:40:00Z')], someoneIn: true })).toEqual(
+      at('2026-01-01T11:40:00Z'),
+    );
+    // Everyone had left (a clean shutdown leaves such calls): the last leave.
+    expect(crashTime({ now, lastWrite: null, seen: [joined, at('2026-01-01T11:50:00Z')], someoneIn: false })).toEqual(at('2026-01-01T11:50:00Z'));
+    expect(crashTime({ now, lastWrite: at('2026-01-01T12:30:00Z'), seen: [], someoneIn: true })).toEqual(now);
   });
 });
 
@@ -105,6 +114,10 @@ describe('recording recovery on PostgreSQL', () => {
       'unknown',
     ]);
     expect(await select(orphanedAtStartup({ clustered: true, self: 'self', bootedAt: boot, known: ['live', 'dead'], calls: [] }))).toEqual(['unknown']);
+    // A call without a live room: its rows, but a live node's.
+    expect(await select(ofOrphanedCall(call, ['live', 'self']))).toEqual(['deadKnown', 'legacy', 'unknown']);
+    expect(await select(ofOrphanedCall(orphan, ['live']))).toEqual([]);
+    expect(await select(ofOrphanedCall(orphan, []))).toEqual(['ofOrphanCall']);
     expect(await select(ofNode('dead', 'self', boot))).toEqual(['deadKnown']);
     expect(await select(ofNode('self', 'self', boot))).toEqual(['selfBefore']);
   });
@@ -155,5 +168,75 @@ describe('recording recovery on PostgreSQL', () => {
     expect(sessions[0]!.finished).toMatchObject({ recording_id: sessionId, call_id: call, status: 'completed', reason: 'node-lost', mode: 'participant' });
     // Nothing left to do a second time.
     expect((await recovery.recover(ofNode('node-9', 'self', boot), 'node-lost')).sessions).toEqual([]);
+  });
+});
+
+describe('crash recovery of calls, in an app (PostgreSQL)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp('postgres');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('ends the active calls no live room holds, at their last leave or now, with the events of a normal end', async () => {
+    const { prisma } = t.db;
+    const t0 = Date.now() - 60_000;
+    const ms = (n: number) => new Date(t0 + n * 1000);
+    const call = (roomId: string) => prisma.call.create({ data: { roomId, status: 'active', createdAt: ms(0), startedAt: ms(0) } });
+    const participant = (callId: string, userId: string, joined: number, left: number | null) =>
+      prisma.participant.create({ data: { callId, userId, joinedAt: ms(joined), leftAt: left === null ? null : ms(left) } });
+    // Everyone had left (as a clean stop leaves it); someone still in; a call whose room is live.
+    const emptied = await call('rec-emptied');
+    await participant(emptied.id, 'a', 1, 5);
+    await participant(emptied.id, 'b', 2, 9);
+    const busy = await call('rec-busy');
+    await participant(busy.id, 'c', 1, 3);
+    const stillIn = await participant(busy.id, 'd', 2, null);
+    const live = await call('rec-live');
+    await participant(live.id, 'e', 1, null);
+    await t.rooms.ctx.store.putRoom({
+      room: 'rec-live',
+      callId: live.id,
+      status: 'active',
+      recording: false,
+      mode: 'sfu',
+      createdAt: t0,
+      removedUsers: [],
+      mediaNode: null,
+      emptySince: null,
+    });
+    const events: Array<[string, { call_id: string; at: string; participant_id?: string; reason?: string }]> = [];
+    t.events.on('call.ended', (e) => events.push(['call.ended', e]));
+    t.events.on('participant.left', (e) => events.push(['participant.left', e]));
+
+    const before = Date.now();
+    const summary = await t.recover();
+    expect(summary).toMatchObject({ calls: 2, participants: 1 });
+
+    const get = (id: string) => prisma.call.findUniqueOrThrow({ where: { id }, include: { participants: true } });
+    const e = await get(emptied.id);
+    expect(e).toMatchObject({ status: 'ended', recording: false, endedAt: ms(9) });
+    expect(e.participants.map((p) => p.leftAt!.getTime()).sort()).toEqual([ms(5).getTime(), ms(9).getTime()]);
+    const b = await get(busy.id);
+    expect(b.status).toBe('ended');
+    expect(b.endedAt!.getTime()).toBeGreaterThanOrEqual(before - 1);
+    expect(b.participants.find((p) => p.id === stillIn.id)!.leftAt).toEqual(b.endedAt);
+    expect((await get(live.id)).status).toBe('active');
+
+    expect(events.filter(([type]) => type === 'call.ended').map(([, x]) => [x.call_id, x.at])).toEqual(
+      expect.arrayContaining([
+        [emptied.id, ms(9).toISOString()],
+        [busy.id, b.endedAt!.toISOString()],
+      ]),
+    );
+    expect(events.filter(([type, x]) => type === 'call.ended' && x.call_id === live.id)).toEqual([]);
+    // participant.left only for whoever was still in, as when a call is ended.
+    expect(events.filter(([type]) => type === 'participant.left').map(([, x]) => [x.participant_id, x.reason, x.at])).toEqual([
+      [stillIn.id, 'call-ended', b.endedAt!.toISOString()],
+    ]);
+    // A second run finds nothing.
+    expect(await t.recover()).toMatchObject({ calls: 0, participants: 0, recordings: { interrupted: 0, empty: 0, failed: 0 } });
   });
 });
