@@ -42,7 +42,7 @@ export interface RecoveredRecordings {
   sessions: RecoveredSession[];
   /** Per call: the newest write to its files before recovery touched them (when its media last flowed). */
   lastWrites: Map<string, Date>;
-  /** ffmpeg processes of the dead process found still running on this machine, and stopped. */
+  /** ffmpeg processes of the dead process found still running on this machine, and killed. */
   orphans: number;
 }
 
@@ -85,7 +85,7 @@ export class RecordingRecovery {
     });
     if (rows.length === 0) return out;
     const files = new Map(rows.map((r) => [r.id, this.pathOf(r.filePath)]));
-    // As the dead process left them: stopping an ffmpeg still writing one changes it (it finalises the file).
+    // As the dead process left them (their last write is when its media stopped), before anything here touches them.
     const before = new Map(await Promise.all(rows.map(async (r) => [r.id, await statOrNull(files.get(r.id) ?? null)] as const)));
     out.orphans = await stopWriters(
       [...files.values()].filter((f): f is string => f !== null),

@@ -70,6 +70,7 @@ export class CrashRecovery {
       if (!ended) continue;
       orphanCalls.push(call.id);
       add(ended.recordings);
+      if (ended.participants === null) continue; // ended meanwhile, by someone else
       total.calls++;
       total.participants += ended.participants;
     }
@@ -89,22 +90,29 @@ export class CrashRecovery {
     return { recordings: r.files.interrupted + r.files.empty + r.files.failed, orphanedFfmpeg: r.orphans };
   }
 
-  /** Under the room's lock: ends the call if no live room holds it (`live`: nodes whose recordings are left alone). */
-  private endIfOrphaned(call: { id: string; roomId: string }, live: string[]): Promise<{ recordings: RecoveredRecordings; participants: number } | null> {
+  /**
+   * Under the room's lock: ends the call if no live room holds it (`live`: nodes
+   * whose recordings are left alone). Null when a live room holds it;
+   * `participants` null when it was ended meanwhile by someone else.
+   */
+  private endIfOrphaned(
+    call: { id: string; roomId: string },
+    live: string[],
+  ): Promise<{ recordings: RecoveredRecordings; participants: number | null } | null> {
     const { store, locks, deps } = this.ctx;
     return locks.run(call.roomId, async () => {
       if ((await store.getRoom(call.roomId))?.callId === call.id) return null;
+      if ((await deps.calls.get(call.id)).status !== 'active') return null;
       // Its recording first: the call's end is then announced with its files playable.
       const recordings = await this.recordings(ofOrphanedCall(call.id, live), 'server-crashed');
       const current = await deps.calls.get(call.id);
-      if (current.status !== 'active') return null;
       const open = current.participants.filter((p) => p.leftAt === null);
       const seen = [current.startedAt, ...current.participants.flatMap((p) => [p.joinedAt, p.leftAt])].filter((d): d is Date => d !== null);
       const at = crashTime({ now: new Date(), lastWrite: recordings.lastWrites.get(call.id) ?? null, seen, someoneIn: open.length > 0 });
       try {
         await deps.calls.end(call.id, at);
       } catch (err) {
-        if (err instanceof AppError && err.code === 'CALL_ALREADY_ENDED') return null;
+        if (err instanceof AppError && err.code === 'CALL_ALREADY_ENDED') return { recordings, participants: null };
         throw err;
       }
       for (const p of open) {
@@ -121,13 +129,13 @@ export class CrashRecovery {
     });
   }
 
-  /** Recovers the selected recordings and announces each session as a finished recording. */
+  /** Recovers the selected recordings and announces each session as a finished recording (to its room, if its call is still there). */
   private async recordings(where: Parameters<RecordingRecovery['recover']>[0], reason: RecoveryReason): Promise<RecoveredRecordings> {
-    const { deps, clients } = this.ctx;
+    const { deps, clients, store } = this.ctx;
     const r = await this.deps.recordings.recover(where, reason);
     for (const { room, finished } of r.sessions) {
       deps.metrics.recordingFinished(finished);
-      clients.send({ room }, 'recording-finished', finished);
+      if ((await store.getRoom(room).catch(() => undefined))?.callId === finished.call_id) clients.send({ room }, 'recording-finished', finished);
       deps.events.emit('recording.finished', { call_id: finished.call_id, room, recording: finished, at: new Date().toISOString() });
     }
     return r;
