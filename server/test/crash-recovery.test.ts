@@ -78,10 +78,11 @@ describe.each(BACKENDS)('crash recovery on %s', (backend) => {
       const second = await serve(env);
       servers.push(second);
       const readyMs = Date.now() - restartedAt;
-      // Recovery runs before the server listens: by /ready it is done (the bound allows for a loaded machine).
+      // Recovery runs before the server listens: by /ready it is done. The bound is mostly the server's own
+      // start (3-5 s idle, 11 s seen at load 8 on 2 cores); the recovery's share is checked below.
       const call = (await api(second, 'GET', `/calls/${callId}`)).json;
       const recoveredMs = Date.now() - restartedAt;
-      expect(recoveredMs).toBeLessThan(15_000);
+      expect(recoveredMs).toBeLessThan(20_000);
       expect(call).toMatchObject({ id: callId, status: 'ended', recording: false });
       // It ended when its files were last written: within the crash's last seconds.
       const endedAt = Date.parse(call.ended_at);
@@ -100,6 +101,7 @@ describe.each(BACKENDS)('crash recovery on %s', (backend) => {
       // One log line says what was recovered.
       const summary = logLine<{ recordings: object; ms: number }>(second.proc.out(), 'crash recovery: closed what the previous run left open');
       expect(summary).toMatchObject({ calls: 1, participants: 2, recordings: { interrupted: 2, empty: 0, failed: 0 }, orphanedFfmpeg: orphans.length });
+      expect(summary.ms).toBeLessThan(10_000);
       console.log(`${backend}: restart → ready ${readyMs} ms (recovery itself ${summary.ms} ms); recovered state read ${recoveredMs} ms after the restart`);
 
       // The events of a normal end: the recording finished (its files), the call ended, everyone left.
