@@ -33,9 +33,11 @@ import { recordingControlRoutes } from './recording/controlRoutes';
 import { resolveFfmpeg } from './recording/ffmpeg';
 import { PortPairs } from './recording/ports';
 import { Recorder } from './recording/recorder';
+import { RecordingRecovery } from './recording/recovery';
 import { recordingRoutes } from './recording/routes';
 import { logLifecycle } from './logging';
 import { InMemoryRoomStore, Rooms, SingleNode } from './rooms';
+import { CrashRecovery, type StartupRecovery } from './rooms/recovery';
 import { SignalingServer } from './signaling/server';
 import { loadTls, tlsServerOptions, type TlsMaterial } from './tls/tls';
 import { announceUploads } from './uploads/announce';
@@ -86,7 +88,12 @@ export interface App {
   startDraining(): void;
   /** SIGTERM: stop taking joins, then let calls finish or move to other nodes, for at most timeoutMs. */
   drain(timeoutMs: number): Promise<void>;
-  /** Starts the cluster membership (heartbeats, forwarded media requests); call once the server listens. */
+  /**
+   * Closes what a crashed predecessor left open (calls, participants, recording
+   * files; see rooms/recovery.ts). Call before taking traffic, before startCluster.
+   */
+  recover(): Promise<StartupRecovery>;
+  /** Starts the cluster membership (heartbeats, forwarded media requests; first, the clean-up after this node's previous life). */
   startCluster(): Promise<void>;
   /** Webhooks: their dispatcher is undefined unless WEBHOOK_URLS is set. */
   webhooks: Webhooks;
@@ -96,6 +103,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config } = deps;
+  // Every recording row this process writes starts after this: older rows of this NODE_ID are a previous life's.
+  const bootedAt = new Date();
   const tls = deps.tls ?? (config.tls ? loadTls(config.tls) : undefined);
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -174,8 +183,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const events = new DomainEvents();
   calls.on('call-state-changed', (c) => {
     if (c.change !== 'status') return;
-    if (c.status === 'active') events.emit('call.started', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
-    else if (c.status === 'ended') events.emit('call.ended', { call_id: c.id, room: c.roomId, at: new Date().toISOString() });
+    if (c.status === 'active') events.emit('call.started', { call_id: c.id, room: c.roomId, at: c.at.toISOString() });
+    else if (c.status === 'ended') events.emit('call.ended', { call_id: c.id, room: c.roomId, at: c.at.toISOString() });
   });
   logLifecycle(events, deps.logger);
   // WEBHOOK_URLS set: every event is stored in the webhook outbox from now on.
@@ -200,6 +209,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ffmpeg,
     ports: new PortPairs(config.recording.minPort, config.recording.maxPort),
     log: deps.logger,
+    nodeId: config.cluster.nodeId,
   });
   const localMedia = new LocalMediaService(sfu, recorder);
   // Media metrics come from mediasoup's observers (every worker, replacements included) and the recorder's events.
@@ -234,7 +244,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     log: deps.logger,
     timeoutMs: config.signaling.invitationTimeoutMs,
   });
-  const failover = new Failover(rooms, () => signaling.handOff());
+  const recovery = new CrashRecovery(rooms.ctx, {
+    recordings: new RecordingRecovery({ prisma: deps.db.prisma, recordingsDir: config.recordingsDir, ffmpeg, log: deps.logger }),
+    clustered: Boolean(cluster),
+    nodes: async () => {
+      const nodes = await cluster?.registry.scan();
+      return { live: nodes?.live.map((n) => n.id) ?? [], dead: nodes?.dead ?? [] };
+    },
+    bootedAt,
+  });
+  const failover = new Failover(rooms, () => signaling.handOff(), recovery);
   signaling.serve({ rooms, invitations });
 
   const load = () => ({ ...sfu.load(), connections: signaling.connectionCount, workers: deps.workers.alive });
@@ -332,6 +351,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       await cluster?.startDraining(load());
       await failover.drain(timeoutMs);
     },
+    recover: () => recovery.atStartup(),
     startCluster: async () => {
       await cluster?.start(localMedia, load, (id) => failover.reapNode(id));
     },

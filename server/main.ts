@@ -102,7 +102,9 @@ async function main(): Promise<void> {
     }
 
     const tls = config.tls ? loadTls(config.tls) : undefined;
-    const { app, drain, startCluster } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log, cluster, tls });
+    const { app, drain, recover, startCluster } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log, cluster, tls });
+    // What a crashed predecessor left open is closed before taking traffic; a failure here is logged, not fatal.
+    await recover().catch((err: unknown) => log.error({ err }, 'crash recovery failed; starting anyway'));
     // Heartbeating (and so placeable) before taking traffic.
     await startCluster();
     await app.listen({ port: config.port, host: config.host }).catch((err: unknown) => {

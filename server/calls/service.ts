@@ -18,7 +18,7 @@ export type CallWithCount = Prisma.CallGetPayload<{ include: { _count: { select:
 
 export interface CallEvents {
   /** `change`: what changed, the status (created → active → ended) or the recording flag. */
-  'call-state-changed': [call: { id: string; roomId: string; status: CallStatus; recording: boolean; change: 'status' | 'recording' }];
+  'call-state-changed': [call: { id: string; roomId: string; status: CallStatus; recording: boolean; change: 'status' | 'recording'; at: Date }];
 }
 
 export interface OpenCall {
@@ -213,9 +213,16 @@ export class CallService extends EventEmitter<CallEvents> {
     });
   }
 
-  /** Ends the call for everyone: status ended, ended_at set, every participant left. */
-  async end(id: string): Promise<CallWithParticipants> {
-    const now = new Date();
+  /** Calls in progress (status active), oldest first: crash recovery checks each against the live room state. */
+  async activeCalls(): Promise<Array<{ id: string; roomId: string }>> {
+    return this.prisma.call.findMany({ where: { status: 'active' }, select: { id: true, roomId: true }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+  }
+
+  /**
+   * Ends the call for everyone: status ended, ended_at set, every participant
+   * left, all at `now` (crash recovery passes when the call really stopped).
+   */
+  async end(id: string, now = new Date()): Promise<CallWithParticipants> {
     const call = await this.prisma.$transaction(async (tx) => {
       const current = await tx.call.findUnique({ where: { id }, select: { status: true } });
       if (!current) throw new AppError('CALL_NOT_FOUND', `no call ${id}`);
@@ -238,13 +245,19 @@ export class CallService extends EventEmitter<CallEvents> {
     return call;
   }
 
-  private emitState(call: { id: string; roomId: string; status: string; recording: boolean }, change: 'status' | 'recording' = 'status'): void {
+  private emitState(
+    call: { id: string; roomId: string; status: string; recording: boolean; startedAt?: Date | null; endedAt?: Date | null },
+    change: 'status' | 'recording' = 'status',
+  ): void {
+    // When it happened: a call ended or started at its stored time, anything else now.
+    const at = change === 'status' ? (call.status === 'ended' ? call.endedAt : call.status === 'active' ? call.startedAt : null) : null;
     this.emit('call-state-changed', {
       id: call.id,
       roomId: call.roomId,
       status: call.status as CallStatus,
       recording: call.recording,
       change,
+      at: at ?? new Date(),
     });
   }
 }

@@ -105,7 +105,10 @@ export class Cluster implements Topology {
     };
     // Leftovers of this node's previous life (same NODE_ID, crashed) go first.
     await beat();
-    await onNodeDead(this.nodeId).catch((err: unknown) => this.log.error({ err }, "cleaning up after this node's previous run failed"));
+    const since = Date.now();
+    await onNodeDead(this.nodeId)
+      .then((r) => this.log.info({ node: this.nodeId, ...(r as object), ms: Date.now() - since }, "cleaned up after this node's previous run"))
+      .catch((err: unknown) => this.log.error({ err }, "cleaning up after this node's previous run failed"));
     this.timer = setInterval(() => {
       this.ticking = this.ticking.then(beat).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
     }, this.cfg.heartbeatMs);

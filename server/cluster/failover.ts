@@ -1,4 +1,5 @@
 import type { Rooms } from '../rooms';
+import type { CrashRecovery } from '../rooms/recovery';
 
 /**
  * What happens to rooms when a node goes away: a dead node's media moves to a
@@ -11,6 +12,8 @@ export class Failover {
     private readonly rooms: Rooms,
     /** Tells every connection on this node to come back elsewhere, then closes its transport (the signaling adapter). */
     private readonly handOffConnections: () => void,
+    /** Closes the recording files a dead node left open. */
+    private readonly recovery?: CrashRecovery,
   ) {}
 
   private get ctx() {
@@ -21,9 +24,10 @@ export class Failover {
    * A node stopped heartbeating (this node claimed the clean-up): its media
    * rooms move to a live node (media-reset), then its participants are
    * announced as left. Media first, so that closing their media does not wait
-   * on the dead node.
+   * on the dead node. Last, the recording files it was writing are repaired
+   * and closed (interrupted), and announced as finished.
    */
-  async reapNode(deadId: string): Promise<{ rooms: number; participants: number }> {
+  async reapNode(deadId: string): Promise<{ rooms: number; participants: number; recordings: number; orphanedFfmpeg: number }> {
     const { store, locks, deps } = this.ctx;
     const rooms = await store.roomsWithMediaOn(deadId);
     for (const room of rooms)
@@ -38,7 +42,8 @@ export class Failover {
         .catch((err: unknown) => deps.log.error({ err, room }, "removing a dead node's participant failed"));
     }
     await this.resumeEmptyTimers();
-    return { rooms: rooms.length, participants: participants.length };
+    const recovered = (await this.recovery?.nodeLost(deadId)) ?? { recordings: 0, orphanedFfmpeg: 0 };
+    return { rooms: rooms.length, participants: participants.length, ...recovered };
   }
 
   /** Empty rooms whose end was timed by a node that is gone: time them here. */

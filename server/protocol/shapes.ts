@@ -136,7 +136,7 @@ export const RecordingFinished = Type.Object({
   duration: Type.Number({ description: 'seconds from start to stop' }),
   mode: RecordingModeSchema,
   files: Type.Array(RecordingFile),
-  reason: Type.String({ description: 'stopped, call-ended, server-shutdown, node-draining' }),
+  reason: Type.String({ description: 'stopped, call-ended, server-shutdown, node-draining; after a crash: server-crashed, node-lost' }),
 });
 export type RecordingFinished = Static<typeof RecordingFinished>;
 

@@ -70,6 +70,8 @@ export interface CompositeDeps {
   prisma: PrismaClient;
   recordingsDir: string;
   ffmpeg: FfmpegBinaries | undefined;
+  /** Stamped on the composite's row (crash recovery: a render cut short by a crash). */
+  nodeId?: string;
 }
 
 /** Composite mode: renders one mixed file from a session's finished participant files and records it as a row. */
@@ -104,6 +106,7 @@ export async function renderComposite(deps: CompositeDeps, session: { id: string
       codec: 'VP8+opus',
       status: 'recording',
       startedAt: new Date(session.startedAt),
+      nodeId: deps.nodeId ?? null,
     },
   });
   const stderr: string[] = [];

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -52,14 +53,18 @@ export function resolveFfmpeg(configured: string | undefined, envPath?: string):
   return { ffmpeg, ffprobe: executable(sibling) ? sibling : onPath('ffprobe', envPath) };
 }
 
-/** Rewrites a file ffmpeg could not finalise (no cues, no duration) into a proper one; keeps the original if that fails. */
-export async function remux(bin: FfmpegBinaries | undefined, file: string): Promise<void> {
+/**
+ * Rewrites a file ffmpeg could not finalise (no cues, no duration) into a proper
+ * one, through a temporary file of its own renamed over it (atomic: a reader sees
+ * the old file or the new one); keeps the original if that fails. True when rewritten.
+ */
+export async function remux(bin: FfmpegBinaries | undefined, file: string): Promise<boolean> {
   const size = await stat(file).then(
     (s) => s.size,
     () => 0,
   );
-  if (size === 0 || !bin) return;
-  const tmp = `${file}.remux${path.extname(file)}`;
+  if (size === 0 || !bin) return false;
+  const tmp = `${file}.remux-${randomBytes(4).toString('hex')}${path.extname(file)}`;
   const ok = await new Promise<boolean>((resolve) => {
     const p = spawn(bin.ffmpeg, ['-nostdin', '-loglevel', 'error', '-i', file, '-map', '0', '-c', 'copy', '-y', tmp], { stdio: 'ignore' });
     p.once('exit', (code) => resolve(code === 0));
@@ -67,6 +72,7 @@ export async function remux(bin: FfmpegBinaries | undefined, file: string): Prom
   });
   if (ok) await rename(tmp, file);
   else await rm(tmp, { force: true });
+  return ok;
 }
 
 /** ffprobe's stdout for a file, or '' (no ffprobe, or it failed). */

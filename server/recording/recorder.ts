@@ -15,6 +15,7 @@ import { TypedEmitter } from '../lib/typedEmitter';
 import { probeDuration, remux, type FfmpegBinaries } from './ffmpeg';
 import { type PortPairs, udpBound } from './ports';
 import { renderComposite } from './composite';
+import { finishedRecording } from './outcome';
 import {
   ANALYZE_DURATION_US,
   CLUSTER_MS,
@@ -59,6 +60,8 @@ export interface RecorderDeps {
   ffmpeg: FfmpegBinaries | undefined;
   ports: PortPairs;
   log: FastifyBaseLogger;
+  /** This node (NODE_ID), stamped on every file's row: crash recovery finds what a dead node left open. */
+  nodeId: string;
 }
 
 /** What the recorder tells (the room services announce it to the room and to webhooks). */
@@ -140,30 +143,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
         where: { sessionId: session.id },
         orderBy: [{ kind: 'desc' }, { startedAt: 'asc' }, { segment: 'asc' }],
       });
-      const files: RecordedFile[] = rows.map((r) => ({
-        id: r.id,
-        participant_id: r.participantId,
-        segment: r.segment,
-        status: r.status as RecordingStatus,
-        file_path: r.filePath,
-        size_bytes: r.sizeBytes === null ? null : Number(r.sizeBytes),
-        duration_ms: r.durationMs,
-        error: r.error,
-      }));
-      const status = files.some((f) => f.status === 'completed' || f.status === 'interrupted')
-        ? 'completed'
-        : files.length === 0 || files.every((f) => f.status === 'empty')
-          ? 'empty'
-          : 'failed';
-      const finished: FinishedRecording = {
-        recording_id: session.id,
-        call_id: session.callId,
-        status,
-        duration: Math.round((stoppedAt - session.startedAt) / 100) / 10,
-        files,
-        reason,
-        mode: session.mode,
-      };
+      const finished = finishedRecording(session, rows, (stoppedAt - session.startedAt) / 1000, reason);
       await this.deps.calls.setRecording(session.callId, false).catch((err: unknown) => this.deps.log.warn({ err }, 'could not clear the recording flag'));
       this.safeEmit('finished', room, finished);
       return finished;
@@ -275,6 +255,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
           codec: consumers.map((c) => c.rtpParameters.codecs[0]!.mimeType.split('/')[1]).join('+'),
           status: 'recording',
           startedAt: new Date(),
+          nodeId: this.deps.nodeId,
         },
       });
       const proc = spawn(

@@ -27,7 +27,8 @@ export const RECORDING_KINDS = ['participant', 'composite', 'client'] as const;
 const Status = Type.Union(
   RECORDING_STATUSES.map((s) => Type.Literal(s)),
   {
-    description: 'recording: being written; completed; failed; empty: nothing was recorded; interrupted: the server stopped mid-way',
+    description:
+      'recording: being written; completed; failed; empty: nothing was recorded; interrupted: cut short (its ffmpeg died, or the server crashed) and repaired, playable up to then',
   },
 );
 const Kind = Type.Union(
