@@ -78,11 +78,12 @@ describe.each(BACKENDS)('crash recovery on %s', (backend) => {
       const second = await serve(env);
       servers.push(second);
       const readyMs = Date.now() - restartedAt;
-      // Recovery runs before the server listens: by /ready it is done. The bound is mostly the server's own
-      // start (3-5 s idle, 11 s seen at load 8 on 2 cores); the recovery's share is checked below.
+      // Recovery runs before the server listens: by /ready it is done, so the first request after it
+      // sees the call ended. The server's own start (3-5 s idle, 30 s seen on a saturated 2-core
+      // machine) is not bounded here; the recovery's share is, below.
       const call = (await api(second, 'GET', `/calls/${callId}`)).json;
       const recoveredMs = Date.now() - restartedAt;
-      expect(recoveredMs).toBeLessThan(20_000);
+      expect(recoveredMs - readyMs).toBeLessThan(2000);
       expect(call).toMatchObject({ id: callId, status: 'ended', recording: false });
       // It ended when its files were last written: within the crash's last seconds.
       const endedAt = Date.parse(call.ended_at);

@@ -11,8 +11,8 @@ import { until } from './helpers/wait';
  * client in Chromium are in a call, the server is stopped (SIGINT, then
  * SIGTERM) and started again on the same port and DATA_DIR; both pages come
  * back into the room by themselves, without a click, and play each other's
- * video again within 15 s of the new process starting. The stop itself is
- * bounded by SHUTDOWN_TIMEOUT_MS.
+ * video again within 15 s of the restarted server answering. The stop itself
+ * is bounded by SHUTDOWN_TIMEOUT_MS.
  */
 jest.setTimeout(180_000);
 
@@ -57,11 +57,12 @@ describe('a server restart under two pages in a call', () => {
   const profile = tempDir('sb-chromium-');
   let release: () => Promise<void> = async () => undefined;
 
-  const start = async (): Promise<number> => {
+  /** Starts the server; resolves with how long it took to be ready, and when it was. */
+  const start = async (): Promise<{ startMs: number; readyAt: number }> => {
     const t0 = Date.now();
     server = await runServer(env);
     await waitReady(server, () => fetch(`${base}/ready`));
-    return t0;
+    return { startMs: Date.now() - t0, readyAt: Date.now() };
   };
 
   beforeAll(async () => {
@@ -147,9 +148,11 @@ describe('a server restart under two pages in a call', () => {
     // The pages wait for the server; they do not end the call.
     for (const page of pages) expect(await page.isVisible('section#call')).toBe(true);
 
-    const t0 = await start();
-    const back = await bothBack(pages, ids, 15_000, t0);
-    console.log(`${signal}: stopped in ${stopMs} ms; both pages back with video ${back} ms after the restart`);
+    // The bound runs from the server answering again: its own start (3 s idle, more on a busy
+    // machine) is not the clients' doing.
+    const { startMs, readyAt } = await start();
+    const back = await bothBack(pages, ids, 15_000, readyAt);
+    console.log(`${signal}: stopped in ${stopMs} ms; restarted (ready) in ${startMs} ms; both pages back with video ${back} ms after that`);
     for (const page of pages) await page.close();
   });
 });

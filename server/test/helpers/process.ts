@@ -46,12 +46,12 @@ export async function runServer(env: Record<string, string>, opts: { detached?: 
 /**
  * Polls `probe` (a request to the process's /ready) until it answers 200, and
  * resolves with that answer. Fails at once if the process exits, and after
- * `timeoutMs` with its output.
+ * `timeoutMs` (60 s: a start takes 3 s idle, 10+ s on a saturated CI machine) with its output.
  */
 export function waitReady<R extends { status: number }>(
   proc: { child: ChildProcess; out(): string },
   probe: () => Promise<R>,
-  { name = 'server', timeoutMs = 30_000 }: { name?: string; timeoutMs?: number } = {},
+  { name = 'server', timeoutMs = 60_000 }: { name?: string; timeoutMs?: number } = {},
 ): Promise<R> {
   return until(
     () => `${name} to be ready: ${proc.out()}`,
