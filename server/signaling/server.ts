@@ -321,6 +321,11 @@ export class SignalingServer implements Clients {
     return forwarded && isIP(forwarded) ? forwarded : peer;
   }
 
+  /** This node's connections, as the room services see them (cluster/restore.ts: what to write back after Redis lost it). */
+  localSessions(): Session[] {
+    return [...this.io.sockets.sockets.values()].map((socket) => new SocketSession(socket, this.clientIp(socket)));
+  }
+
   // ---- lifecycle -----------------------------------------------------------------------
   /** No new connections (the handshake answers SERVER_DRAINING). */
   startDraining(): void {
