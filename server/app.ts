@@ -276,7 +276,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   let draining = false;
-  await app.register(healthRoutes, { db: deps.db, workers: deps.workers, ffmpeg, isDraining: () => draining });
+  await app.register(healthRoutes, {
+    db: deps.db,
+    workers: deps.workers,
+    ffmpeg,
+    isDraining: () => draining,
+    redis: cluster && ((timeoutMs) => cluster.readiness(timeoutMs)),
+  });
   await app.register(authRoutes, { keys: deps.keys });
   // REST rights come from the room's current state (roles changed, users removed), not only the token.
   const access = new CallAccess(rooms);

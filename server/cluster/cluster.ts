@@ -1,15 +1,39 @@
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { ClusterConfig } from '../config/config';
 
 import type { MediaService } from '../mediaNode/service';
 import type { Topology } from '../rooms/topology';
 import { NodeRegistry, pickNode, type NodeInfo, type NodeLoad } from './nodes';
+import { RedisGate } from './redisGate';
 import { RedisRoomLocks } from './redisLocks';
 import { RedisRoomStore } from './redisRoomStore';
 import { MediaRpc } from './rpc';
 import { AppError } from '../errors';
+
+/** A command a stalled Redis has not answered within this fails (CLUSTER_UNAVAILABLE), rather than hang a request. */
+const COMMAND_TIMEOUT_MS = 3000;
+/** How long a request waits for the state to be verified, or restored, after Redis came back. */
+const RESTORE_WAIT_MS = 5000;
+/** Reconnecting every 100 ms, 200 ms, … at most 1 s: a Redis that is back is noticed within a second. */
+const retryStrategy = (times: number): number => Math.min(times * 100, 1000);
+
+/** The adapter publishes without awaiting: while Redis is down, those rejections must not end the process. */
+function quietPublisher(redis: Redis): Redis {
+  return new Proxy(redis, {
+    get(target, prop) {
+      if (prop === 'publish')
+        return (...args: unknown[]) => {
+          const sent = (target.publish as (...a: unknown[]) => Promise<number>).apply(target, args);
+          sent.catch(() => undefined);
+          return sent;
+        };
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' && prop !== 'constructor' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
 
 /**
  * A node of a cluster sharing Redis (REDIS_URL):
@@ -22,6 +46,10 @@ import { AppError } from '../errors';
  *
  * Redis connections: one for commands and publishing, one subscriber for the
  * adapter, one subscriber for media requests.
+ *
+ * Redis outages (docs/deployment.md, "Redis outages"): while the command
+ * connection is down, requests fail at once with CLUSTER_UNAVAILABLE (RedisGate)
+ * and /ready answers 503; calls go on (media, connections).
  */
 export class Cluster implements Topology {
   readonly store: RedisRoomStore;
@@ -29,6 +57,7 @@ export class Cluster implements Topology {
   readonly registry: NodeRegistry;
   readonly adapter: ReturnType<typeof createAdapter>;
   readonly nodeId: string;
+  private readonly gate: RedisGate;
   private rpc: MediaRpc | undefined;
   private live: NodeInfo[] = [];
   /** Rooms this node placed since the last heartbeat, per node: the load figures lag behind. */
@@ -47,18 +76,31 @@ export class Cluster implements Topology {
     private readonly log: FastifyBaseLogger,
   ) {
     this.nodeId = cfg.nodeId;
-    this.store = new RedisRoomStore(redis, cfg.redisKeyPrefix);
-    this.locks = new RedisRoomLocks(redis, cfg.redisKeyPrefix);
+    this.gate = new RedisGate(redis, RESTORE_WAIT_MS);
+    this.store = new RedisRoomStore(redis, cfg.redisKeyPrefix, { gate: this.gate });
+    this.locks = new RedisRoomLocks(redis, cfg.redisKeyPrefix, undefined, this.gate);
     this.registry = new NodeRegistry(redis, cfg.redisKeyPrefix, cfg.nodeTtlMs);
-    this.adapter = createAdapter(redis, adapterSub, { key: `${cfg.redisKeyPrefix}socket.io` });
+    this.adapter = createAdapter(quietPublisher(redis), adapterSub, { key: `${cfg.redisKeyPrefix}socket.io` });
   }
 
   /** Connects to Redis (failing clearly when it does not answer). */
   static async connect(cfg: ClusterConfig, log: FastifyBaseLogger): Promise<Cluster> {
     const url = cfg.redisUrl!;
-    const open = async (name: string): Promise<Redis> => {
-      const r = new Redis(url, { lazyConnect: true, connectionName: `switchboard:${cfg.nodeId}:${name}`, maxRetriesPerRequest: 3 });
-      r.on('error', (err: Error) => log.warn({ err: err.message, connection: name }, 'redis connection error'));
+    const open = async (name: string, options: RedisOptions): Promise<Redis> => {
+      const r = new Redis(url, { lazyConnect: true, connectionName: `switchboard:${cfg.nodeId}:${name}`, retryStrategy, ...options });
+      // One line when a connection fails and one when it is back, not one per reconnection attempt.
+      let failing = false;
+      const lost = (err?: Error): void => {
+        if (!failing) log.warn({ err: err?.message, connection: name }, 'redis connection lost; reconnecting');
+        failing = true;
+      };
+      r.on('error', (err: Error) => lost(err));
+      // Not when it is closed on purpose (shutdown): then it ends rather than reconnects.
+      r.on('close', () => r.status !== 'end' && lost());
+      r.on('ready', () => {
+        if (failing) log.info({ connection: name }, 'redis connection back');
+        failing = false;
+      });
       try {
         await r.connect();
       } catch (err) {
@@ -67,8 +109,16 @@ export class Cluster implements Topology {
       }
       return r;
     };
-    const redis = await open('cmd');
-    const [adapterSub, rpcSub] = await Promise.all([open('adapter'), open('rpc')]);
+    // Commands fail at once while the connection is down: no offline queue, and nothing re-sent
+    // after a reconnect (a write re-sent into a Redis that came back empty would land before the
+    // state is restored); against a stalled server, within COMMAND_TIMEOUT_MS.
+    const redis = await open('cmd', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    });
+    const [adapterSub, rpcSub] = await Promise.all([open('adapter', { maxRetriesPerRequest: 3 }), open('rpc', { maxRetriesPerRequest: 3 })]);
     return new Cluster(cfg, redis, adapterSub, rpcSub, log);
   }
 
@@ -112,6 +162,35 @@ export class Cluster implements Topology {
     this.timer = setInterval(() => {
       this.ticking = this.ticking.then(beat).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
     }, this.cfg.heartbeatMs);
+  }
+
+  /** /ready: every connection up, Redis answering within timeoutMs, and the state verified (not being restored). */
+  async readiness(timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+    const conns: Array<[string, Redis]> = [
+      ['cmd', this.redis],
+      ['adapter', this.adapterSub],
+      ['rpc', this.rpcSub],
+    ];
+    const down = conns.filter(([, r]) => r.status !== 'ready');
+    if (down.length > 0) return { ok: false, detail: `not connected: ${down.map(([name, r]) => `${name} ${r.status}`).join(', ')}` };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.redis.ping(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer to PING within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      return { ok: false, detail: (err as Error).message };
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.gate.state !== 'up') {
+      this.gate.verify().catch(() => undefined);
+      return { ok: false, detail: 'verifying the room state after Redis came back' };
+    }
+    return { ok: true, detail: 'connected' };
   }
 
   media(nodeId: string): MediaService {
