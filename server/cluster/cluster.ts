@@ -1,11 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { ClusterConfig } from '../config/config';
 
 import type { MediaService } from '../mediaNode/service';
-import type { Topology } from '../rooms/topology';
+import type { RoomLocks, Topology } from '../rooms/topology';
+import type { RoomStore } from '../rooms/store';
 import { NodeRegistry, pickNode, type NodeInfo, type NodeLoad } from './nodes';
+import { OwnedState, type Owned } from './ownedState';
 import { RedisGate } from './redisGate';
 import { RedisRoomLocks } from './redisLocks';
 import { RedisRoomStore } from './redisRoomStore';
@@ -49,7 +52,13 @@ function quietPublisher(redis: Redis): Redis {
  *
  * Redis outages (docs/deployment.md, "Redis outages"): while the command
  * connection is down, requests fail at once with CLUSTER_UNAVAILABLE (RedisGate)
- * and /ready answers 503; calls go on (media, connections).
+ * and /ready answers 503; calls go on (media, connections). The key P epoch
+ * holds a random value set by the first node: when a node finds it missing or
+ * changed (on reconnecting, or in its heartbeat's snapshot), Redis lost the
+ * state, and the node writes back the rooms and participants it owns
+ * (onStateLost, restore.ts) before its requests use Redis again. After any
+ * outage a node waits NODE_TTL_MS of good heartbeats before declaring other
+ * nodes dead: their last heartbeats are old only because Redis was away.
  */
 export class Cluster implements Topology {
   readonly store: RedisRoomStore;
@@ -57,7 +66,15 @@ export class Cluster implements Topology {
   readonly registry: NodeRegistry;
   readonly adapter: ReturnType<typeof createAdapter>;
   readonly nodeId: string;
+  /** A store and locks that skip the gate: the restore itself uses them. */
+  readonly recovery: { store: RoomStore; locks: RoomLocks };
   private readonly gate: RedisGate;
+  private readonly owned: OwnedState;
+  private epoch = '';
+  private readonly epochKey: string;
+  /** When Redis was last unreachable (or a heartbeat failed): no node is declared dead until NODE_TTL_MS after. */
+  private unhealthyAt = 0;
+  private load: () => NodeLoad = () => ({ rooms: 0, peers: 0, connections: 0, workers: 0 });
   private rpc: MediaRpc | undefined;
   private live: NodeInfo[] = [];
   /** Rooms this node placed since the last heartbeat, per node: the load figures lag behind. */
@@ -76,11 +93,15 @@ export class Cluster implements Topology {
     private readonly log: FastifyBaseLogger,
   ) {
     this.nodeId = cfg.nodeId;
+    this.epochKey = `${cfg.redisKeyPrefix}epoch`;
     this.gate = new RedisGate(redis, RESTORE_WAIT_MS);
-    this.store = new RedisRoomStore(redis, cfg.redisKeyPrefix, { gate: this.gate });
+    this.owned = new OwnedState(redis, RedisRoomStore.scriptPrefix(redis, cfg.redisKeyPrefix), cfg.nodeId);
+    this.store = new RedisRoomStore(redis, cfg.redisKeyPrefix, { gate: this.gate, owned: this.owned });
     this.locks = new RedisRoomLocks(redis, cfg.redisKeyPrefix, undefined, this.gate);
+    this.recovery = { store: new RedisRoomStore(redis, cfg.redisKeyPrefix, { owned: this.owned }), locks: new RedisRoomLocks(redis, cfg.redisKeyPrefix) };
     this.registry = new NodeRegistry(redis, cfg.redisKeyPrefix, cfg.nodeTtlMs);
     this.adapter = createAdapter(quietPublisher(redis), adapterSub, { key: `${cfg.redisKeyPrefix}socket.io` });
+    redis.on('close', () => (this.unhealthyAt = Date.now()));
   }
 
   /** Connects to Redis (failing clearly when it does not answer). */
@@ -126,17 +147,34 @@ export class Cluster implements Topology {
    * Starts serving media requests for other nodes and heartbeating. `load`
    * reports this node's load; `onNodeDead` cleans up after a dead node (it
    * runs on the one node that claims it), and first after this node's own
-   * previous life when it restarts with the same NODE_ID.
+   * previous life when it restarts with the same NODE_ID. `onStateLost`
+   * writes back what this node owns when Redis lost the state (restore.ts).
    */
-  async start(local: MediaService, load: () => NodeLoad, onNodeDead: (id: string) => Promise<unknown>): Promise<void> {
+  async start(
+    local: MediaService,
+    load: () => NodeLoad,
+    onNodeDead: (id: string) => Promise<unknown>,
+    onStateLost: (owned: Owned) => Promise<unknown>,
+  ): Promise<void> {
+    this.load = load;
     this.rpc = new MediaRpc(this.redis, this.rpcSub, this.cfg.redisKeyPrefix, this.nodeId, local, this.cfg.rpcTimeoutMs, this.log);
     await this.rpc.start();
+    await this.redis.set(this.epochKey, randomUUID(), 'NX');
+    this.epoch = (await this.redis.get(this.epochKey)) ?? '';
+    this.gate.setVerifier(() => this.verify(onStateLost));
+    let failing = false;
     const beat = async (): Promise<void> => {
-      const info: NodeInfo = { id: this.nodeId, address: this.cfg.nodeAddress, startedAt: this.startedAt, draining: this.draining, load: load() };
-      await this.registry.heartbeat(info);
+      // What this node owns, as Redis has it (for a restore); an epoch that changed means Redis lost the state.
+      if (this.gate.state === 'up' && !(await this.owned.refresh(this.epochKey, this.epoch))) this.gate.markStale();
+      if (this.gate.state === 'restoring') this.gate.verify().catch((err: unknown) => this.log.warn({ err }, 'restoring the state in Redis failed'));
+      await this.registry.heartbeat(this.info());
       const { live, dead } = await this.registry.scan();
       this.live = live;
       this.pending.clear();
+      if (failing) this.log.info('heartbeats go through again');
+      failing = false;
+      // Right after an outage every other node's last heartbeat looks old: none is dead before a TTL of good ones.
+      if (Date.now() - this.unhealthyAt < this.cfg.nodeTtlMs) return;
       for (const id of dead) {
         if (this.reaped.has(id) || !(await this.registry.claim(id, this.nodeId, 60_000))) continue;
         this.reaped.add(id);
@@ -159,9 +197,45 @@ export class Cluster implements Topology {
     await onNodeDead(this.nodeId)
       .then((r) => this.log.info({ node: this.nodeId, ...(r as object), ms: Date.now() - since }, "cleaned up after this node's previous run"))
       .catch((err: unknown) => this.log.error({ err }, "cleaning up after this node's previous run failed"));
+    let beating = false;
     this.timer = setInterval(() => {
-      this.ticking = this.ticking.then(beat).catch((err: unknown) => this.log.warn({ err }, 'heartbeat failed'));
+      // One at a time: against a stalled Redis each takes a command timeout; they must not pile up.
+      if (beating) return;
+      beating = true;
+      this.ticking = beat()
+        .catch((err: unknown) => {
+          this.unhealthyAt = Date.now();
+          if (!failing) this.log.warn({ err: (err as Error).message }, 'heartbeat failed (Redis unavailable?)');
+          failing = true;
+        })
+        .finally(() => (beating = false));
     }, this.cfg.heartbeatMs);
+  }
+
+  private info(): NodeInfo {
+    return { id: this.nodeId, address: this.cfg.nodeAddress, startedAt: this.startedAt, draining: this.draining, load: this.load() };
+  }
+
+  /**
+   * The gate's verifier, once Redis answers again: it still holds this cluster's epoch (nothing
+   * lost), or it lost the state, and this node writes back what it owns. The first node to find
+   * the epoch missing sets a new one; this node adopts it once its restore is done, so that a
+   * restore cut short by another outage runs again.
+   */
+  private async verify(onStateLost: (owned: Owned) => Promise<unknown>): Promise<void> {
+    const current = await this.redis.get(this.epochKey);
+    if (current === this.epoch) return;
+    if (current === null) await this.redis.set(this.epochKey, randomUUID(), 'NX');
+    const next = await this.redis.get(this.epochKey);
+    if (next === null) throw new AppError('CLUSTER_UNAVAILABLE', 'the state in Redis was lost again while being restored');
+    this.unhealthyAt = Date.now();
+    const started = Date.now();
+    this.log.warn({ owned: this.owned.size }, 'Redis lost the cluster state (restarted empty?): restoring the rooms and participants this node owns');
+    // Registered again at once (rooms can be placed here), rather than at the next heartbeat.
+    await this.registry.heartbeat(this.info());
+    const restored = await onStateLost(this.owned.snapshot());
+    this.epoch = next;
+    this.log.warn({ ...(restored as object), ms: Date.now() - started }, 'restored the room state this node owns');
   }
 
   /** /ready: every connection up, Redis answering within timeoutMs, and the state verified (not being restored). */
@@ -188,7 +262,7 @@ export class Cluster implements Topology {
     }
     if (this.gate.state !== 'up') {
       this.gate.verify().catch(() => undefined);
-      return { ok: false, detail: 'verifying the room state after Redis came back' };
+      return { ok: false, detail: 'verifying (or restoring) the room state after Redis came back' };
     }
     return { ok: true, detail: 'connected' };
   }
@@ -217,9 +291,7 @@ export class Cluster implements Topology {
   /** SIGTERM: the next heartbeat says so; no room is placed here any more. */
   async startDraining(load: NodeLoad): Promise<void> {
     this.draining = true;
-    await this.registry
-      .heartbeat({ id: this.nodeId, address: this.cfg.nodeAddress, startedAt: this.startedAt, draining: true, load })
-      .catch((err: unknown) => this.log.warn({ err }, 'announcing the drain failed'));
+    await this.registry.heartbeat({ ...this.info(), draining: true, load }).catch((err: unknown) => this.log.warn({ err }, 'announcing the drain failed'));
   }
 
   /** Stops heartbeating (the survivors clean up after this node once its TTL passes) and closes Redis. */
