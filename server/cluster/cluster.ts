@@ -19,6 +19,8 @@ import { AppError } from '../errors';
 const COMMAND_TIMEOUT_MS = 3000;
 /** How long a request waits for the state to be verified, or restored, after Redis came back. */
 const RESTORE_WAIT_MS = 5000;
+/** How long a node is listed as restoring at most (a node that died restoring is not waited for longer). */
+const RESTORING_MARK_MS = 10_000;
 /** Reconnecting every 100 ms, 200 ms, … at most 1 s: a Redis that is back is noticed within a second. */
 const retryStrategy = (times: number): number => Math.min(times * 100, 1000);
 
@@ -72,6 +74,8 @@ export class Cluster implements Topology {
   private readonly owned: OwnedState;
   private epoch = '';
   private readonly epochKey: string;
+  /** Nodes writing back their state after Redis came back empty (zset: node -> until when). */
+  private readonly restoringKey: string;
   /** When Redis was last unreachable (or a heartbeat failed): no node is declared dead until NODE_TTL_MS after. */
   private unhealthyAt = 0;
   private load: () => NodeLoad = () => ({ rooms: 0, peers: 0, connections: 0, workers: 0 });
@@ -94,6 +98,7 @@ export class Cluster implements Topology {
   ) {
     this.nodeId = cfg.nodeId;
     this.epochKey = `${cfg.redisKeyPrefix}epoch`;
+    this.restoringKey = `${cfg.redisKeyPrefix}restoring`;
     this.gate = new RedisGate(redis, RESTORE_WAIT_MS);
     this.owned = new OwnedState(redis, RedisRoomStore.scriptPrefix(redis, cfg.redisKeyPrefix), cfg.nodeId);
     this.store = new RedisRoomStore(redis, cfg.redisKeyPrefix, { gate: this.gate, owned: this.owned });
@@ -231,11 +236,35 @@ export class Cluster implements Topology {
     this.unhealthyAt = Date.now();
     const started = Date.now();
     this.log.warn({ owned: this.owned.size }, 'Redis lost the cluster state (restarted empty?): restoring the rooms and participants this node owns');
-    // Registered again at once (rooms can be placed here), rather than at the next heartbeat.
+    // Registered again at once (rooms can be placed here), rather than at the next heartbeat;
+    // and listed as restoring, so that a node starting meanwhile waits (settled()).
     await this.registry.heartbeat(this.info());
-    const restored = await onStateLost(this.owned.snapshot());
-    this.epoch = next;
-    this.log.warn({ ...(restored as object), ms: Date.now() - started }, 'restored the room state this node owns');
+    await this.redis.zadd(this.restoringKey, Date.now() + RESTORING_MARK_MS, this.nodeId);
+    try {
+      const restored = await onStateLost(this.owned.snapshot());
+      this.epoch = next;
+      this.log.warn({ ...(restored as object), ms: Date.now() - started }, 'restored the room state this node owns');
+    } finally {
+      await this.redis.zrem(this.restoringKey, this.nodeId).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Waits (at most timeoutMs) while other nodes are writing back their state after Redis came back
+   * empty. A node starting then must not take their rooms, not written back yet, for the rooms of
+   * calls nobody holds (crash recovery ends those): main.ts calls this before recovering.
+   */
+  async settled(timeoutMs = RESTORING_MARK_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const restoring = await this.redis.zrangebyscore(this.restoringKey, Date.now(), '+inf');
+      if (restoring.length === 0) return;
+      if (Date.now() >= deadline) {
+        this.log.warn({ nodes: restoring }, 'other nodes are still restoring the room state after Redis came back empty; going on');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** /ready: every connection up, Redis answering within timeoutMs, and the state verified (not being restored). */
