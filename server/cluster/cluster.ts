@@ -171,7 +171,8 @@ export class Cluster implements Topology {
     const beat = async (): Promise<void> => {
       // What this node owns, as Redis has it (for a restore); an epoch that changed means Redis lost the state.
       if (this.gate.state === 'up' && !(await this.owned.refresh(this.epochKey, this.epoch))) this.gate.markStale();
-      if (this.gate.state === 'restoring') this.gate.verify().catch((err: unknown) => this.log.warn({ err }, 'restoring the state in Redis failed'));
+      // Not verified since an outage, and no request came to do it: now (verify logs a failed restore).
+      if (this.gate.state === 'restoring') this.gate.verify().catch(() => undefined);
       await this.registry.heartbeat(this.info());
       const { live, dead } = await this.registry.scan();
       this.live = live;
@@ -244,6 +245,9 @@ export class Cluster implements Topology {
       const restored = await onStateLost(this.owned.snapshot());
       this.epoch = next;
       this.log.warn({ ...(restored as object), ms: Date.now() - started }, 'restored the room state this node owns');
+    } catch (err) {
+      this.log.error({ err }, 'restoring the room state failed; it is tried again at the next request or heartbeat');
+      throw err;
     } finally {
       await this.redis.zrem(this.restoringKey, this.nodeId).catch(() => undefined);
     }
