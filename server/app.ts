@@ -12,6 +12,7 @@ import { callRoutes } from './calls/routes';
 import { CallService } from './calls/service';
 import type { Cluster } from './cluster/cluster';
 import { Failover } from './cluster/failover';
+import { StateRestore } from './cluster/restore';
 import type { Config } from './config/config';
 import type { Database } from './db/database';
 import { AppError } from './errors';
@@ -254,6 +255,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bootedAt,
   });
   const failover = new Failover(rooms, () => signaling.handOff(), recovery);
+  // Redis came back empty: this node writes back the rooms and participants it owns.
+  const restore =
+    cluster &&
+    new StateRestore(
+      rooms,
+      cluster.recovery,
+      () => signaling.localSessions(),
+      (room) => sfu.get(room) !== undefined,
+    );
   signaling.serve({ rooms, invitations });
 
   const load = () => ({ ...sfu.load(), connections: signaling.connectionCount, workers: deps.workers.alive });
@@ -276,7 +286,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   let draining = false;
-  await app.register(healthRoutes, { db: deps.db, workers: deps.workers, ffmpeg, isDraining: () => draining });
+  await app.register(healthRoutes, {
+    db: deps.db,
+    workers: deps.workers,
+    ffmpeg,
+    isDraining: () => draining,
+    redis: cluster && ((timeoutMs) => cluster.readiness(timeoutMs)),
+  });
   await app.register(authRoutes, { keys: deps.keys });
   // REST rights come from the room's current state (roles changed, users removed), not only the token.
   const access = new CallAccess(rooms);
@@ -353,7 +369,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
     recover: () => recovery.atStartup(),
     startCluster: async () => {
-      await cluster?.start(localMedia, load, (id) => failover.reapNode(id));
+      await cluster?.start(
+        localMedia,
+        load,
+        (id) => failover.reapNode(id),
+        (owned) => restore!.restore(owned),
+      );
     },
     webhooks,
   };

@@ -103,6 +103,8 @@ async function main(): Promise<void> {
 
     const tls = config.tls ? loadTls(config.tls) : undefined;
     const { app, drain, recover, startCluster } = await buildApp({ config, db, workers, keys, apiKeys: new ApiKeys(apiKeyList), logger: log, cluster, tls });
+    // Not while other nodes write their rooms back into a Redis that came back empty: they would look orphaned.
+    await cluster?.settled().catch((err: unknown) => log.warn({ err }, 'could not tell whether other nodes are restoring'));
     // What a crashed predecessor left open is closed before taking traffic; a failure here is logged, not fatal.
     await recover().catch((err: unknown) => log.error({ err }, 'crash recovery failed; starting anyway'));
     // Heartbeating (and so placeable) before taking traffic.

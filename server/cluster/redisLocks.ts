@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { KeyedMutex } from '../lib/keyedMutex';
 import type { RoomLocks } from '../rooms/topology';
+import type { RedisGate } from './redisGate';
 import { roomKeyPart } from './redisRoomStore';
 
 /**
@@ -15,6 +16,10 @@ import { roomKeyPart } from './redisRoomStore';
  *
  * The TTL bounds how long a node that dies holding a lock blocks the room; the
  * renewal keeps a long operation (stopping a recording) from losing it.
+ *
+ * With a RedisGate, a request waits for it before queueing on the local mutex
+ * (so that it never holds the room's place while the state is being restored),
+ * and a Redis that does not answer is CLUSTER_UNAVAILABLE.
  */
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
@@ -26,13 +31,22 @@ export class RedisRoomLocks implements RoomLocks {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly opts: { ttlMs: number; waitMs: number } = { ttlMs: 10_000, waitMs: 15_000 },
+    private readonly gate?: RedisGate,
   ) {}
 
-  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    await this.gate?.ready();
     return this.local.run(key, async () => {
       const redisKey = `${this.prefix}lock:${roomKeyPart(key)}`;
       const token = randomUUID();
-      await this.acquire(redisKey, token);
+      try {
+        await this.acquire(redisKey, token);
+      } catch (err) {
+        // A SET that timed out against a stalled Redis still runs when it wakes up: the
+        // release queued behind it frees the lock then, rather than after its TTL.
+        this.redis.eval(RELEASE, 1, redisKey, token).catch(() => undefined);
+        throw this.gate ? this.gate.translate(err) : err;
+      }
       const renew = setInterval(
         () => {
           this.redis.eval(RENEW, 1, redisKey, token, String(this.opts.ttlMs)).catch(() => undefined);

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { ParticipantRecord, RoomRecord, RoomStore } from '../rooms/store';
+import type { OwnedState } from './ownedState';
+import type { RedisGate } from './redisGate';
 
 /**
  * The RoomStore shared by every node of a cluster, in Redis.
@@ -34,6 +36,10 @@ import type { ParticipantRecord, RoomRecord, RoomStore } from '../rooms/store';
  * so they touch keys not listed in KEYS: this works on a standalone Redis (or a primary with
  * replicas), not on Redis Cluster. If the client has a keyPrefix, it is honoured (the scripts
  * get keyPrefix + prefix).
+ *
+ * In a running node (cluster.ts) every call goes through a RedisGate (CLUSTER_UNAVAILABLE while
+ * Redis is down; held while the state is restored after Redis came back empty), and every write
+ * Redis took is mirrored into the node's OwnedState (what it writes back then).
  */
 
 /** Shared Lua helpers, prepended to each script. */
@@ -186,13 +192,23 @@ export class RedisRoomStore implements RoomStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    private readonly opts: { gate?: RedisGate; owned?: OwnedState } = {},
   ) {
-    this.scriptPrefix = (redis.options.keyPrefix ?? '') + prefix;
+    this.scriptPrefix = RedisRoomStore.scriptPrefix(redis, prefix);
     redis.defineCommand('switchboardRoomStorePutRoom', { numberOfKeys: 2, lua: PUT_ROOM });
     redis.defineCommand('switchboardRoomStorePutParticipant', { numberOfKeys: 3, lua: PUT_PARTICIPANT });
     redis.defineCommand('switchboardRoomStoreDeleteParticipant', { numberOfKeys: 2, lua: DELETE_PARTICIPANT });
     redis.defineCommand('switchboardRoomStoreDeleteRoom', { numberOfKeys: 4, lua: DELETE_ROOM });
     this.scripts = redis as unknown as StoreScripts;
+  }
+
+  /** The prefix of keys that scripts build themselves: the client's keyPrefix + ours. */
+  static scriptPrefix(redis: Redis, prefix: string): string {
+    return (redis.options.keyPrefix ?? '') + prefix;
+  }
+
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.opts.gate ? this.opts.gate.run(fn) : fn();
   }
 
   private roomKey(room: string): string {
@@ -211,84 +227,106 @@ export class RedisRoomStore implements RoomStore {
     return `${this.prefix}participants:count`;
   }
 
-  async getRoom(room: string): Promise<RoomRecord | undefined> {
-    const json = await this.redis.get(this.roomKey(room));
-    return json === null ? undefined : (JSON.parse(json) as RoomRecord);
+  getRoom(room: string): Promise<RoomRecord | undefined> {
+    return this.run(async () => {
+      const json = await this.redis.get(this.roomKey(room));
+      return json === null ? undefined : (JSON.parse(json) as RoomRecord);
+    });
   }
 
-  async putRoom(record: RoomRecord): Promise<void> {
-    await this.scripts.switchboardRoomStorePutRoom(
-      this.roomKey(record.room),
-      this.roomsKey,
-      this.scriptPrefix,
-      record.room,
-      JSON.stringify(record),
-      record.mediaNode ?? '',
-      record.mediaNode === null ? '0' : '1',
-    );
+  putRoom(record: RoomRecord): Promise<void> {
+    return this.run(async () => {
+      await this.scripts.switchboardRoomStorePutRoom(
+        this.roomKey(record.room),
+        this.roomsKey,
+        this.scriptPrefix,
+        record.room,
+        JSON.stringify(record),
+        record.mediaNode ?? '',
+        record.mediaNode === null ? '0' : '1',
+      );
+      this.opts.owned?.putRoom(record);
+    });
   }
 
-  async deleteRoom(room: string): Promise<void> {
-    await this.scripts.switchboardRoomStoreDeleteRoom(this.roomKey(room), this.participantsKey(room), this.countKey, this.roomsKey, this.scriptPrefix, room);
+  deleteRoom(room: string): Promise<void> {
+    return this.run(async () => {
+      await this.scripts.switchboardRoomStoreDeleteRoom(this.roomKey(room), this.participantsKey(room), this.countKey, this.roomsKey, this.scriptPrefix, room);
+      this.opts.owned?.deleteRoom(room);
+    });
   }
 
-  async countRooms(): Promise<number> {
-    return this.redis.scard(this.roomsKey);
+  countRooms(): Promise<number> {
+    return this.run(() => this.redis.scard(this.roomsKey));
   }
 
-  async listParticipants(room: string): Promise<ParticipantRecord[]> {
-    const values = await this.redis.hvals(this.participantsKey(room));
-    return values.map((v) => JSON.parse(v) as ParticipantRecord);
+  listParticipants(room: string): Promise<ParticipantRecord[]> {
+    return this.run(async () => {
+      const values = await this.redis.hvals(this.participantsKey(room));
+      return values.map((v) => JSON.parse(v) as ParticipantRecord);
+    });
   }
 
-  async getParticipant(room: string, id: string): Promise<ParticipantRecord | undefined> {
-    const json = await this.redis.hget(this.participantsKey(room), id);
-    return json === null ? undefined : (JSON.parse(json) as ParticipantRecord);
+  getParticipant(room: string, id: string): Promise<ParticipantRecord | undefined> {
+    return this.run(async () => {
+      const json = await this.redis.hget(this.participantsKey(room), id);
+      return json === null ? undefined : (JSON.parse(json) as ParticipantRecord);
+    });
   }
 
-  async countParticipants(room: string): Promise<number> {
-    return this.redis.hlen(this.participantsKey(room));
+  countParticipants(room: string): Promise<number> {
+    return this.run(() => this.redis.hlen(this.participantsKey(room)));
   }
 
-  async putParticipant(record: ParticipantRecord): Promise<void> {
-    const done = await this.scripts.switchboardRoomStorePutParticipant(
-      this.roomKey(record.room),
-      this.participantsKey(record.room),
-      this.countKey,
-      this.scriptPrefix,
-      record.room,
-      record.id,
-      JSON.stringify(record),
-      record.nodeId,
-    );
-    if (done !== 1) throw new Error(`room ${record.room} does not exist`);
+  putParticipant(record: ParticipantRecord): Promise<void> {
+    return this.run(async () => {
+      const done = await this.scripts.switchboardRoomStorePutParticipant(
+        this.roomKey(record.room),
+        this.participantsKey(record.room),
+        this.countKey,
+        this.scriptPrefix,
+        record.room,
+        record.id,
+        JSON.stringify(record),
+        record.nodeId,
+      );
+      if (done !== 1) throw new Error(`room ${record.room} does not exist`);
+      this.opts.owned?.putParticipant(record);
+    });
   }
 
-  async deleteParticipant(room: string, id: string): Promise<void> {
-    await this.scripts.switchboardRoomStoreDeleteParticipant(this.participantsKey(room), this.countKey, this.scriptPrefix, room, id);
+  deleteParticipant(room: string, id: string): Promise<void> {
+    return this.run(async () => {
+      await this.scripts.switchboardRoomStoreDeleteParticipant(this.participantsKey(room), this.countKey, this.scriptPrefix, room, id);
+      this.opts.owned?.deleteParticipant(id);
+    });
   }
 
-  async countAllParticipants(): Promise<number> {
-    const n = await this.redis.get(this.countKey);
-    return n === null ? 0 : Number(n);
+  countAllParticipants(): Promise<number> {
+    return this.run(async () => {
+      const n = await this.redis.get(this.countKey);
+      return n === null ? 0 : Number(n);
+    });
   }
 
   /** Participants whose nodeId is `nodeId` (any room): [room, participantId] pairs. */
-  async participantsOnNode(nodeId: string): Promise<Array<{ room: string; id: string }>> {
-    const members = await this.redis.smembers(`${this.prefix}node:${nodeId}:participants`);
-    return members.map((m) => {
-      const [room, id] = JSON.parse(m) as [string, string];
-      return { room, id };
+  participantsOnNode(nodeId: string): Promise<Array<{ room: string; id: string }>> {
+    return this.run(async () => {
+      const members = await this.redis.smembers(`${this.prefix}node:${nodeId}:participants`);
+      return members.map((m) => {
+        const [room, id] = JSON.parse(m) as [string, string];
+        return { room, id };
+      });
     });
   }
 
   /** Rooms whose mediaNode is `nodeId`. */
-  async roomsWithMediaOn(nodeId: string): Promise<string[]> {
-    return this.redis.smembers(`${this.prefix}node:${nodeId}:media-rooms`);
+  roomsWithMediaOn(nodeId: string): Promise<string[]> {
+    return this.run(() => this.redis.smembers(`${this.prefix}node:${nodeId}:media-rooms`));
   }
 
   /** Every room name (for sweeps). */
-  async listRooms(): Promise<string[]> {
-    return this.redis.smembers(this.roomsKey);
+  listRooms(): Promise<string[]> {
+    return this.run(() => this.redis.smembers(this.roomsKey));
   }
 }

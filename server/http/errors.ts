@@ -1,11 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { isDatabaseOutage } from '../lib/dbOutage';
+import { isRedisOutage } from '../lib/redisOutage';
 import { AppError, type ErrorCode } from '../errors';
 
 /**
  * Maps every error to `{ error: { code, message } }` with the right status, in
  * one place. Bad input is always a 4xx with a stable code, never a 500; an
- * unreachable database is a 503; only real bugs are 500, and their details are
+ * unreachable database (or Redis) is a 503; only real bugs are 500, and their details are
  * logged, not sent.
  */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -64,6 +65,7 @@ export function toAppError(err: FastifyError | Error): AppError {
     return new AppError(BY_STATUS[fe.statusCode] ?? 'VALIDATION_FAILED', fe.message);
   }
   if (isDatabaseOutage(err)) return new AppError('DATABASE_UNAVAILABLE');
+  if (isRedisOutage(err)) return new AppError('CLUSTER_UNAVAILABLE');
   return new AppError('INTERNAL_ERROR', 'internal server error');
 }
 

@@ -21,7 +21,8 @@ import {
  * Client → server events, declared once: each has its payload schema (validated
  * exactly at the edge: no unknown fields, no coercion), the schema of its
  * acknowledgement's result (`{ ok: true, ...result }`), the codes it can fail
- * with (besides VALIDATION_FAILED, INVALID_TEXT, RATE_LIMITED, AUTH_REQUIRED, TOKEN_EXPIRED, DATABASE_UNAVAILABLE, INTERNAL_ERROR)
+ * with (besides VALIDATION_FAILED, INVALID_TEXT, RATE_LIMITED, AUTH_REQUIRED, TOKEN_EXPIRED, DATABASE_UNAVAILABLE, CLUSTER_UNAVAILABLE,
+ * INTERNAL_ERROR)
  * and a line of documentation. The server's handler map, the SDK's request
  * function and protocol.md's tables are all derived from this object.
  *

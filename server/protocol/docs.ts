@@ -21,6 +21,7 @@ export const COMMON_CODES: readonly ErrorCode[] = [
   'AUTH_REQUIRED',
   'TOKEN_EXPIRED',
   'DATABASE_UNAVAILABLE',
+  'CLUSTER_UNAVAILABLE',
   'INTERNAL_ERROR',
 ];
 

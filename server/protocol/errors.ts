@@ -128,6 +128,13 @@ export const ERRORS = {
 
   // ---- infrastructure --------------------------------------------------------------------
   DATABASE_UNAVAILABLE: { status: 503, message: 'the database is unavailable; try again later', rest: 'the database does not answer; retry later' },
+  CLUSTER_UNAVAILABLE: {
+    status: 503,
+    message: 'the shared room state (Redis) is unavailable; try again shortly',
+    rest: 'a request that reads the live state of a room (the rights of a token on a call) while this node cannot reach Redis; retry later',
+    signaling:
+      'this node cannot reach Redis, or is restoring the room state it owns after Redis came back empty: the call goes on (media flows, the participant keeps its place); retry shortly',
+  },
   WEB_CLIENT_NOT_BUILT: {
     status: 503,
     message: 'the web client is not built; run `npm run build` and restart the server',

@@ -128,7 +128,7 @@ export const SERVER_EVENT_SPECS = {
   },
   'media-reset': {
     section: 'media',
-    payload: Type.Object({ call_id: Type.String(), reason: Type.String({ description: 'worker-died, node-lost, node-draining' }) }),
+    payload: Type.Object({ call_id: Type.String(), reason: Type.String({ description: 'worker-died, node-lost, node-draining, state-lost' }) }),
     to: 'the room',
     doc: "The room's media was re-created: close your transports and negotiate again.",
   },

@@ -81,7 +81,7 @@ export class Rooms implements RoomRights {
     calls.on('call-state-changed', (c) => {
       if (c.status === 'ended') {
         this.admission.roomEnded(c.roomId);
-        this.presence.endRoom(c.roomId, c.id).catch((err: unknown) => log.error({ err }, 'ending room failed'));
+        this.presence.endRoomSoon(c.roomId, c.id);
         return;
       }
       this.ctx.locks

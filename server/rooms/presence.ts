@@ -8,10 +8,20 @@ import type { ParticipantRecord, RoomRecord } from './store';
  * Who is in a room, and for how long: leaving, removal, a dropped connection
  * and its reconnection grace period, the end of an empty room, and the end of
  * a call. Every change runs under the room's lock.
+ *
+ * What runs by itself (a dropped connection, the end of a grace period or of an
+ * empty room, a call ended elsewhere) and finds the room state unavailable
+ * (CLUSTER_UNAVAILABLE: Redis is away) is tried again every RETRY_MS until it
+ * goes through, rather than dropped: a participant whose connection closed
+ * during a Redis outage still gets its grace period and its `left_at`.
  */
+const RETRY_MS = 2000;
+
+const unavailable = (err: unknown): boolean => err instanceof AppError && err.code === 'CLUSTER_UNAVAILABLE';
 export class Presence {
   private readonly graceTimers = new Map<string, NodeJS.Timeout>();
-  private readonly emptyTimers = new Map<string, NodeJS.Timeout>();
+  /** Empty rooms whose end this node times, with the room as it was and the stamp of its emptiness. */
+  private readonly emptyTimers = new Map<string, { timer: NodeJS.Timeout; room: RoomRecord; stamp: number }>();
 
   constructor(private readonly ctx: RoomContext) {}
 
@@ -71,9 +81,24 @@ export class Presence {
   disconnected(session: Session): void {
     const { room, participantId } = session;
     if (!room || !participantId) return;
+    this.dropped(room, participantId, session.id);
+  }
+
+  private dropped(room: string, participantId: string, connectionId: string): void {
     this.ctx.locks
-      .run(room, () => this.droppedLocked(room, participantId, session.id))
-      .catch((err: unknown) => this.ctx.deps.log.error({ err }, 'handling a disconnect failed'));
+      .run(room, () => this.droppedLocked(room, participantId, connectionId))
+      .catch((err: unknown) => {
+        if (unavailable(err)) this.retryFor(participantId, () => this.dropped(room, participantId, connectionId));
+        else this.ctx.deps.log.error({ err }, 'handling a disconnect failed');
+      });
+  }
+
+  /** Tries a participant's background change again later; kept with its grace timer (cancelled with it). */
+  private retryFor(participantId: string, again: () => void): void {
+    clearTimeout(this.graceTimers.get(participantId));
+    const timer = setTimeout(again, RETRY_MS);
+    timer.unref();
+    this.graceTimers.set(participantId, timer);
   }
 
   /** Under the room's lock: the participant's connection is gone; keep its place for the grace period, or remove it. */
@@ -88,9 +113,20 @@ export class Presence {
     p.socketId = null;
     p.disconnectedAt = stamp;
     await store.putParticipant(p);
-    const timer = setTimeout(() => void this.expireGrace(room, participantId, stamp), cfg.reconnectGraceMs);
+    this.startGrace(room, participantId, stamp);
+  }
+
+  /** The grace period of a participant stored as disconnected at `stamp` (also: restored after Redis lost it, cluster/restore.ts). */
+  startGrace(room: string, participantId: string, stamp: number): void {
+    this.cancelGrace(participantId);
+    const timer = setTimeout(() => void this.expireGrace(room, participantId, stamp), this.ctx.cfg.reconnectGraceMs);
     timer.unref();
     this.graceTimers.set(participantId, timer);
+  }
+
+  /** Whether this node times the grace period of that participant. */
+  graceRunning(participantId: string): boolean {
+    return this.graceTimers.has(participantId);
   }
 
   /** The grace period of one disconnection ends: still away (and not away again since, on another node's watch) means gone. */
@@ -102,7 +138,10 @@ export class Presence {
         const r = await this.ctx.store.getRoom(room);
         if (p && r && p.socketId === null && p.disconnectedAt === stamp) await this.removeLocked(r, p, 'disconnected', null);
       })
-      .catch((err: unknown) => this.ctx.deps.log.error({ err }, 'ending a reconnection grace period failed'));
+      .catch((err: unknown) => {
+        if (unavailable(err)) this.retryFor(participantId, () => void this.expireGrace(room, participantId, stamp));
+        else this.ctx.deps.log.error({ err }, 'ending a reconnection grace period failed');
+      });
   }
 
   cancelGrace(participantId: string): void {
@@ -134,24 +173,41 @@ export class Presence {
           });
           await this.endRoomLocked(room.room, room.callId);
         })
-        .catch((err: unknown) => this.ctx.deps.log.error({ err }, 'ending an empty room failed'));
+        .catch((err: unknown) => {
+          if (unavailable(err) && !this.emptyTimers.has(room.room)) this.startEmptyTimer(room, stamp, RETRY_MS);
+          else this.ctx.deps.log.error({ err }, 'ending an empty room failed');
+        });
     }, delayMs);
     timer.unref();
-    this.emptyTimers.set(room.room, timer);
+    this.emptyTimers.set(room.room, { timer, room, stamp });
   }
 
   hasEmptyTimer(room: string): boolean {
     return this.emptyTimers.has(room);
   }
 
+  /** The empty rooms whose end this node times: the room as it was when it emptied, and that moment. */
+  emptyRooms(): Array<{ room: RoomRecord; stamp: number }> {
+    return [...this.emptyTimers.values()].map(({ room, stamp }) => ({ room, stamp }));
+  }
+
   clearEmptyTimer(room: string): void {
-    clearTimeout(this.emptyTimers.get(room));
+    clearTimeout(this.emptyTimers.get(room)?.timer);
     this.emptyTimers.delete(room);
   }
 
   /** The call ended (by signaling, REST or an empty room): tell everyone and forget the room. */
   endRoom(roomName: string, callId: string): Promise<void> {
     return this.ctx.locks.run(roomName, () => this.endRoomLocked(roomName, callId));
+  }
+
+  /** The same, in the background (a call ended elsewhere): tried again while the room state is unavailable. */
+  endRoomSoon(roomName: string, callId: string): void {
+    this.endRoom(roomName, callId).catch((err: unknown) => {
+      if (!unavailable(err)) return this.ctx.deps.log.error({ err }, 'ending room failed');
+      const timer = setTimeout(() => this.endRoomSoon(roomName, callId), RETRY_MS);
+      timer.unref();
+    });
   }
 
   private async endRoomLocked(roomName: string, callId: string): Promise<void> {
@@ -189,7 +245,7 @@ export class Presence {
   /** Shutdown: every participant still on this node is recorded as left; no timer outlives the node. */
   async removeAllOnNode(): Promise<void> {
     const { store, locks, nodeId, deps } = this.ctx;
-    for (const t of [...this.graceTimers.values(), ...this.emptyTimers.values()]) clearTimeout(t);
+    for (const t of [...this.graceTimers.values(), ...[...this.emptyTimers.values()].map((e) => e.timer)]) clearTimeout(t);
     for (const { room, id } of await store.participantsOnNode(nodeId).catch(() => [])) {
       await locks
         .run(room, async () => {
@@ -198,6 +254,6 @@ export class Presence {
         })
         .catch((err: unknown) => deps.log.warn({ err, room }, 'removing a participant at shutdown failed'));
     }
-    for (const t of this.emptyTimers.values()) clearTimeout(t);
+    for (const e of this.emptyTimers.values()) clearTimeout(e.timer);
   }
 }

@@ -6,6 +6,7 @@ import type { Principal } from '../auth/roles';
 import type { TokenService } from '../auth/tokens';
 import type { Config } from '../config/config';
 import { isDatabaseOutage } from '../lib/dbOutage';
+import { isRedisOutage } from '../lib/redisOutage';
 import { AppError } from '../errors';
 import { compileTrust, forwardedClientIp, unmapIp, type TrustFn } from '../http/trustProxy';
 import type { Invitations } from '../invitations';
@@ -273,6 +274,9 @@ export class SignalingServer implements Clients {
     else if (isDatabaseOutage(err)) {
       this.deps.log.warn({ err, event }, 'signaling handler failed: the database is unavailable');
       e = new AppError('DATABASE_UNAVAILABLE');
+    } else if (isRedisOutage(err)) {
+      this.deps.log.warn({ err: (err as Error).message, event }, 'signaling handler failed: Redis is unavailable');
+      e = new AppError('CLUSTER_UNAVAILABLE');
     } else {
       this.deps.log.error({ err, event }, 'signaling handler failed');
       e = new AppError('INTERNAL_ERROR');
@@ -315,6 +319,11 @@ export class SignalingServer implements Clients {
     const forwarded = raw ? unmapIp(raw) : null;
     // Not an address (a proxy passed on garbage): the peer's, since client_ip is an inet column.
     return forwarded && isIP(forwarded) ? forwarded : peer;
+  }
+
+  /** This node's connections, as the room services see them (cluster/restore.ts: what to write back after Redis lost it). */
+  localSessions(): Session[] {
+    return [...this.io.sockets.sockets.values()].map((socket) => new SocketSession(socket, this.clientIp(socket)));
   }
 
   // ---- lifecycle -----------------------------------------------------------------------

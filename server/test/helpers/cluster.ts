@@ -11,7 +11,9 @@ export { freePort };
 /**
  * Several real server processes (dist/server/main.js) sharing the machine's
  * Redis (a key prefix of their own) and one PostgreSQL database, each with its
- * own HTTP port, media ports and NODE_ID: a cluster on one machine.
+ * own HTTP port, media ports and NODE_ID: a cluster on one machine. With
+ * `redisUrl` (a Redis of the test's own, helpers/ownServices.ts) they share
+ * that one instead, which the test may stop, restart empty or pause.
  */
 export const CLUSTER_API_KEY = 'cluster-test-api-key-0123456789';
 
@@ -37,12 +39,15 @@ export interface TestCluster {
   close(): Promise<void>;
 }
 
-export async function startCluster(count: number, env: Record<string, string> = {}): Promise<TestCluster> {
+export async function startCluster(count: number, env: Record<string, string> = {}, opts: { redisUrl?: string } = {}): Promise<TestCluster> {
+  const redisUrl = opts.redisUrl ?? REDIS_URL;
   const db = await createPostgresDatabase();
   const prefix = `sbtest-${randomUUID().slice(0, 8)}:`;
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  const redis = new Redis(REDIS_URL);
+  // A Redis of the test's own may be stopped by the test: this connection then fails fast and reconnects quietly.
+  const redis = new Redis(redisUrl, opts.redisUrl ? { maxRetriesPerRequest: 1 } : {});
+  if (opts.redisUrl) redis.on('error', () => undefined);
   const dirs: Array<{ remove(): void }> = [];
   const releases: Array<() => Promise<void>> = [];
   const nodes: Node[] = [];
@@ -62,7 +67,7 @@ export async function startCluster(count: number, env: Record<string, string> = 
         DATA_DIR: data.dir,
         RECORDINGS_DIR: path.join(data.dir, 'recordings'),
         DATABASE_URL: db.url,
-        REDIS_URL,
+        REDIS_URL: redisUrl,
         REDIS_KEY_PREFIX: prefix,
         NODE_ID: id,
         NODE_ADDRESS: `127.0.0.1:${port}`,
@@ -112,7 +117,8 @@ export async function startCluster(count: number, env: Record<string, string> = 
     close: async () => {
       for (const n of nodes) n.child.kill('SIGKILL');
       await Promise.all(nodes.map((n) => n.exited));
-      await deleteKeysWith(redis, prefix);
+      // A Redis of the test's own is removed with everything in it.
+      if (!opts.redisUrl) await deleteKeysWith(redis, prefix);
       redis.disconnect();
       await db.drop();
       for (const r of releases) await r();
