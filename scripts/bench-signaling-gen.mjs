@@ -1,22 +1,31 @@
 #!/usr/bin/env node
 /**
- * Load generator for scripts/bench-signaling.mjs (not meant to be run by hand).
+ * Load generator for scripts/bench-signaling.mjs and scripts/bench-restart.mjs (not meant to
+ * be run by hand).
  * Forked with an IPC channel (scripts/signaling/generators.mjs); it answers the parent's
  * requests as scripts/lib/ipc.mjs describes.
  *
  * Commands:
  *   init     { privateKeyPem, kid, localAddress? }   signing key for local RS256 tokens
  *   mint     { prefix, start, count }                 pre-mint tokens (users `${prefix}${i}`)
- *   connect  { set, url, kind, prefix, start, count, roomPrefix, concurrency, listenOffers }
+ *   connect  { set, url, kind, prefix, start, count, roomPrefix, concurrency, listenOffers, reconnect? }
  *            opens count sockets (websocket only, token in the handshake for kind
  *            'switchboard'), each joins room `${roomPrefix}${floor(i/2)}`; a sliding
- *            window of `concurrency` connect+join attempts in flight.
+ *            window of `concurrency` connect+join attempts in flight. With reconnect,
+ *            each socket comes back by itself as the SDK's does (client/sdk/connection.ts
+ *            and wire.ts): socket.io-client's reconnection (500 ms doubling to 5 s, at most
+ *            2 s apart once the server said server-draining), a retry after a disconnect
+ *            packet that followed server-draining, and the room joined again on every
+ *            reconnect.
  *   relay    { set, rate, warmupMs, measureMs, drainMs, sdpBytes }
  *            open-loop offers over the pairs of `set` at `rate` msgs/s; one-way latency
  *            = receive time - emit time, both taken here with performance.now().
  *   joinrate { set, url, kind, prefix, start, count, roomPrefix, rate, timeoutMs }
  *            starts new connections at `rate`/s (open loop), each connect + join.
  *   limitPairs { set, pairs }                        relay uses only the first `pairs` pairs of a set
+ *   reconnects { set, since, times? }                 of a reconnecting set: how many sockets are
+ *            connected, and rejoined (join acked) at or after `since` (epoch ms), the
+ *            last such ack; with times, each socket's last rejoin (epoch ms)
  *   close    { set }                                  disconnects a set's sockets
  *   stats    {}                                       process memory and socket count
  *
@@ -27,6 +36,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { serveIpc } from './lib/ipc.mjs';
 import { sdpFiller } from './signaling/sdp-filler.mjs';
+import { addCounts } from './lib/stats.mjs';
 import { ROOT } from './lib/system.mjs';
 import { tokenMinter } from './lib/tokens.mjs';
 
@@ -40,7 +50,7 @@ const CONNECT_TIMEOUT_MS = 30_000;
 const ACK_TIMEOUT_MS = 30_000;
 
 if (!process.send) {
-  console.error('bench-signaling-gen: must be forked by scripts/bench-signaling.mjs');
+  console.error('bench-signaling-gen: must be forked by scripts/signaling/generators.mjs (bench-signaling, bench-restart)');
   process.exit(2);
 }
 
@@ -53,7 +63,12 @@ process.on('disconnect', () => process.exit(0));
 
 /** @typedef {ReturnType<typeof io>} Socket */
 /** @typedef {'switchboard' | 'bare'} Kind */
-/** @typedef {{ socket: Socket, index: number, participantId: string, callId: string }} Entry */
+/**
+ * What a reconnecting socket saw since it first joined; times are epoch ms (epochNow), so
+ * that the parent can compare them with its own.
+ * @typedef {{ disconnects: number, lastReason: string | null, connects: number, lastConnectAt: number | null, rejoins: number, lastRejoinAt: number | null, errors: Record<string, number> }} ReconnectLog
+ */
+/** @typedef {{ socket: Socket, index: number, participantId: string, callId: string, reconnect?: ReconnectLog, stop?: () => void }} Entry */
 /** @typedef {{ kind: Kind, entries: Entry[], maxPairs?: number }} ConnectionSet */
 /**
  * @typedef {{ ok: true, socket: Socket, connectMs: number, joinMs: number, totalMs: number, ack: any, startedAt?: number | null, ackAt?: number | null }
@@ -61,6 +76,14 @@ process.on('disconnect', () => process.exit(0));
  */
 
 const now = () => performance.now();
+/** Wall-clock ms with performance.now()'s resolution: comparable across the processes of one machine. */
+const epochNow = () => performance.timeOrigin + performance.now();
+
+/** socket.io-client's reconnection as the SDK configures it (client/sdk/connection.ts). */
+const SDK_RECONNECTION = { reconnection: true, reconnectionDelay: 500, reconnectionDelayMax: 5000 };
+/** Refusals the SDK tries again after RETRY_DELAY_MS plus jitter (client/sdk/wire.ts). */
+const SDK_RETRY_CODES = new Set(['SERVER_DRAINING', 'SERVER_FULL']);
+const SDK_RETRY_DELAY_MS = 500;
 
 /** @type {((sub: string, name: string) => string) | null} */
 let mint = null;
@@ -109,15 +132,15 @@ function noteLocalAddress(socket) {
 /**
  * One connection: connect (token in the handshake for switchboard) then join.
  * Resolves { ok, socket, connectMs, joinMs, totalMs, ack } or { ok: false, stage, error }.
- * @param {{ url: string, kind: Kind, token?: string, room: string, displayName: string, onOffer?: (msg: any) => void }} o
+ * @param {{ url: string, kind: Kind, token?: string, room: string, displayName: string, onOffer?: (msg: any) => void, reconnect?: boolean }} o
  * @returns {Promise<Opened>}
  */
-function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
+function openAndJoin({ url, kind, token, room, displayName, onOffer, reconnect = false }) {
   return new Promise((resolve) => {
     const t0 = now();
     let settled = false;
     /** @type {NonNullable<Parameters<typeof io>[1]> & { localAddress?: string }} */
-    const opts = { transports: ['websocket'], reconnection: false, forceNew: true, timeout: CONNECT_TIMEOUT_MS };
+    const opts = { transports: ['websocket'], forceNew: true, timeout: CONNECT_TIMEOUT_MS, ...(reconnect ? SDK_RECONNECTION : { reconnection: false }) };
     if (kind === 'switchboard') opts.auth = { token };
     if (localAddress) opts.localAddress = localAddress;
     const socket = io(url, opts);
@@ -130,7 +153,11 @@ function openAndJoin({ url, kind, token, room, displayName, onOffer }) {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (!r.ok) socket.close();
+      if (!r.ok) {
+        // A failed attempt does not come back by itself.
+        socket.io.reconnection(false);
+        socket.close();
+      }
       resolve(r);
     }
     if (onOffer) socket.on('offer', onOffer);
@@ -167,6 +194,77 @@ function entryFrom(r, index, kind) {
     participantId: kind === 'switchboard' ? r.ack.participant_id : String(r.socket.id),
     callId: kind === 'switchboard' ? r.ack.room_state?.call_id : 'bare-call',
   };
+}
+
+/**
+ * Keeps a joined socket coming back as the SDK does (see connect in the file comment) and
+ * logs it in entry.reconnect. entry.stop ends it (close).
+ * @param {Entry} entry
+ * @param {{ kind: Kind, room: string, displayName: string }} o
+ */
+function followReconnects(entry, { kind, room, displayName }) {
+  const s = entry.socket;
+  /** @type {ReconnectLog} */
+  const log = { disconnects: 0, lastReason: null, connects: 0, lastConnectAt: null, rejoins: 0, lastRejoinAt: null, errors: {} };
+  entry.reconnect = log;
+  let stopped = false;
+  let drained = false;
+  /** @type {(() => void) | null} */
+  let restoreBackoff = null;
+  /** @type {NodeJS.Timeout | undefined} */
+  let retry;
+  const retryLater = () => {
+    clearTimeout(retry);
+    retry = setTimeout(
+      () => {
+        if (!stopped && !s.connected) s.connect();
+      },
+      SDK_RETRY_DELAY_MS + Math.random() * SDK_RETRY_DELAY_MS * 2,
+    );
+  };
+  entry.stop = () => {
+    stopped = true;
+    clearTimeout(retry);
+  };
+  s.on('server-draining', () => {
+    drained = true;
+    if (!restoreBackoff) {
+      const [delay, max] = [s.io.reconnectionDelay(), s.io.reconnectionDelayMax()];
+      restoreBackoff = () => s.io.reconnectionDelay(delay).reconnectionDelayMax(max);
+      s.io.reconnectionDelay(Math.min(delay, 500)).reconnectionDelayMax(Math.min(max, 2000));
+    }
+  });
+  s.on('disconnect', (reason) => {
+    log.disconnects++;
+    log.lastReason = reason;
+    // A disconnect packet stops socket.io-client for good; the SDK comes back only if the server
+    // announced its stop first.
+    if (!stopped && reason === 'io server disconnect' && drained) retryLater();
+  });
+  s.on('connect_error', (/** @type {Error & { data?: { code?: string } }} */ err) => {
+    const code = err?.data?.code;
+    if (!code) return; // a transport error: socket.io-client retries by itself
+    countErrors(log.errors, `connect:${code}`);
+    if (!stopped && SDK_RETRY_CODES.has(code)) retryLater();
+  });
+  s.on('connect', () => {
+    drained = false;
+    restoreBackoff?.();
+    restoreBackoff = null;
+    log.connects++;
+    log.lastConnectAt = epochNow();
+    const payload = kind === 'switchboard' ? { room, display_name: displayName } : { room };
+    s.timeout(ACK_TIMEOUT_MS).emit('join', payload, (/** @type {Error | null} */ err, /** @type {any} */ ack) => {
+      if (err) return countErrors(log.errors, 'rejoin:ack timeout');
+      if (!ack || ack.ok !== true) return countErrors(log.errors, `rejoin:${ack?.error?.code ?? 'bad-ack'}`);
+      log.rejoins++;
+      log.lastRejoinAt = epochNow();
+      if (kind === 'switchboard') {
+        entry.participantId = ack.participant_id;
+        entry.callId = ack.room_state?.call_id;
+      }
+    });
+  });
 }
 
 /**
@@ -207,8 +305,8 @@ const commands = {
     return { minted: count, ms: now() - t0 };
   },
 
-  /** @param {SetArgs & { concurrency: number, listenOffers: boolean }} args */
-  async connect({ set, url, kind, prefix, start, count, roomPrefix, concurrency, listenOffers }) {
+  /** @param {SetArgs & { concurrency: number, listenOffers: boolean, reconnect?: boolean }} args */
+  async connect({ set, url, kind, prefix, start, count, roomPrefix, concurrency, listenOffers, reconnect = false }) {
     const entries = sets.get(set)?.entries ?? [];
     sets.set(set, { kind, entries });
     /** @type {Record<string, number>} */
@@ -224,17 +322,22 @@ const commands = {
     const worker = async () => {
       while (next < start + count) {
         const i = next++;
+        const room = `${roomPrefix}${Math.floor(i / 2)}`;
+        const displayName = `Bench ${i}`;
         const r = await openAndJoin({
           url,
           kind,
           token: kind === 'switchboard' ? tokenFor(prefix, i) : undefined,
-          room: `${roomPrefix}${Math.floor(i / 2)}`,
-          displayName: `Bench ${i}`,
+          room,
+          displayName,
           onOffer: listenOffers ? offerListener() : undefined,
+          reconnect,
         });
         if (r.ok) {
           joined++;
-          entries.push(entryFrom(r, i, kind));
+          const entry = entryFrom(r, i, kind);
+          if (reconnect) followReconnects(entry, { kind, room, displayName });
+          entries.push(entry);
           joinMs.push(r.joinMs);
           totalMs.push(r.totalMs);
         } else {
@@ -414,12 +517,47 @@ const commands = {
     };
   },
 
+  /** @param {{ set: string, since: number, times?: boolean }} args */
+  reconnects({ set, since, times = false }) {
+    const s = sets.get(set);
+    if (!s) throw new Error(`no connection set ${set}`);
+    let connected = 0;
+    let rejoined = 0;
+    /** @type {number | null} */
+    let lastRejoinAt = null;
+    /** @type {Record<string, number>} */
+    const reasons = {};
+    /** @type {number[]} */
+    const rejoinAt = [];
+    for (const e of s.entries) {
+      if (e.socket.connected) connected++;
+      const r = e.reconnect;
+      if (!r) continue;
+      if (r.lastReason) countErrors(reasons, r.lastReason);
+      if (r.lastRejoinAt != null && r.lastRejoinAt >= since) {
+        rejoined++;
+        lastRejoinAt = Math.max(lastRejoinAt ?? 0, r.lastRejoinAt);
+        if (times) rejoinAt.push(r.lastRejoinAt);
+      }
+    }
+    return {
+      total: s.entries.length,
+      connected,
+      rejoined,
+      lastRejoinAt,
+      errors: addCounts(s.entries.map((e) => e.reconnect?.errors ?? {})),
+      disconnectReasons: reasons,
+      ...(times ? { rejoinAt } : {}),
+    };
+  },
+
   /** @param {{ set: string }} args */
   async close({ set }) {
     const s = sets.get(set);
     if (!s) return { closed: 0 };
     let closed = 0;
     for (const e of s.entries) {
+      e.stop?.();
       e.socket.close();
       closed++;
     }

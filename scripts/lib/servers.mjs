@@ -33,9 +33,12 @@ export const LIMITS_OUT_OF_THE_WAY = {
   MAX_CONSUMERS_PER_PARTICIPANT: '100000',
 };
 
-/** Throws unless `npm run build` produced the server. */
-export function assertBuilt() {
-  if (!existsSync(SERVER_MAIN)) throw new Error(`${SERVER_MAIN} is missing: run npm run build first`);
+/**
+ * Throws unless `npm run build` produced the server.
+ * @param {string} [main] another build's entry point (e.g. an older checkout's)
+ */
+export function assertBuilt(main = SERVER_MAIN) {
+  if (!existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
 }
 
 /** PATH and HOME of this process, for children that need nothing else from its environment. */
@@ -100,10 +103,12 @@ export async function waitForReady(proc, port, t0, { pollMs, timeoutMs }) {
  */
 
 /**
- * Starts dist/server/main.js with `env` (see switchboardEnv) and waits until /ready answers.
+ * Starts dist/server/main.js (or `main`) with `env` (see switchboardEnv) and waits until
+ * /ready answers.
  * @param {BenchRun} run
  * @param {object} options
  * @param {string} options.name
+ * @param {string} [options.main] the entry point, default SERVER_MAIN
  * @param {number} options.port the PORT in env
  * @param {Record<string, string>} options.env
  * @param {number} options.pollMs
@@ -114,9 +119,9 @@ export async function waitForReady(proc, port, t0, { pollMs, timeoutMs }) {
  * @param {StopOptions} [options.stop]
  * @returns {Promise<SwitchboardServer>}
  */
-export async function startSwitchboard(run, { name, port, env, pollMs, timeoutMs, stdin, tailBytes, order, stop }) {
+export async function startSwitchboard(run, { name, main = SERVER_MAIN, port, env, pollMs, timeoutMs, stdin, tailBytes, order, stop }) {
   const t0 = performance.now();
-  const proc = run.spawnNode(name, SERVER_MAIN, { env, stdin, tailBytes, order, stop });
+  const proc = run.spawnNode(name, main, { env, stdin, tailBytes, order, stop });
   const { ms, polls } = await waitForReady(proc, port, t0, { pollMs, timeoutMs });
   return { proc, port, url: `http://127.0.0.1:${port}`, readyMs: ms, polls };
 }

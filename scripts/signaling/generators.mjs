@@ -1,5 +1,5 @@
 /**
- * The load generators of bench-signaling.mjs: forked scripts/bench-signaling-gen.mjs
+ * The load generators of bench-signaling.mjs and bench-restart.mjs: forked scripts/bench-signaling-gen.mjs
  * processes, each with its own source address (127.0.0.<2+g>) when binding to it works, and
  * the requests that spread one piece of work over all of them.
  */
@@ -51,6 +51,11 @@ const GEN = path.join(ROOT, 'scripts', 'bench-signaling-gen.mjs');
  * @property {number[]} joinMs
  * @property {number[]} ackAt
  * @property {string[]} localAddresses
+ */
+
+/**
+ * What one generator's `reconnects` answers (times are epoch ms).
+ * @typedef {{ total: number, connected: number, rejoined: number, lastRejoinAt: number | null, errors: Record<string, number>, disconnectReasons: Record<string, number>, rejoinAt?: number[] }} ReconnectsResult
  */
 
 /**
@@ -163,15 +168,16 @@ export class Generators {
 
   /**
    * Opens a set of `total` connections, each joined to room `${roomPrefix}${floor(i/2)}`, with
-   * `concurrency` connect+join attempts in flight in all.
-   * @param {{ set: string, url: string, kind: 'switchboard' | 'bare', prefix: string, total: number, roomPrefix: string, concurrency: number, listenOffers: boolean, timeoutMs: number }} o
+   * `concurrency` connect+join attempts in flight in all; with `reconnect`, each comes back by
+   * itself as the SDK's does (see reconnects).
+   * @param {{ set: string, url: string, kind: 'switchboard' | 'bare', prefix: string, total: number, roomPrefix: string, concurrency: number, listenOffers: boolean, timeoutMs: number, reconnect?: boolean }} o
    */
-  async connectSet({ set, url, kind, prefix, total, roomPrefix, concurrency, listenOffers, timeoutMs }) {
+  async connectSet({ set, url, kind, prefix, total, roomPrefix, concurrency, listenOffers, timeoutMs, reconnect = false }) {
     const ranges = this.splitEven(total);
     const per = Math.max(1, Math.ceil(concurrency / this.count));
     const t0 = performance.now();
     /** @type {ConnectResult[]} */
-    const rs = await this.each((g) => ['connect', { set, url, kind, prefix, ...ranges[g], roomPrefix, concurrency: per, listenOffers }], timeoutMs);
+    const rs = await this.each((g) => ['connect', { set, url, kind, prefix, ...ranges[g], roomPrefix, concurrency: per, listenOffers, reconnect }], timeoutMs);
     const ms = performance.now() - t0;
     return {
       joined: rs.reduce((s, r) => s + r.joined, 0),
@@ -181,6 +187,29 @@ export class Generators {
       join_emit_to_ack_ms: latencySummary(rs.flatMap((r) => r.joinMs)),
       connect_to_ack_ms: latencySummary(rs.flatMap((r) => r.totalMs)),
       local_addresses: [...new Set(rs.flatMap((r) => r.localAddresses))],
+    };
+  }
+
+  /**
+   * Of a set opened with `reconnect`: sockets connected now, and rejoined (join acked) at or
+   * after `since` (epoch ms: performance.timeOrigin + performance.now()), over all generators;
+   * with `times`, every such socket's last rejoin.
+   * @param {string} set
+   * @param {number} since
+   * @param {boolean} [times]
+   */
+  async reconnects(set, since, times = false) {
+    /** @type {ReconnectsResult[]} */
+    const rs = await this.all('reconnects', { set, since, times }, 30_000);
+    const last = rs.map((r) => r.lastRejoinAt).filter((t) => t != null);
+    return {
+      total: rs.reduce((s, r) => s + r.total, 0),
+      connected: rs.reduce((s, r) => s + r.connected, 0),
+      rejoined: rs.reduce((s, r) => s + r.rejoined, 0),
+      lastRejoinAt: last.length ? Math.max(...last) : null,
+      errors: addCounts(rs.map((r) => r.errors)),
+      disconnectReasons: addCounts(rs.map((r) => r.disconnectReasons)),
+      rejoinAt: times ? rs.flatMap((r) => r.rejoinAt ?? []) : [],
     };
   }
 
