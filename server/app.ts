@@ -282,7 +282,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await signaling.close();
     await rooms.ctx.locks.idle();
     // Bounded: with the database down, the writes left are logged, and the process still stops in time.
-    await rooms.flushWrites(deps.config.shutdownTimeoutMs / 2);
+    await rooms.flushWrites(deps.config.shutdownTimeoutMs * 0.4);
   });
 
   let draining = false;

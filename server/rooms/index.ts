@@ -105,8 +105,9 @@ export class Rooms implements RoomRights {
     const done = await this.ctx.writes.flush(timeoutMs);
     if (!done) {
       const left = this.ctx.writes.stop();
-      this.ctx.deps.log.error({ pending: left }, 'shutting down with database writes not written (the database is unavailable)');
-      await this.ctx.writes.flush(timeoutMs);
+      this.ctx.deps.log.error({ pending: left }, 'shutting down with database writes not written (the database is unavailable or slow)');
+      // A last short wait: failing writes now give up (each logged), the rest are counted above.
+      await this.ctx.writes.flush(timeoutMs === undefined ? undefined : Math.min(1000, timeoutMs / 4));
     }
     return done;
   }

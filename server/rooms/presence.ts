@@ -16,6 +16,8 @@ import type { ParticipantRecord, RoomRecord } from './store';
  * during a Redis outage still gets its grace period and its `left_at`.
  */
 const RETRY_MS = 2000;
+/** Rooms emptied at once at shutdown (each under its own lock). */
+const SHUTDOWN_CONCURRENCY = 32;
 
 const unavailable = (err: unknown): boolean => err instanceof AppError && err.code === 'CLUSTER_UNAVAILABLE';
 export class Presence {
@@ -246,14 +248,25 @@ export class Presence {
   async removeAllOnNode(): Promise<void> {
     const { store, locks, nodeId, deps } = this.ctx;
     for (const t of [...this.graceTimers.values(), ...[...this.emptyTimers.values()].map((e) => e.timer)]) clearTimeout(t);
-    for (const { room, id } of await store.participantsOnNode(nodeId).catch(() => [])) {
-      await locks
-        .run(room, async () => {
-          const [p, r] = await Promise.all([store.getParticipant(room, id), store.getRoom(room)]);
-          if (p && r && p.nodeId === nodeId) await this.removeLocked(r, p, 'disconnected', null);
-        })
-        .catch((err: unknown) => deps.log.warn({ err, room }, 'removing a participant at shutdown failed'));
-    }
+    // One lock per room for all its participants here, rooms in parallel (a bounded number at a
+    // time): one by one, 10,000 connections took longer than SHUTDOWN_TIMEOUT_MS.
+    const byRoom = new Map<string, string[]>();
+    for (const { room, id } of await store.participantsOnNode(nodeId).catch(() => [])) byRoom.set(room, [...(byRoom.get(room) ?? []), id]);
+    const rooms = [...byRoom];
+    const worker = async (): Promise<void> => {
+      for (let next = rooms.shift(); next; next = rooms.shift()) {
+        const [room, ids] = next;
+        await locks
+          .run(room, async () => {
+            for (const id of ids) {
+              const [p, r] = await Promise.all([store.getParticipant(room, id), store.getRoom(room)]);
+              if (p && r && p.nodeId === nodeId) await this.removeLocked(r, p, 'disconnected', null);
+            }
+          })
+          .catch((err: unknown) => deps.log.warn({ err, room }, 'removing participants at shutdown failed'));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SHUTDOWN_CONCURRENCY, rooms.length) }, worker));
     for (const e of this.emptyTimers.values()) clearTimeout(e.timer);
   }
 }
