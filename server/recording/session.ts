@@ -48,8 +48,11 @@ export const KEY_FRAME_WAIT_MS = 1500;
 export const FFMPEG_STOP_TIMEOUT_MS = 10_000;
 /** Longest cluster (WebM/Matroska): what a killed ffmpeg can lose at most. */
 export const CLUSTER_MS = 1000;
-/** A run younger than this is not stopped before ffmpeg has started writing (see stopRun). */
-export const MIN_RUN_MS = 2500;
+/**
+ * A run younger than this is not stopped before ffmpeg has started writing (see stopRun): 2.5 s
+ * was enough idle, but a 3 s recording on a saturated machine came out empty.
+ */
+export const MIN_RUN_MS = 5000;
 /** New producers of one participant within this window start one segment. */
 export const PRODUCER_SETTLE_MS = 300;
 /** ffmpeg's stream probing before it writes: short, since the SDP names the codecs and a key frame comes first. */

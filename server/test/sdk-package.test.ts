@@ -143,7 +143,7 @@ process.exit(0);
     const host = await issueToken(t, { user_id: 'ada', room, role: 'host', display_name: 'Ada' });
     const guest = await issueToken(t, { user_id: 'bob', room, display_name: 'Bob' });
     const example = (token: string, name: string, stay: string) =>
-      node(['index.mjs'], pkg.dir, { SWITCHBOARD_URL: url, SWITCHBOARD_TOKEN: token, SWITCHBOARD_NAME: name, STAY_SECONDS: stay, RECORD_SECONDS: '3' }, 90_000);
+      node(['index.mjs'], pkg.dir, { SWITCHBOARD_URL: url, SWITCHBOARD_TOKEN: token, SWITCHBOARD_NAME: name, STAY_SECONDS: stay, RECORD_SECONDS: '5' }, 90_000);
     const [h, g] = await Promise.all([example(host, 'Ada', '12'), example(guest, 'Bob', '14')]);
     const summary = (r: { stdout: string; stderr: string }, who: string) => {
       const last = r.stdout.trim().split('\n').pop() ?? '';
