@@ -64,9 +64,14 @@ export function toAppError(err: FastifyError | Error): AppError {
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
     return new AppError(BY_STATUS[fe.statusCode] ?? 'VALIDATION_FAILED', fe.message);
   }
+  return outageError(err) ?? new AppError('INTERNAL_ERROR', 'internal server error');
+}
+
+/** A database or Redis outage as its 503 code (REST and signaling alike); undefined for any other error. */
+export function outageError(err: unknown): AppError | undefined {
   if (isDatabaseOutage(err)) return new AppError('DATABASE_UNAVAILABLE');
   if (isRedisOutage(err)) return new AppError('CLUSTER_UNAVAILABLE');
-  return new AppError('INTERNAL_ERROR', 'internal server error');
+  return undefined;
 }
 
 /** The error code a request was answered with, for its log line. */

@@ -5,9 +5,8 @@ import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { Principal } from '../auth/roles';
 import type { TokenService } from '../auth/tokens';
 import type { Config } from '../config/config';
-import { isDatabaseOutage } from '../lib/dbOutage';
-import { isRedisOutage } from '../lib/redisOutage';
 import { AppError } from '../errors';
+import { outageError } from '../http/errors';
 import { compileTrust, forwardedClientIp, unmapIp, type TrustFn } from '../http/trustProxy';
 import type { Invitations } from '../invitations';
 import type { Metrics } from '../metrics/metrics';
@@ -270,13 +269,12 @@ export class SignalingServer implements Clients {
 
   private fail(socket: Sock, event: string, ack: unknown, err: unknown): void {
     let e: AppError;
+    const outage = err instanceof AppError ? undefined : outageError(err);
     if (err instanceof AppError) e = err;
-    else if (isDatabaseOutage(err)) {
-      this.deps.log.warn({ err, event }, 'signaling handler failed: the database is unavailable');
-      e = new AppError('DATABASE_UNAVAILABLE');
-    } else if (isRedisOutage(err)) {
-      this.deps.log.warn({ err: (err as Error).message, event }, 'signaling handler failed: Redis is unavailable');
-      e = new AppError('CLUSTER_UNAVAILABLE');
+    else if (outage) {
+      // A dependency is down (a 503 code, not a bug): the message, without a stack for every request.
+      this.deps.log.warn({ err: (err as Error).message, event, code: outage.code }, 'signaling handler failed: a dependency is unavailable');
+      e = outage;
     } else {
       this.deps.log.error({ err, event }, 'signaling handler failed');
       e = new AppError('INTERNAL_ERROR');
