@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 /// <reference lib="dom.iterable" />
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, FLAGS, requireChromium } from './helpers/chromium';
 import { admin, issueToken, startTestApp, type TestApp } from './helpers/app';
 import { freePort, tempDir } from './helpers/env';
 import { installPackedSdk, NPM, ROOT, run } from './helpers/sdkPackage';
@@ -18,21 +19,6 @@ import { until } from './helpers/wait';
  * each joins, plays the other's video, and leaves.
  */
 jest.setTimeout(300_000);
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
 /** Frames decoded by the page's remote videos, summed. */
 const remoteFrames = (page: Page) =>
@@ -52,7 +38,7 @@ describe('the browser example, bundled from the packed SDK', () => {
   const profile = tempDir('sb-chromium-');
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium (or set CHROMIUM_PATH)`);
+    requireChromium();
     const port = await freePort();
     page = `http://127.0.0.1:${port}`;
     [t, pkg] = await Promise.all([startTestApp('pglite', { CORS_ORIGINS: page }), installPackedSdk('browser')]);

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, FLAGS, joinThroughPage, requireChromium } from './helpers/chromium';
 import { freePort, mediaPorts, tempDir } from './helpers/env';
 import { runServer, waitReady, type Proc } from './helpers/process';
 import { until } from './helpers/wait';
@@ -16,18 +16,6 @@ import { until } from './helpers/wait';
  */
 jest.setTimeout(180_000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 type Sb = { switchboard?: { participantId: string | null } | null };
@@ -66,7 +54,7 @@ describe('a server restart under two pages in a call', () => {
   };
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium (or set CHROMIUM_PATH)`);
+    requireChromium();
     const ports = await mediaPorts();
     release = ports.release;
     const port = await freePort();
@@ -104,18 +92,6 @@ describe('a server restart under two pages in a call', () => {
     profile.remove();
   });
 
-  async function joinAs(name: string, role: 'host' | 'participant', room: string): Promise<Page> {
-    const page = await context.newPage();
-    page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
-    await page.goto(base);
-    await page.fill('#name', name);
-    await page.fill('#room', room);
-    await page.selectOption('#role', role);
-    await page.click('#join');
-    await page.waitForSelector('section#call', { state: 'visible', timeout: 20_000 });
-    return page;
-  }
-
   /** Both pages in the call with ids other than `before`, each playing the other's video. */
   async function bothBack(pages: Page[], before: Array<string | null>, boundMs: number, t0: number): Promise<number> {
     let seen = '';
@@ -134,7 +110,7 @@ describe('a server restart under two pages in a call', () => {
 
   it.each(['SIGINT', 'SIGTERM'] as const)('after %s and a restart both pages are back with video within 15 s, without a click', async (signal) => {
     const room = `restart-${signal.toLowerCase()}`;
-    const pages = [await joinAs('Ada', 'host', room), await joinAs('Bob', 'participant', room)];
+    const pages = [await joinThroughPage(context, base, 'Ada', 'host', room), await joinThroughPage(context, base, 'Bob', 'participant', room)];
     const ids = await Promise.all(pages.map(myId));
     await bothBack(pages, [null, null], 20_000, Date.now());
 

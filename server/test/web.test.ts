@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM, FLAGS, joinThroughPage, requireChromium } from './helpers/chromium';
 import { freePort, mediaPorts, tempDir } from './helpers/env';
 import { runServer, waitReady, type Proc } from './helpers/process';
 import { Client } from './helpers/signaling';
@@ -16,21 +17,7 @@ import { until } from './helpers/wait';
  */
 jest.setTimeout(120_000);
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = path.resolve(__dirname, '..', '..', 'test-results');
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--allow-loopback-in-peer-connection',
-];
 
 /** Frames decoded by the video of a participant's tile, measured twice `ms` apart. */
 async function framesAdvance(page: Page, participantId: string, ms = 1000): Promise<[number, number]> {
@@ -65,7 +52,7 @@ describe('the web client in Chromium', () => {
   let release: () => Promise<void> = async () => undefined;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is missing at ${CHROMIUM}: scripts/setup.sh installs Debian's chromium (or set CHROMIUM_PATH)`);
+    requireChromium();
     const ports = await mediaPorts();
     release = ports.release;
     const port = await freePort();
@@ -103,14 +90,7 @@ describe('the web client in Chromium', () => {
   });
 
   async function joinAs(name: string, role: 'host' | 'participant', room: string): Promise<{ page: Page; id: string }> {
-    const page = await context.newPage();
-    page.on('pageerror', (err) => console.error(`[${name}] page error: ${err.message}`));
-    await page.goto(base);
-    await page.fill('#name', name);
-    await page.fill('#room', room);
-    await page.selectOption('#role', role);
-    await page.click('#join');
-    await page.waitForSelector('section#call', { state: 'visible', timeout: 20_000 });
+    const page = await joinThroughPage(context, base, name, role, room);
     const id = await page.waitForFunction(
       () => (window as unknown as { switchboard?: { participantId: string | null } }).switchboard?.participantId ?? null,
       null,
